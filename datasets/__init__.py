@@ -1,0 +1,1 @@
+"""goldloop data layer: workspace, PostgreSQL store, ingestion, versioned splits and exports."""

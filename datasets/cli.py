@@ -1,0 +1,45 @@
+"""What every goldloop command shares: argument parsing conventions, output, and exit codes.
+
+Exit codes: 0 success, 1 error (``error: <message>`` on stderr), 2 partial success (for
+example some records rejected), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from datasets.errors import GoldloopError
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the ``--json`` flag every reporting command offers."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    return p
+
+
+def emit(result: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], str]) -> None:
+    """Print ``result`` as one JSON object, or as the human summary ``human(result)``."""
+    if as_json:
+        print(json.dumps(result, default=str, sort_keys=True))
+    else:
+        print(human(result))
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
+    """Run a command's ``main`` and exit with its status, turning known failures into messages."""
+    try:
+        code = main(argv)
+    except GoldloopError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    sys.exit(code)

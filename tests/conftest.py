@@ -1,0 +1,70 @@
+"""Shared fixtures: a real embedded PostgreSQL for the session and a fresh database per test.
+
+Each test gets its own database cloned from a migrated template (fast), exposed through
+``DATABASE_URL`` so code under test and ``bin/*.sh`` subprocesses all use it, and its own
+``GOLDLOOP_HOME`` for exports and models.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pgserver
+import pytest
+import sqlalchemy as sa
+
+from datasets import db
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DB = "goldloop_template"
+_db_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start an embedded PostgreSQL for the whole session; yield an admin URL; delete it after."""
+    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    admin = db._sqlalchemy_url(server.get_uri())
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {TEMPLATE_DB}")
+    engine.dispose()
+    template = sa.create_engine(db._sqlalchemy_url(server.get_uri(database=TEMPLATE_DB)))
+    db.migrate(template)
+    template.dispose()
+    yield admin
+    server.cleanup()
+
+
+@pytest.fixture()
+def database_url(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated database for one test, exported as ``DATABASE_URL``."""
+    name = f"t{os.getpid()}_{next(_db_numbers)}"
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    url = sa.engine.make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    yield url
+    db._engine_for.cache_clear()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ``GOLDLOOP_HOME`` for one test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("GOLDLOOP_HOME", str(path))
+    return path
+
+
+@pytest.fixture()
+def engine(database_url: str, home: Path) -> sa.engine.Engine:
+    """SQLAlchemy engine on the test's database (schema applied), with a private workspace."""
+    return db.get_engine()
