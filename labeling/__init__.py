@@ -1,0 +1,1 @@
+"""goldloop weak supervision: task files, labeling functions, appliers and the label model."""
