@@ -1,0 +1,361 @@
+"""``bin/split.sh``: create an immutable, versioned test / dev / LF / train split of ``raw_posts``.
+
+A run reads the posts (optionally only some languages), drops copies on normalized text
+(``datasets.normalize``), draws seeded random splits, and records a new ``dataset_versions``
+row with its ``split_members`` in one transaction. Each split is exported to parquet
+(``datasets.export``) in a temporary directory that becomes ``v<N>/`` only after the commit,
+so a failure leaves neither rows nor files behind. See ``docs/datasets.md``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from datasets import cli, db, export, workspace
+from datasets.errors import GoldloopError
+from datasets.normalize import norm_hash
+
+DRAWN_SPLITS: tuple[str, ...] = ("test", "dev", "lf")  # sized draws; train takes the rest
+_FETCH_ROWS = 20_000
+_MAX_SEED = 2**31 - 1  # dataset_versions.seed is a PostgreSQL integer
+
+
+def read_id_file(path: Path) -> list[tuple[str, int]]:
+    """Read post ids with their line numbers from a CSV with an ``id`` column, or one id per line."""
+    if not path.is_file():
+        raise GoldloopError(f"{path}: no such file")
+    ids: list[tuple[str, int]] = []
+    column: int | None = None  # index of the id column once known
+    single = False  # no header: exactly one id per line
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for row in reader:
+                cells = [cell.strip() for cell in row]
+                if not any(cells):
+                    continue
+                if column is None:
+                    lowered = [cell.lower() for cell in cells]
+                    if "id" in lowered:
+                        column = lowered.index("id")
+                        continue
+                    column, single = 0, True
+                if single and len(cells) > 1:
+                    raise GoldloopError(f"{path} line {reader.line_num}: expected one id per line or a "
+                                        f"header with an 'id' column, found {len(cells)} columns")
+                if column >= len(cells) or not cells[column]:
+                    raise GoldloopError(f"{path} line {reader.line_num}: empty id")
+                ids.append((cells[column], reader.line_num))
+    except UnicodeDecodeError as exc:
+        raise GoldloopError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except csv.Error as exc:
+        raise GoldloopError(f"{path}: unreadable CSV ({exc})") from exc
+    if not ids:
+        raise GoldloopError(f"{path}: no ids")
+    return ids
+
+
+def _assigned_frame(assign: dict[str, Path]) -> pd.DataFrame:
+    """One row per assigned id: id, split, file, line; an id assigned to two splits is an error."""
+    frames = []
+    for split, path in assign.items():
+        if split not in DRAWN_SPLITS:
+            raise GoldloopError(f"--assign {split}={path}: can assign {', '.join(DRAWN_SPLITS)} only "
+                                "(train is always the rest)")
+        rows = pd.DataFrame(read_id_file(Path(path)), columns=["id", "line"])
+        frames.append(rows.drop_duplicates("id").assign(split=split, file=str(path)))
+    if not frames:
+        return pd.DataFrame(columns=["id", "line", "split", "file"])
+    assigned = pd.concat(frames, ignore_index=True)
+    twice = assigned[assigned.duplicated("id", keep=False)].sort_values(["id", "split"])
+    if len(twice):
+        first = twice.iloc[0]
+        other = twice[(twice.id == first.id) & (twice.split != first.split)].iloc[0]
+        raise GoldloopError(f"{other.file} line {other.line}: id {other.id!r} is also assigned to "
+                            f"{first.split} ({first.file} line {first.line})")
+    return assigned
+
+
+def _load_assigned(cursor, assigned: pd.DataFrame) -> None:
+    """Copy the assigned ids into a temporary table and fail on ids missing from ``raw_posts``."""
+    cursor.execute("CREATE TEMP TABLE assigned_ids (id text PRIMARY KEY, split text NOT NULL,"
+                   " file text NOT NULL, line integer NOT NULL) ON COMMIT DROP")
+    buffer = io.StringIO()
+    assigned[["id", "split", "file", "line"]].to_csv(buffer, index=False, header=False)
+    buffer.seek(0)
+    cursor.copy_expert("COPY assigned_ids (id, split, file, line) FROM STDIN WITH (FORMAT csv)", buffer)
+    cursor.execute("SELECT a.file, a.line, a.id, count(*) OVER (PARTITION BY a.file) FROM assigned_ids a"
+                   " LEFT JOIN raw_posts p ON p.id = a.id WHERE p.id IS NULL ORDER BY a.file, a.line LIMIT 1")
+    missing = cursor.fetchone()
+    if missing:
+        file, line, post_id, total = missing
+        raise GoldloopError(f"{file} line {line}: unknown post id {post_id!r} (not in raw_posts; "
+                            f"{total} unknown id(s) in {file})")
+
+
+def _read_posts(raw, lang: list[str] | None, progress: bool) -> pd.DataFrame:
+    """The candidate posts' dedup keys: id, norm_hash, is_retweet, created_us, assigned split.
+
+    Texts are hashed batch by batch and never held all at once, so memory stays small.
+    """
+    where = "a.id IS NOT NULL OR %(lang)s::text[] IS NULL OR p.lang = ANY(%(lang)s::text[])"
+    params = {"lang": lang}
+    with raw.cursor() as count_cursor:
+        count_cursor.execute(f"SELECT count(*) FROM raw_posts p LEFT JOIN assigned_ids a ON a.id = p.id"
+                             f" WHERE {where}", params)
+        total = count_cursor.fetchone()[0]
+    frames = []
+    with raw.cursor(name="split_posts") as cursor, tqdm(total=total, desc="hashing posts", unit="post",
+                                                        disable=not progress) as bar:
+        cursor.itersize = _FETCH_ROWS
+        cursor.execute("SELECT p.id, p.text, p.is_retweet,"
+                       " (extract(epoch FROM p.created_at) * 1000000)::bigint, a.split"
+                       f" FROM raw_posts p LEFT JOIN assigned_ids a ON a.id = p.id WHERE {where}", params)
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            ids, texts, retweets, created, splits = zip(*rows)
+            frames.append(pd.DataFrame({
+                "id": pd.array(ids, dtype="str"),
+                "norm_hash": pd.array([norm_hash(t) for t in texts], dtype="str"),
+                "is_retweet": np.array(retweets, dtype=bool),
+                "created_us": pd.array(created, dtype="Int64"),
+                "split": pd.array(splits, dtype="str"),
+            }))
+            bar.update(len(rows))
+    if not frames:
+        return pd.DataFrame({"id": [], "norm_hash": [], "is_retweet": [], "created_us": [], "split": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``id_len`` so sorting by (id_len, id) puts numeric ids in numeric order."""
+    return frame.assign(id_len=frame["id"].str.len())
+
+
+def _dedup(posts: pd.DataFrame) -> pd.DataFrame:
+    """Keep one post per normalized text: assigned first, then originals, earliest, smallest id."""
+    posts = _by_id(posts).assign(unassigned=posts["split"].isna())
+    assigned = posts[~posts["unassigned"]]
+    clash = assigned.groupby("norm_hash")["split"].nunique()
+    clash = clash[clash > 1]
+    if len(clash):
+        copies = assigned[assigned["norm_hash"] == clash.index[0]].sort_values("split")
+        raise GoldloopError("assigned posts {} are copies of each other after normalization but are "
+                            "assigned to different splits ({})".format(
+                                " and ".join(repr(i) for i in copies["id"]), ", ".join(copies["split"])))
+    ordered = posts.sort_values(["norm_hash", "unassigned", "is_retweet", "created_us", "id_len", "id"],
+                                na_position="last", kind="stable")
+    return ordered.drop_duplicates("norm_hash", keep="first").drop(columns="unassigned")
+
+
+def _draw(kept: pd.DataFrame, sizes: dict[str, int], seed: int, describe: str) -> pd.DataFrame:
+    """Fill the unassigned splits from a seeded permutation of the unassigned posts (by id order)."""
+    pool = kept[kept["split"].isna()].sort_values(["id_len", "id"], kind="stable")
+    wanted = {s: n for s, n in sizes.items() if not (kept["split"] == s).any()}
+    need = sum(wanted.values())
+    if len(pool) < need:
+        asked = " + ".join(f"{s} {n}" for s, n in wanted.items())
+        raise GoldloopError(f"not enough posts for the requested splits: need {asked} = {need} posts "
+                            f"but only {len(pool)} are available ({describe}); lower --test/--dev/--lf "
+                            "or ingest more posts")
+    labels = np.full(len(pool), "train", dtype=object)
+    order = np.random.default_rng(seed).permutation(len(pool))
+    start = 0
+    for split, n in wanted.items():
+        labels[order[start:start + n]] = split
+        start += n
+    drawn = kept.copy()
+    drawn.loc[pool.index, "split"] = labels
+    return drawn
+
+
+def _describe(posts: pd.DataFrame, kept: pd.DataFrame, lang: list[str] | None) -> str:
+    """Human account of the pool: posts read, language filter, duplicates, assigned posts."""
+    where = f" with lang in {','.join(lang)}" if lang else ""
+    assigned = int(kept["split"].notna().sum())
+    return (f"{len(posts)} posts{where}, {len(posts) - len(kept)} duplicates dropped"
+            + (f", {assigned} assigned" if assigned else ""))
+
+
+def _copy_members(raw, version: int, members: pd.DataFrame, progress: bool) -> None:
+    """COPY the membership rows into ``split_members``."""
+    with raw.cursor() as cursor, tqdm(total=len(members), desc="saving membership", unit="post",
+                                      disable=not progress) as bar:
+        for start in range(0, len(members), 200_000):
+            chunk = members.iloc[start:start + 200_000]
+            buffer = io.StringIO()
+            chunk.assign(version=version)[["version", "id", "split", "norm_hash"]].to_csv(
+                buffer, index=False, header=False)
+            buffer.seek(0)
+            cursor.copy_expert("COPY split_members (version, post_id, split, norm_hash) FROM STDIN"
+                               " WITH (FORMAT csv)", buffer)
+            bar.update(len(chunk))
+
+
+def _split_rows(raw, version: int, split: str, bar: tqdm) -> Iterator[list[tuple]]:
+    """Stream one split's export rows (``export.SCHEMA`` order) in batches."""
+    columns = ", ".join(f"p.{c}" for c in export.POST_COLUMNS)
+    with raw.cursor(name=f"export_{split}") as cursor:
+        cursor.itersize = _FETCH_ROWS
+        cursor.execute(f"SELECT {columns}, m.norm_hash, m.split, m.version FROM split_members m"
+                       " JOIN raw_posts p ON p.id = m.post_id WHERE m.version = %s AND m.split = %s"
+                       " ORDER BY length(p.id), p.id", (version, split))
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            bar.update(len(rows))
+            yield rows
+
+
+def _export(raw, version: int, counts: dict[str, int], target: Path, progress: bool) -> None:
+    """Write every split of ``version`` to ``target`` (a fresh directory)."""
+    target.mkdir(parents=True)
+    with tqdm(total=sum(counts.values()), desc="exporting parquet", unit="post", disable=not progress) as bar:
+        for split in export.SPLITS:
+            export.write_split(target / f"{split}.parquet", _split_rows(raw, version, split, bar))
+
+
+def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int = 10000, seed: int = 0,
+                   lang: list[str] | None = None, assign: dict[str, Path] | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+    """Create a new immutable data-set version from ``raw_posts`` and export its splits to parquet.
+
+    ``test``/``dev``/``lf`` posts are drawn at random (``seed``) after dropping copies on
+    normalized text; train takes the rest. ``lang`` keeps only posts in those languages;
+    ``assign`` maps a split to a file of ids that form exactly that split (its size argument
+    is then ignored). Returns ``version``, ``counts``, ``export_dir``, ``duplicates_dropped``,
+    ``source_posts`` and the parameters used.
+    """
+    sizes = {"test": test, "dev": dev, "lf": lf}
+    for name, value in sizes.items():
+        if value < 0:
+            raise GoldloopError(f"--{name} must be 0 or more, got {value}")
+    if not 0 <= seed <= _MAX_SEED:
+        raise GoldloopError(f"--seed must be between 0 and {_MAX_SEED}, got {seed}")
+    lang = sorted({code.strip() for code in lang if code.strip()}) if lang else None
+    assigned = _assigned_frame(dict(assign or {}))
+    raw = engine.raw_connection()
+    tmp_dir: Path | None = None
+    try:
+        with raw.cursor() as cursor:
+            _load_assigned(cursor, assigned)
+        posts = _read_posts(raw, lang, progress)
+        if posts.empty:
+            raise GoldloopError("no posts to split" + (f" with lang in {','.join(lang)}" if lang else "")
+                                + "; run bin/ingest.sh first")
+        kept = _dedup(posts)
+        members = _draw(kept, sizes, seed, _describe(posts, kept, lang))
+        counts = {s: int((members["split"] == s).sum()) for s in export.SPLITS}
+        with raw.cursor() as cursor:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('dataset_versions', 'version'))")
+            version = int(cursor.fetchone()[0])
+        final_dir = workspace.version_dir(version)
+        if final_dir.exists():
+            raise GoldloopError(f"{final_dir} already exists (left by another database?); move it away")
+        params = {"test": test, "dev": dev, "lf": lf, "seed": seed, "lang": lang,
+                  "assign": {s: str(p) for s, p in (assign or {}).items()}}
+        with raw.cursor() as cursor:
+            cursor.execute("INSERT INTO dataset_versions (version, seed, params, counts, export_dir)"
+                           " VALUES (%s, %s, %s, %s, %s)",
+                           (version, seed, _json(params), _json(counts), str(final_dir)))
+        _copy_members(raw, version, members, progress)
+        tmp_dir = workspace.datasets_dir() / f".v{version}.tmp-{os.getpid()}"
+        _export(raw, version, counts, tmp_dir, progress)
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    finally:
+        raw.close()
+    tmp_dir.rename(final_dir)
+    assigned_kept = members[members["split"].notna() & members["id"].isin(assigned["id"])]
+    return {
+        "version": version,
+        "counts": counts,
+        "export_dir": str(final_dir),
+        "duplicates_dropped": len(posts) - len(kept),
+        "source_posts": len(posts),
+        "seed": seed,
+        "lang": lang,
+        "assigned": {s: {"file": str(p), "ids": int((assigned["split"] == s).sum()),
+                         "kept": int((assigned_kept["split"] == s).sum())} for s, p in (assign or {}).items()},
+    }
+
+
+def latest_version(engine: Engine) -> int:
+    """The newest data-set version number; a ``GoldloopError`` when there is none yet."""
+    with engine.connect() as conn:
+        version = conn.exec_driver_sql("SELECT max(version) FROM dataset_versions").scalar()
+    if version is None:
+        raise GoldloopError("no data-set version yet; run bin/split.sh")
+    return int(version)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _parse_assign(values: Sequence[str]) -> dict[str, Path]:
+    """``["test=ids.csv", ...]`` -> ``{"test": Path("ids.csv")}``."""
+    assign: dict[str, Path] = {}
+    for value in values:
+        split, sep, file = value.partition("=")
+        if not sep or not split or not file:
+            raise GoldloopError(f"--assign {value}: expected SPLIT=FILE, for example test=ids.csv")
+        if split in assign:
+            raise GoldloopError(f"--assign: split {split!r} given twice")
+        assign[split] = Path(file)
+    return assign
+
+
+def _summary(result: dict[str, Any]) -> str:
+    counts = result["counts"]
+    lines = [f"data-set version {result['version']}: " + ", ".join(f"{s} {counts[s]}" for s in export.SPLITS),
+             f"  from {result['source_posts']} posts"
+             + (f" (lang {','.join(result['lang'])})" if result["lang"] else "")
+             + f", {result['duplicates_dropped']} duplicates dropped, seed {result['seed']}"]
+    for split, info in result["assigned"].items():
+        note = f" ({info['ids'] - info['kept']} copies of other assigned ids dropped)" if info["kept"] < info["ids"] else ""
+        lines.append(f"  {split}: the {info['kept']} ids of {info['file']}{note}")
+    lines.append(f"  parquet: {result['export_dir']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``bin/split.sh``."""
+    p = cli.parser("split.sh", "Create a new immutable data-set version: seeded random test / dev / LF / train\n"
+                   "splits of the ingested posts, stored in PostgreSQL and exported to parquet.\n\n"
+                   "Posts whose normalized texts are equal (RT prefix, URLs, case and whitespace ignored)\n"
+                   "are copies: one is kept, so no text can appear in two splits. Same posts + same seed\n"
+                   "= same membership. Exports go to $GOLDLOOP_HOME/datasets/v<N>/{test,dev,lf,train}.parquet.")
+    p.add_argument("--test", type=int, default=1000, metavar="N", help="test split size (default 1000)")
+    p.add_argument("--dev", type=int, default=500, metavar="N", help="dev split size (default 500)")
+    p.add_argument("--lf", type=int, default=10000, metavar="N",
+                   help="labeling-function development split size (default 10000); train gets the rest")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed of the draw (default 0)")
+    p.add_argument("--lang", metavar="CODES", help="only posts in these languages, comma-separated (e.g. en,fr); "
+                   "assigned ids are kept whatever their language")
+    p.add_argument("--assign", nargs="+", action="extend", default=[], metavar="SPLIT=FILE",
+                   help="exactly the ids in FILE (a CSV with an 'id' column, or one id per line) form SPLIT "
+                        "(test, dev or lf); that split's size flag is then ignored")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    result = create_version(db.get_engine(), test=args.test, dev=args.dev, lf=args.lf, seed=args.seed,
+                            lang=args.lang.split(",") if args.lang else None,
+                            assign=_parse_assign(args.assign), progress=not args.quiet)
+    cli.emit(result, args.json, _summary)
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    cli.run(main)
