@@ -1,0 +1,209 @@
+"""``bin/ingest.sh PATH...``: load raw posts into PostgreSQL (``raw_posts``), fast and safely.
+
+Every file is checked first (exists, readable, known format, required columns), so a bad path
+fails before anything is written. Records are then streamed in batches of ``--batch-size``;
+each batch is one transaction (see :mod:`datasets.ingest_db`), ids already stored are skipped,
+and every record that cannot be stored is written to the rejects file (JSON lines with
+``file``, ``line``, ``reason``, ``snippet``) while the good ones carry on. Exit status: 0 all
+stored, 2 some records rejected, 1 error, 130 interrupted (whole batches stay committed;
+re-running completes the load).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+from datasets import cli, db, readers, records, workspace
+from datasets.errors import GoldloopError
+from datasets.ingest_db import BatchWriter, Refused, RowEncoder, Staged
+
+# --format value -> (reader format, record kind)
+FORMATS = {"auto": ("auto", "auto"), "twitter": ("json", "twitter"), "jsonl": ("json", "generic"),
+           "json": ("json", "generic"), "csv": ("csv", "generic"), "parquet": ("parquet", "generic")}
+
+
+class RejectsFile:
+    """The rejects file, created on the first rejected record."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file: TextIO | None = None
+
+    def add(self, source: str, line: int, reason: str, snippet: str, post_id: str | None = None) -> None:
+        """Append one rejected record."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")
+        entry = {"file": source, "line": line, "reason": reason, "snippet": snippet}
+        if post_id is not None:
+            entry["id"] = post_id
+        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    @property
+    def used(self) -> bool:
+        return self._file is not None
+
+
+class _Load:
+    """The state of one ingestion run: pending rows, counts, progress."""
+
+    def __init__(self, writer: BatchWriter, rejects: RejectsFile, batch_size: int, bar: tqdm):
+        self.writer, self.rejects, self.batch_size, self.bar = writer, rejects, batch_size, bar
+        self.encoder = RowEncoder()
+        self.rows: list[Staged] = []
+        self.pending_read = self.pending_rejected = 0
+        self.totals = {"read": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+
+    def reject(self, source: str, line: int, reason: str, snippet: str) -> None:
+        self.pending_read += 1
+        self.pending_rejected += 1
+        self.rejects.add(source, line, reason, snippet)
+
+    def add(self, post: records.Post, source: str, line: int) -> None:
+        self.pending_read += 1
+        self.rows.append(self.encoder.encode(len(self.rows), post, source, line))
+        if len(self.rows) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not (self.rows or self.pending_read):
+            return
+        refused: list[Refused] = []
+        inserted, duplicates = self.writer.write(self.rows, self.pending_read, self.pending_rejected, refused.append)
+        for item in refused:
+            self.rejects.add(item.row.source_file, item.row.source_line, item.reason, _snip(item.row.line), item.row.id)
+        self.rejects.flush()
+        for key, value in (("read", self.pending_read), ("inserted", inserted), ("duplicates", duplicates),
+                           ("rejected", self.pending_rejected + len(refused))):
+            self.totals[key] += value
+        self.rows, self.pending_read, self.pending_rejected = [], 0, 0
+        self.bar.set_postfix(inserted=self.totals["inserted"], rejected=self.totals["rejected"], refresh=False)
+
+
+def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_column: str | None = None,
+                 time_column: str | None = None, author_column: str | None = None,
+                 rejects_path: Path | None = None, batch_size: int = 5000, progress: bool = True,
+                 fmt: str = "auto", encoding: str = "utf-8") -> dict[str, Any]:
+    """Load posts from ``paths`` into ``raw_posts``; return the run's counts.
+
+    Column names apply to generic records (JSON objects, CSV, parquet); Twitter objects are
+    recognised by their shape. ``fmt`` is one of :data:`FORMATS`. Returns ``read``,
+    ``inserted``, ``duplicates``, ``rejected``, ``rejects_file`` (``None`` when nothing was
+    rejected), ``batch_id``, ``files``, ``seconds`` and ``rows_per_s``. Raises
+    :class:`~datasets.errors.GoldloopError` before writing anything when a file is unusable.
+    """
+    if fmt not in FORMATS:
+        raise GoldloopError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if batch_size < 1:
+        raise GoldloopError(f"--batch-size must be at least 1, got {batch_size}")
+    if not paths:
+        raise GoldloopError("no input files given")
+    reader_format, kind = FORMATS[fmt]
+    columns = records.Columns(id=id_column or "id", text=text_column or "text",
+                              time=time_column or "created_at", author=author_column or "author")
+    required = (columns.id, columns.text) + tuple(c for c in (time_column, author_column) if c)
+    sources = [readers.open_source(Path(p), reader_format, encoding, required) for p in paths]
+    options = {"format": fmt, "encoding": encoding, "batch_size": batch_size,
+               "columns": {"id": columns.id, "text": columns.text, "time": columns.time, "author": columns.author}}
+    writer = BatchWriter(db.get_engine(), [str(p) for p in paths], options)
+    rejects = RejectsFile(Path(rejects_path) if rejects_path else
+                          workspace.home() / "rejects" / f"ingest-{writer.batch_id}.jsonl")
+    bar = tqdm(total=sum(s.size for s in sources), unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
+               disable=None if progress else True, mininterval=0.5)
+    load = _Load(writer, rejects, batch_size, bar)
+    started = time.perf_counter()
+    status = "failed"
+    try:
+        for source in sources:
+            _read_source(source, load, columns, kind)
+        load.flush()
+        status = "done"
+    finally:
+        writer.finish(status)
+        rejects.close()
+        bar.close()
+    seconds = time.perf_counter() - started
+    return {**load.totals, "rejects_file": str(rejects.path) if rejects.used else None,
+            "batch_id": writer.batch_id, "files": [str(s.path) for s in sources],
+            "seconds": round(seconds, 3), "rows_per_s": round(load.totals["read"] / seconds, 1) if seconds else None}
+
+
+def _read_source(source: readers.Source, load: _Load, columns: records.Columns, kind: str) -> None:
+    name = str(source.path)
+    done = 0
+    for count, (line, item) in enumerate(source.records(), start=1):
+        if isinstance(item, readers.Bad):
+            load.reject(name, line, item.reason, item.snippet)
+            continue
+        for post in records.posts(item.obj, item.raw, columns, kind):
+            if isinstance(post, records.RecordError):
+                load.reject(name, line, str(post), _snip(item.raw if item.raw is not None else _as_text(item.obj)))
+            else:
+                load.add(post, name, line)
+        if count % 2048 == 0:
+            position = source.position()
+            load.bar.update(position - done)
+            done = position
+    load.bar.update(source.size - done)
+
+
+def _as_text(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def _snip(text: str, limit: int = 200) -> str:
+    text = text.rstrip("\r\n")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _human(result: dict[str, Any]) -> str:
+    lines = [f"read {result['read']:,} records from {len(result['files'])} file(s) in {result['seconds']:.1f} s: "
+             f"{result['inserted']:,} inserted, {result['duplicates']:,} duplicates, "
+             f"{result['rejected']:,} rejected (ingest batch {result['batch_id']})"]
+    if result["rejects_file"]:
+        lines.append(f"rejected records (file, line, reason): {result['rejects_file']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("ingest.sh", __doc__.split("\n\n", 1)[0] + "\n\n"
+                   "Formats: Twitter API v1.1 / v2 JSON (lines or array), generic JSON lines, CSV, parquet;\n"
+                   "any of them gzip-compressed. See docs/ingest.md.\n\n"
+                   "exit status: 0 ok, 1 error, 2 some records rejected, 130 interrupted")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="input files")
+    p.add_argument("--format", default="auto", choices=list(FORMATS),
+                   help="auto (default: by extension/content; Twitter objects recognised per record), "
+                        "twitter, jsonl/json (generic objects), csv, parquet")
+    p.add_argument("--id-column", help="id field of generic records (default: id)")
+    p.add_argument("--text-column", help="text field of generic records (default: text)")
+    p.add_argument("--time-column", help="timestamp field of generic records (default: created_at)")
+    p.add_argument("--author-column", help="author field of generic records (default: author)")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs (default: utf-8)")
+    p.add_argument("--rejects", type=Path, help="rejects file (default: $GOLDLOOP_HOME/rejects/ingest-<batch>.jsonl)")
+    p.add_argument("--batch-size", type=int, default=5000, help="records per transaction (default: 5000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    result = ingest_paths(args.paths, id_column=args.id_column, text_column=args.text_column,
+                          time_column=args.time_column, author_column=args.author_column,
+                          rejects_path=args.rejects, batch_size=args.batch_size, progress=not args.quiet,
+                          fmt=args.format, encoding=args.encoding)
+    cli.emit(result, args.json, _human)
+    return cli.EXIT_PARTIAL if result["rejected"] else cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    cli.run(main)

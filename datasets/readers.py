@@ -1,0 +1,376 @@
+"""Streaming readers: one input file -> ``(line_number, Record | Bad)`` with constant memory.
+
+:func:`open_source` checks a file before anything is loaded (exists, readable, known format,
+required CSV/parquet columns) and raises :class:`~datasets.errors.GoldloopError` naming it.
+Formats:
+
+* ``json``: JSON lines (one value per line) or, when the file starts with ``[`` or holds
+  values spread over several lines, a stream of JSON values (an array, or concatenated or
+  pretty-printed objects), decoded incrementally;
+* ``csv``: a header row, then one record per row (``.tsv`` uses tabs);
+* ``parquet``: one record per row, read batch by batch; the "line" is the row number.
+
+Any of them may be gzip-compressed (detected by content). A record that cannot be read
+(undecodable bytes, invalid JSON, a line over :data:`MAX_RECORD_BYTES`) becomes a :class:`Bad`
+and reading continues with the next one.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from datasets.errors import GoldloopError
+
+MAX_RECORD_BYTES = 16 * 1024 * 1024   # one JSON line / value / CSV record (a v2 page of 500 tweets fits)
+_CHUNK = 1024 * 1024
+_SNIPPET = 200
+FORMATS = ("json", "csv", "parquet")
+_EXTENSIONS = {".json": "json", ".jsonl": "json", ".ndjson": "json", ".jsonlines": "json",
+               ".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class Record(NamedTuple):
+    """A parsed record and its JSON text (``None`` for CSV/parquet rows)."""
+
+    obj: Any
+    raw: str | None
+
+
+class Bad(NamedTuple):
+    """A record that could not be read: why, and the start of its text."""
+
+    reason: str
+    snippet: str
+
+
+class Source:
+    """One input file, checked and ready to be read."""
+
+    def __init__(self, path: Path, fmt: str, encoding: str, compressed: bool):
+        self.path, self.format, self.encoding, self.compressed = path, fmt, encoding, compressed
+        self.size = path.stat().st_size
+        self._raw: io.BufferedReader | None = None
+        self._rows_done, self._rows_total = 0, 0
+
+    def position(self) -> int:
+        """Bytes of the file consumed so far (for progress bars)."""
+        if self.format == "parquet":
+            return self.size * self._rows_done // max(self._rows_total, 1)
+        try:
+            return self._raw.tell() if self._raw is not None and not self._raw.closed else self.size
+        except (OSError, ValueError):
+            return 0
+
+    def records(self) -> Iterator[tuple[int, Record | Bad]]:
+        """Yield ``(line_number, Record | Bad)`` for every record of the file, in order."""
+        try:
+            if self.format == "parquet":
+                yield from self._parquet()
+                return
+            with self._open() as stream:
+                yield from (self._csv(stream) if self.format == "csv" else _json(stream, self.encoding))
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise GoldloopError(f"{self.path}: cannot read the file: {exc}") from exc
+
+    def _open(self) -> io.BufferedReader:
+        self._raw = open(self.path, "rb", buffering=_CHUNK)
+        if self.compressed:
+            return io.BufferedReader(gzip.GzipFile(fileobj=self._raw, mode="rb"), _CHUNK)  # type: ignore[arg-type]
+        return self._raw  # type: ignore[return-value]
+
+    def _csv(self, stream: io.BufferedReader) -> Iterator[tuple[int, Record | Bad]]:
+        lines = _decoded_lines(stream, self.encoding)
+        reader = csv.reader(lines, delimiter="\t" if _base_suffix(self.path) == ".tsv" else ",")
+        header = next(reader, None)
+        if header is None:
+            return
+        last = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield last + 1, Bad(f"invalid CSV: {exc}", "")
+                last = reader.line_num
+                continue
+            start, last = last + 1, reader.line_num
+            if not row:
+                continue
+            if len(row) != len(header):
+                yield start, Bad(f"expected {len(header)} fields, found {len(row)}", _snip(",".join(row)))
+            elif any(_UNDECODED.search(v) for v in row):
+                yield start, Bad(f"bytes not valid in encoding {self.encoding}", _snip(",".join(row)))
+            else:
+                yield start, Record(dict(zip(header, row)), None)
+
+    def _parquet(self) -> Iterator[tuple[int, Record | Bad]]:
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(self.path)
+        self._rows_total = parquet.metadata.num_rows
+        for batch in parquet.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                self._rows_done += 1
+                yield self._rows_done, Record(row, None)
+
+
+def open_source(path: Path, fmt: str = "auto", encoding: str = "utf-8", required: tuple[str, ...] = ()) -> Source:
+    """Check one input file and return its :class:`Source`; raise ``GoldloopError`` if unusable.
+
+    ``fmt`` is ``auto`` (by extension, else by content) or one of :data:`FORMATS`.
+    ``required`` are columns a CSV header or parquet schema must contain.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise GoldloopError(f"{path}: no such file")
+    if not path.is_file():
+        raise GoldloopError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb") as raw:
+            magic = raw.read(4)
+            compressed = magic[:2] == b"\x1f\x8b"
+            raw.seek(0)
+            head = gzip.GzipFile(fileobj=raw).read(65536) if compressed else raw.read(65536)
+    except (OSError, EOFError) as exc:
+        raise GoldloopError(f"{path}: cannot read the file: {exc}") from exc
+    try:
+        "".encode(encoding)
+    except LookupError:
+        raise GoldloopError(f"unknown encoding '{encoding}'") from None
+    if fmt == "auto":
+        fmt = _detect(path, head, magic)
+    elif fmt not in FORMATS:
+        raise GoldloopError(f"{path}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    source = Source(path, fmt, encoding, compressed)
+    if fmt == "csv":
+        _check_columns(path, _csv_header(head, encoding, path), required)
+    elif fmt == "parquet":
+        _check_columns(path, _parquet_columns(path, compressed), required)
+    return source
+
+
+def _detect(path: Path, head: bytes, magic: bytes) -> str:
+    by_name = _EXTENSIONS.get(_base_suffix(path))
+    if by_name:
+        return by_name
+    if magic == b"PAR1":
+        return "parquet"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    raise GoldloopError(f"{path}: unknown format (extension '{''.join(path.suffixes) or 'none'}', content is "
+                        f"neither JSON nor parquet); pass --format json|csv|parquet")
+
+
+def _base_suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".gzip"):
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def _csv_header(head: bytes, encoding: str, path: Path) -> list[str]:
+    try:
+        first = head.split(b"\n", 1)[0].decode(encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise GoldloopError(f"{path}: header row is not valid {encoding}: {exc.reason}") from None
+    delimiter = "\t" if _base_suffix(path) == ".tsv" else ","
+    return next(csv.reader([first], delimiter=delimiter), [])
+
+
+def _parquet_columns(path: Path, compressed: bool) -> list[str]:
+    import pyarrow.parquet as pq
+
+    if compressed:
+        raise GoldloopError(f"{path}: gzip-compressed parquet is not supported; decompress it first")
+    try:
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except Exception as exc:  # pyarrow raises several types for broken files
+        raise GoldloopError(f"{path}: not a readable parquet file: {exc}") from exc
+
+
+def _check_columns(path: Path, columns: list[str], required: tuple[str, ...]) -> None:
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise GoldloopError(f"{path}: no column {', '.join(repr(c) for c in missing)} (columns: "
+                            f"{', '.join(columns) or 'none'}); choose them with --id-column/--text-column/...")
+
+
+# --------------------------------------------------------------------------- JSON
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_loads = json.JSONDecoder(parse_constant=_no_constant).decode
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _json(stream: io.BufferedReader, encoding: str) -> Iterator[tuple[int, Record | Bad]]:
+    """JSON lines, unless the file starts with ``[`` or its first line is not a whole value."""
+    head = stream.peek(_CHUNK).decode(encoding, "replace").lstrip("\ufeff \t\r\n")
+    if head.startswith("[") or (head.startswith("{") and "\n" in head and not _is_json(head.split("\n", 1)[0])):
+        text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
+        yield from _ValueStream(text).values()
+    else:
+        yield from _json_lines(stream, encoding)
+
+
+def _is_json(line: str) -> bool:
+    try:
+        _loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def _json_lines(stream: io.BufferedReader, encoding: str) -> Iterator[tuple[int, Record | Bad]]:
+    number = 0
+    readline = stream.readline
+    while True:
+        line = readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_RECORD_BYTES:
+            while len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                line = readline(MAX_RECORD_BYTES + 1)
+            yield number, Bad(f"line longer than {MAX_RECORD_BYTES} bytes", "")
+            continue
+        try:
+            text = line.decode(encoding)
+        except UnicodeDecodeError as exc:
+            yield number, Bad(f"bytes not valid in encoding {encoding} at column {exc.start + 1}",
+                              _snip(line.decode(encoding, "replace")))
+            continue
+        if number == 1:
+            text = text.lstrip("\ufeff")
+        if not text.strip():
+            continue
+        try:
+            yield number, Record(_loads(text), text.rstrip("\r\n"))
+        except json.JSONDecodeError as exc:
+            yield number, Bad(f"invalid JSON: {exc.msg} at column {exc.colno}", _snip(text))
+        except (ValueError, RecursionError) as exc:
+            yield number, Bad(f"invalid JSON: {'nested too deeply' if isinstance(exc, RecursionError) else exc}",
+                              _snip(text))
+
+
+_SKIP = re.compile(r"[\s,]*")
+_SPACE = re.compile(r"\s*")
+
+
+class _ValueStream:
+    """Incremental decoder for a JSON array or a stream of (possibly pretty-printed) values.
+
+    A broken value is reported and skipped up to the next line that starts at the indentation
+    of the first value (how arrays and value streams are laid out).
+    """
+
+    def __init__(self, text: io.TextIOWrapper):
+        self.text, self.buf, self.pos, self.line, self.eof = text, "", 0, 1, False
+        self.decoder = json.JSONDecoder(parse_constant=_no_constant)
+
+    def values(self) -> Iterator[tuple[int, Record | Bad]]:
+        self._skip(_SPACE)
+        if self.buf.startswith("\ufeff", self.pos):
+            self._advance(self.pos + 1)
+        if self.buf.startswith("[", self.pos):
+            self._advance(self.pos + 1)
+        resync = None
+        while True:
+            self._skip(_SKIP)
+            if self.pos >= len(self.buf):
+                return
+            if self.buf[self.pos] == "]":
+                self._advance(self.pos + 1)
+                continue
+            if resync is None:
+                indent = self.pos - (self.buf.rfind("\n", 0, self.pos) + 1)
+                resync = re.compile(r"\n[ \t]{%d}(?=[\[{])" % indent)
+            start = self.line
+            value, end, error = self._decode()
+            if error is not None:
+                yield start, Bad(error, _snip(self.buf[self.pos:self.pos + _SNIPPET]))
+                self._resync(resync)
+                continue
+            raw = self.buf[self.pos:end]
+            self._advance(end)
+            if _UNDECODED.search(raw):
+                yield start, Bad(f"bytes not valid in encoding {self.text.encoding}", _snip(raw))
+            else:
+                yield start, Record(value, raw)
+
+    def _fill(self, want: int = _CHUNK) -> bool:
+        if self.eof:
+            return False
+        if self.pos > _CHUNK:
+            self.buf, self.pos = self.buf[self.pos:], 0
+        chunk = self.text.read(max(want, _CHUNK))
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def _advance(self, to: int) -> None:
+        self.line += self.buf.count("\n", self.pos, to)
+        self.pos = to
+
+    def _skip(self, pattern: re.Pattern) -> None:
+        while True:
+            self._advance(pattern.match(self.buf, self.pos).end())
+            if self.pos < len(self.buf) or not self._fill():
+                return
+
+    def _decode(self) -> tuple[Any, int, str | None]:
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+                if end < len(self.buf) or self.eof or not self._fill():
+                    return value, end, None
+            except json.JSONDecodeError as exc:
+                if len(self.buf) - self.pos > MAX_RECORD_BYTES:
+                    return None, 0, f"invalid JSON or value longer than {MAX_RECORD_BYTES} characters: {exc.msg}"
+                if not self._fill(len(self.buf) - self.pos):
+                    where = self.line + self.buf.count("\n", self.pos, exc.pos)
+                    return None, 0, f"invalid JSON: {exc.msg} at line {where}"
+            except (ValueError, RecursionError) as exc:
+                return None, 0, f"invalid JSON: {'nested too deeply' if isinstance(exc, RecursionError) else exc}"
+
+    def _resync(self, pattern: re.Pattern) -> None:
+        """Skip to the next line that starts a value at the first value's indentation."""
+        start = self.pos + 1
+        while True:
+            match = pattern.search(self.buf, start)
+            if match:
+                self._advance(match.start() + 1)
+                return
+            self._advance(max(self.buf.rfind("\n"), self.pos))
+            start = self.pos
+            if not self._fill():
+                self._advance(len(self.buf))
+                return
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _decoded_lines(stream: io.BufferedReader, encoding: str) -> Iterator[str]:
+    """Lines of a byte stream as text; undecodable bytes survive as lone surrogates (flagged later)."""
+    first = True
+    for line in stream:
+        text = line.decode(encoding, "surrogateescape")
+        if first:
+            text, first = text.lstrip("\ufeff"), False
+        yield text
+
+
+def _snip(text: str) -> str:
+    text = text.rstrip("\r\n")
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "..."
