@@ -1,0 +1,70 @@
+"""``bin/annotator.sh add|list|disable NAME``: manage the tagger's annotator accounts.
+
+Passwords are read from a prompt (twice) or, with ``--password-stdin``, from the first line of
+standard input; only a werkzeug.security hash is stored.
+"""
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from datasets import cli, db
+from datasets.errors import GoldloopError
+from tagger_app.store import annotators
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise GoldloopError("no terminal to prompt for the password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise GoldloopError("the two passwords differ")
+    return first
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("annotator.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("action", choices=["add", "list", "disable"])
+    p.add_argument("name", nargs="?", help="annotator name (letters, digits, '_', '.', '-')")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--update", action="store_true", help="add: set a new password for an existing account")
+    args = p.parse_args(argv)
+    if args.action != "list" and not args.name:
+        raise GoldloopError(f"{args.action} needs an annotator NAME")
+    engine = db.get_engine()
+    result: dict[str, Any] = {"action": args.action}
+    if args.action == "add":
+        annotators.validate_name(args.name)
+        password = _password(args.password_stdin)
+        with engine.begin() as conn:
+            created = annotators.add(conn, args.name, password, update=args.update)
+        result.update(name=args.name, created=created)
+    elif args.action == "disable":
+        with engine.begin() as conn:
+            annotators.disable(conn, args.name)
+        result.update(name=args.name, active=False)
+    else:
+        with engine.begin() as conn:
+            result["annotators"] = [{"name": a.name, "active": a.active, "created_at": a.created_at.isoformat()}
+                                    for a in annotators.list_all(conn)]
+    cli.emit(result, args.json, _human)
+    return cli.EXIT_OK
+
+
+def _human(r: dict[str, Any]) -> str:
+    if r["action"] == "add":
+        return f"annotator {r['name']} {'created' if r['created'] else 'updated'}"
+    if r["action"] == "disable":
+        return f"annotator {r['name']} disabled"
+    if not r["annotators"]:
+        return "no annotators yet (bin/annotator.sh add NAME)"
+    return "\n".join(f"{a['name']:<24} {'active' if a['active'] else 'disabled':<9} since {a['created_at'][:10]}"
+                     for a in r["annotators"])
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,62 @@
+"""What the tagger keeps per process: the task, the engine, version selection and item leases."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.engine import Connection, Engine
+
+from datasets import db
+from datasets.errors import GoldloopError
+from labeling.task import Task, load_task
+from tagger_app.leases import Leases
+
+
+@dataclass
+class TaggerState:
+    """Per-application settings and shared objects (see ``create_app`` for the config keys)."""
+
+    task: Task
+    version: int | None
+    annotations_per_item: int
+    leases: Leases = field(default_factory=Leases)
+    _engine: Engine | None = None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "TaggerState":
+        """Load the task file and validate the tagger settings."""
+        task = load_task(config.get("TAGGER_TASK"))
+        cap = config.get("TAGGER_ANNOTATIONS_PER_ITEM") or task.section("tagger").get("annotations_per_item", 1)
+        if not isinstance(cap, int) or cap < 1:
+            raise GoldloopError(f"{task.path}: [tagger] annotations_per_item must be a positive integer, got {cap!r}")
+        version = config.get("TAGGER_VERSION")
+        return cls(task=task, version=int(version) if version is not None else None, annotations_per_item=cap)
+
+    @property
+    def engine(self) -> Engine:
+        """The goldloop database engine (created, and the schema migrated, on first use)."""
+        if self._engine is None:
+            self._engine = db.get_engine()
+        return self._engine
+
+    def current_version(self, conn: Connection) -> int | None:
+        """The configured data-set version, else the latest one (None when there is none)."""
+        if self.version is not None:
+            return self.version
+        return conn.execute(sa.text("SELECT max(version) FROM dataset_versions")).scalar()
+
+
+def tagger() -> TaggerState:
+    """The running application's ``TaggerState``."""
+    return current_app.extensions["goldloop_tagger"]
+
+
+@contextmanager
+def transaction() -> Iterator[Connection]:
+    """A connection inside one transaction, committed on success (before any response is sent)."""
+    with tagger().engine.begin() as conn:
+        yield conn

@@ -1,0 +1,48 @@
+"""Golden sets per split, with who labeled each item and how much they agreed."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+COLUMNS = ("post_id", "split", "text", "label", "n_annotators", "annotators", "annotator_labels",
+           "agreement", "conflict", "resolved", "labeled_at")
+
+_ROWS = sa.text(
+    "SELECT p.id AS post_id, sm.split, p.text, g.label, g.n_annotators, g.conflict, g.resolved,"
+    "       agg.annotators, agg.votes AS annotator_labels, agg.labeled_at"
+    " FROM split_members sm"
+    " JOIN raw_posts p ON p.id = sm.post_id"
+    " JOIN golden_labels g ON g.task = :task AND g.post_id = sm.post_id"
+    " LEFT JOIN LATERAL ("
+    "   SELECT array_agg(al.annotator ORDER BY al.annotator) AS annotators,"
+    "          jsonb_object_agg(al.annotator, al.label) AS votes, max(al.created_at) AS labeled_at"
+    "   FROM annotator_labels al WHERE al.task = :task AND al.post_id = sm.post_id AND al.action = 'label'"
+    " ) agg ON true"
+    " WHERE sm.version = :version AND (CAST(:split AS text) IS NULL OR sm.split = :split)"
+    "   AND (g.label IS NOT NULL OR :conflicts)"
+    " ORDER BY sm.split, p.id"
+)
+
+
+def rows(conn: Connection, task: str, version: int, split: str | None = None,
+         include_conflicts: bool = False) -> list[dict[str, Any]]:
+    """Golden rows of ``version`` (one split or all), ``COLUMNS`` in order.
+
+    ``agreement`` is the share of annotators whose label equals the golden label (None when
+    only a resolution exists); conflicts (label None) are left out unless ``include_conflicts``.
+    """
+    out = []
+    for row in conn.execute(_ROWS, {"task": task, "version": version, "split": split,
+                                    "conflicts": include_conflicts}).mappings():
+        votes = row["annotator_labels"] or {}
+        agree = sum(1 for v in votes.values() if v == row["label"])
+        out.append({
+            "post_id": row["post_id"], "split": row["split"], "text": row["text"], "label": row["label"],
+            "n_annotators": row["n_annotators"], "annotators": list(row["annotators"] or []),
+            "annotator_labels": votes, "agreement": round(agree / len(votes), 4) if votes else None,
+            "conflict": row["conflict"], "resolved": row["resolved"],
+            "labeled_at": row["labeled_at"].isoformat() if row["labeled_at"] else None,
+        })
+    return out

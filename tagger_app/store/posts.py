@@ -1,0 +1,77 @@
+"""Posts as the tagger shows them, with optional hints (LF votes, model predictions)."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+_POSTS = sa.text(
+    "SELECT p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
+    "       p.media_urls, p.is_retweet, sm.split,"
+    "       (SELECT al.label FROM annotator_labels al"
+    "         WHERE al.task = :task AND al.post_id = p.id AND al.annotator = :annotator) AS my_label,"
+    "       g.label AS golden_label"
+    " FROM raw_posts p"
+    " LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id"
+    " LEFT JOIN golden_labels g ON g.task = :task AND g.post_id = p.id"
+    " WHERE p.id = ANY(:ids)"
+)
+
+
+def latest_lf_run(conn: Connection, task: str) -> dict[str, Any] | None:
+    """The task's most recent labeling-function run (id, created_at, lf_names, label_names), or None."""
+    row = conn.execute(sa.text(
+        "SELECT id, version, created_at, lf_names, label_names FROM lf_runs WHERE task = :task "
+        "ORDER BY created_at DESC, id DESC LIMIT 1"
+    ), {"task": task}).mappings().first()
+    return dict(row) if row else None
+
+
+def _lf_hints(conn: Connection, run: dict[str, Any], ids: list[str]) -> dict[str, list[dict[str, str]]]:
+    rows = conn.execute(sa.text("SELECT post_id, votes FROM lf_votes WHERE run_id = :run AND post_id = ANY(:ids)"),
+                        {"run": run["id"], "ids": ids})
+    names, labels = run["lf_names"], run["label_names"]
+    return {post_id: [{"lf": names[i], "label": labels[v]} for i, v in enumerate(votes)
+                      if 0 <= v < len(labels) and i < len(names)]
+            for post_id, votes in rows}
+
+
+def _predictions(conn: Connection, task: str, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    rows = conn.execute(sa.text(
+        "SELECT post_id, source, label, confidence FROM predictions WHERE task = :task AND post_id = ANY(:ids) "
+        "ORDER BY source"
+    ), {"task": task, "ids": ids}).mappings()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["post_id"], []).append(
+            {"source": row["source"], "label": row["label"], "confidence": round(float(row["confidence"]), 4)})
+    return out
+
+
+def load(conn: Connection, task: str, version: int | None, annotator: str, ids: list[str],
+         hints: bool) -> list[dict[str, Any]]:
+    """The posts ``ids`` in that order, as JSON-ready dicts; with ``hints``, LF votes and predictions."""
+    if not ids:
+        return []
+    rows = conn.execute(_POSTS, {"task": task, "version": version, "annotator": annotator, "ids": ids}).mappings()
+    by_id = {}
+    for row in rows:
+        item = dict(row)
+        item["created_at"] = item["created_at"].isoformat() if item["created_at"] else None
+        by_id[item["post_id"]] = item
+    if hints:
+        run = latest_lf_run(conn, task)
+        votes = _lf_hints(conn, run, ids) if run else {}
+        preds = _predictions(conn, task, ids)
+        for post_id, item in by_id.items():
+            item["hints"] = {"lf_votes": votes.get(post_id, []), "predictions": preds.get(post_id, [])}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def prediction(conn: Connection, task: str, source: str, post_id: str) -> dict[str, Any] | None:
+    """One stored prediction (label, confidence) of ``source`` for a post, or None."""
+    row = conn.execute(sa.text(
+        "SELECT source, label, confidence FROM predictions WHERE task = :task AND source = :source AND post_id = :p"
+    ), {"task": task, "source": source, "p": post_id}).mappings().first()
+    return {**dict(row), "confidence": round(float(row["confidence"]), 4)} if row else None

@@ -1,0 +1,170 @@
+"""The work queues: which post an annotator should see next, and how far along they are.
+
+Kinds (``QUEUE_KINDS``):
+
+* ``split``: sequentially through one split of the data-set version (building golden test/dev sets);
+* ``active``: the latest active-learning queue of the task; until one exists, items whose LFs
+  disagree (first) or all abstain, from the task's latest LF run;
+* ``disagree``: items whose human (golden) label an LF of the latest run votes against;
+* ``random``: uniformly random items of the version (optionally of one split);
+* ``review``: the latest label-review queue (golden labels a model confidently contradicts);
+* ``predictions``: a model's predicted labels to accept or reject, least confident first.
+
+Queues that collect new labels (split, active, random, predictions) skip items the annotator
+already answered and items that already carry ``cap`` annotators' labels. Queues that re-check
+existing labels (disagree, review) skip items the annotator answered since the queue was made.
+Every query also skips ``exclude``: the items the client already holds and items leased to others.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tagger_app.store.posts import latest_lf_run
+
+QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
+SPLITS = ("test", "dev", "lf", "train")
+PREDICTION_SOURCES = ("end_model", "label_model")
+
+_IN_FORCE = "NOT EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id)"
+
+
+def _answered(id_expr: str, since: bool) -> str:
+    """SQL condition: the annotator has an answer in force on the item (since ``:since``)."""
+    return (f"EXISTS (SELECT 1 FROM human_labels h WHERE h.task = :task AND h.annotator = :annotator"
+            f" AND h.post_id = {id_expr} AND h.action IN ('label', 'skip', 'resolve') AND {_IN_FORCE}"
+            + (" AND h.created_at >= :since)" if since else ")"))
+
+
+def _at_cap(id_expr: str) -> str:
+    """SQL condition: the item already carries ``:cap`` annotators' labels."""
+    return (f"(SELECT count(DISTINCT h.annotator) FROM human_labels h WHERE h.task = :task"
+            f" AND h.post_id = {id_expr} AND h.action = 'label' AND {_IN_FORCE}) >= :cap")
+
+
+@dataclass
+class QueueQuery:
+    """One queue as SQL: the candidate set, its order, and which answers take an item out of it."""
+
+    kind: str
+    id_expr: str
+    from_where: str                  # "FROM ... WHERE ..." of the whole queue
+    order_by: str
+    params: dict[str, Any]
+    since: datetime | None = None    # re-check queues: answers older than this do not count
+    capped: bool = True
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def _open(self) -> str:
+        cond = f"NOT {_answered(self.id_expr, self.since is not None)}"
+        return cond + (f" AND NOT {_at_cap(self.id_expr)}" if self.capped else "")
+
+    def _bind(self, **extra: Any) -> dict[str, Any]:
+        return {**self.params, "since": self.since, **extra}
+
+    def next_ids(self, conn: Connection, n: int, exclude: list[str]) -> list[str]:
+        """Up to ``n`` post ids to show next, in queue order."""
+        sql = (f"SELECT {self.id_expr} {self.from_where} AND {self.id_expr} <> ALL(:exclude) AND {self._open()}"
+               f" ORDER BY {self.order_by} LIMIT :n")
+        return list(conn.execute(sa.text(sql), self._bind(n=n, exclude=exclude)).scalars())
+
+    def progress(self, conn: Connection) -> dict[str, int]:
+        """``total`` items in the queue and ``done`` (no longer open for this annotator)."""
+        sql = (f"SELECT count(*), count(*) FILTER (WHERE {self._open()}) {self.from_where}")
+        total, still_open = conn.execute(sa.text(sql), self._bind()).one()
+        return {"total": total, "done": total - still_open}
+
+
+@dataclass
+class RandomQueue(QueueQuery):
+    """Random order without sorting the table: start at a random point of the md5-ordered index."""
+
+    def next_ids(self, conn: Connection, n: int, exclude: list[str]) -> list[str]:
+        start = secrets.token_hex(16)
+        ids = QueueQuery.next_ids(self._from(start), conn, n, exclude)
+        if len(ids) < n:  # wrap around to the start of the index
+            ids += QueueQuery.next_ids(self._from(""), conn, n - len(ids), exclude + ids)
+        return ids
+
+    def _from(self, start: str) -> QueueQuery:
+        return QueueQuery(self.kind, self.id_expr, self.from_where + " AND sm.norm_hash >= :start",
+                          self.order_by, {**self.params, "start": start}, self.since, self.capped)
+
+
+def _latest_queue(conn: Connection, task: str, kind: str) -> dict[str, Any] | None:
+    row = conn.execute(sa.text(
+        "SELECT id, strategy, version, created_at FROM queues WHERE task = :task AND kind = :kind "
+        "ORDER BY created_at DESC, id DESC LIMIT 1"
+    ), {"task": task, "kind": kind}).mappings().first()
+    return dict(row) if row else None
+
+
+class QueueUnavailable(Exception):
+    """The queue cannot be served (no data-set version, no LF run, no predictions...); message says why."""
+
+
+def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotator: str, version: int | None,
+          cap: int, split: str | None = None, source: str | None = None) -> QueueQuery:
+    """The ``QueueQuery`` of queue ``kind`` for one annotator (raises ``QueueUnavailable``)."""
+    base = {"task": task, "annotator": annotator, "cap": cap, "version": version}
+    if kind in ("split", "random"):
+        if version is None:
+            raise QueueUnavailable("no data-set version yet: run bin/split.sh first")
+        if kind == "split" and split not in SPLITS:
+            raise QueueUnavailable(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        where = "FROM split_members sm WHERE sm.version = :version" + (" AND sm.split = :split" if split else "")
+        cls = QueueQuery if kind == "split" else RandomQueue
+        return cls(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
+                   info={"split": split, "version": version})
+    if kind in ("active", "review"):
+        queue = _latest_queue(conn, task, kind)
+        if queue is not None:
+            return QueueQuery(kind, "qi.post_id", "FROM queue_items qi WHERE qi.queue_id = :queue_id", "qi.rank",
+                              {**base, "queue_id": queue["id"]},
+                              since=queue["created_at"] if kind == "review" else None, capped=kind == "active",
+                              info={"queue_id": queue["id"], "strategy": queue["strategy"]})
+        if kind == "review":
+            raise QueueUnavailable("no label-review queue yet: the training loop writes one")
+        return _lf_fallback(conn, base)
+    if kind == "disagree":
+        run = latest_lf_run(conn, task)
+        if run is None:
+            raise QueueUnavailable("no labeling-function run yet: run bin/label.sh first")
+        return QueueQuery(
+            kind, "g.post_id",
+            "FROM golden_labels g JOIN lf_votes v ON v.run_id = :run_id AND v.post_id = g.post_id"
+            " WHERE g.task = :task AND g.label IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(v.votes) x"
+            "  WHERE x >= 0 AND x <> array_position(CAST(:label_names AS text[]), g.label) - 1)",
+            "md5(g.post_id)", {**base, "run_id": run["id"], "label_names": run["label_names"]},
+            since=run["created_at"], capped=False, info={"lf_run": run["id"]})
+    if kind == "predictions":
+        if source not in PREDICTION_SOURCES:
+            raise QueueUnavailable(f"unknown prediction source {source!r}; choose {' or '.join(PREDICTION_SOURCES)}")
+        return QueueQuery(kind, "pr.post_id",
+                          "FROM predictions pr WHERE pr.task = :task AND pr.source = :source AND pr.label = ANY(:labels)",
+                          "pr.confidence, pr.post_id", {**base, "source": source, "labels": labels},
+                          info={"source": source})
+    raise QueueUnavailable(f"unknown queue {kind!r}; choose one of {', '.join(QUEUE_KINDS)}")
+
+
+def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
+    """Cold-start active queue: LF disagreements first, then items every LF abstains on."""
+    run = latest_lf_run(conn, base["task"])
+    if run is None:
+        raise QueueUnavailable("no active-learning queue and no labeling-function run yet: run bin/label.sh first")
+    distinct = "(SELECT count(DISTINCT x) FROM unnest(v.votes) x WHERE x >= 0)"
+    return QueueQuery("active", "v.post_id", f"FROM lf_votes v WHERE v.run_id = :run_id AND {distinct} <> 1",
+                      f"{distinct} DESC, md5(v.post_id)", {**base, "run_id": run["id"]},
+                      info={"strategy": "lf_disagreement_fallback", "lf_run": run["id"]})
+
+
+def default_prediction_source(conn: Connection, task: str) -> str:
+    """``end_model`` when the task has end-model predictions, else ``label_model``."""
+    has_end = conn.execute(sa.text("SELECT 1 FROM predictions WHERE task = :t AND source = 'end_model' LIMIT 1"),
+                           {"t": task}).scalar()
+    return "end_model" if has_end else "label_model"

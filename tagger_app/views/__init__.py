@@ -1,0 +1,1 @@
+"""The tagger's blueprints: auth, label, review, table, report and the JSON api."""

@@ -1,0 +1,17 @@
+"""Prediction review: accept or reject a model's predicted label (binary, like Prodigy's teach)."""
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from tagger_app import service
+from tagger_app.store.queues import PREDICTION_SOURCES
+from tagger_app.views.label import render_tagger
+
+bp = Blueprint("review", __name__)
+
+
+@bp.get("/review")
+def review_page():
+    """Review predictions of ?source=end_model|label_model (default: end model when it has any)."""
+    source = request.args.get("source")
+    return render_tagger(service.QueueRequest("predictions", None, source if source in PREDICTION_SOURCES else None))

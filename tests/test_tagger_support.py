@@ -1,0 +1,116 @@
+"""Shared fixtures and helpers for the tagger tests (no tests here): seeded posts, accounts, servers."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tagger_app.store import annotators
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+XSS_TEXT = "<script>alert(1)</script>"
+
+
+def seed_posts(engine: sa.engine.Engine, counts: dict[str, int], texts: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Insert posts and data-set version 1 with ``counts`` posts per split; return split -> post ids."""
+    texts = texts or {}
+    by_split: dict[str, list[str]] = {}
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO dataset_versions (version, seed) VALUES (1, 0)"))
+        for split, n in counts.items():
+            for i in range(n):
+                post_id = f"{split}{i:04d}"
+                text = texts.get(post_id, f"post {post_id} about #MachineLearning at https://example.com/{post_id}")
+                conn.execute(sa.text("INSERT INTO raw_posts (id, text, author) VALUES (:i, :t, 'someone')"),
+                             {"i": post_id, "t": text})
+                conn.execute(sa.text("INSERT INTO split_members (version, post_id, split, norm_hash) "
+                                     "VALUES (1, :i, :s, :h)"),
+                             {"i": post_id, "s": split, "h": hashlib.md5(post_id.encode()).hexdigest()})
+                by_split.setdefault(split, []).append(post_id)
+    return by_split
+
+
+def split_order(ids: list[str]) -> list[str]:
+    """The order the sequential split queue serves ``ids`` in (md5 of the id, as seeded)."""
+    return sorted(ids, key=lambda i: hashlib.md5(i.encode()).hexdigest())
+
+
+def add_annotator(engine: sa.engine.Engine, name: str) -> None:
+    """Create account ``name`` with the shared test password."""
+    with engine.begin() as conn:
+        annotators.add(conn, name, PASSWORD)
+
+
+def current_labels(engine: sa.engine.Engine, annotator: str, task: str = "ai_tweets") -> dict[str, str]:
+    """post id -> label in force for one annotator."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT post_id, label FROM annotator_labels WHERE task = :t AND annotator = :a "
+                                    "AND action = 'label'"), {"t": task, "a": annotator})
+        return dict(rows.all())
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A real ``bin/tagger.sh`` (waitress) subprocess."""
+
+    port: int
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        """Start it and wait until it prints its URL and answers."""
+        self.proc = subprocess.Popen([str(REPO_ROOT / "bin" / "tagger.sh"), "--port", str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline()
+        deadline = time.monotonic() + 60
+        while not re.search(r"http://127\.0\.0\.1:\d+/", line):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tagger did not start: {line}{self.proc.stdout.read() if self.proc.poll() is not None else ''}")
+            line = self.proc.stdout.readline()
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the server process and wait for it to end."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture()
+def server(engine: sa.engine.Engine) -> Iterator[Server]:
+    """A running tagger server on a free port, against the test database."""
+    srv = Server(free_port()).start()
+    yield srv
+    srv.kill(signal.SIGTERM)
+
+
+def login(client, name: str, password: str = PASSWORD):
+    """Log a Flask test client in through the real form (CSRF token included); return the response."""
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return client.post("/login", data={"csrf_token": token, "name": name, "password": password})
+
+
