@@ -1,0 +1,119 @@
+"""What the loop reads: split texts, weak labels, golden labels and LF votes of one version.
+
+Weak labels come from the weak-supervision step (``<version dir>/<task>/<split>_weak.parquet``
+with ``id, text, prob_<label>..., label, covered``); golden labels from the ``golden_labels``
+view (conflicts and unresolved items excluded); LF votes from the task's latest ``lf_runs`` row
+for the version.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from datasets import workspace
+from datasets.errors import GoldloopError
+from datasets.export import read_split
+from labeling.task import Task
+
+
+def weak_path(version: int, task: Task, split: str):
+    """Path of the weak-label export of ``split`` written by the weak-supervision step."""
+    return workspace.version_dir(version) / task.name / f"{split}_weak.parquet"
+
+
+def prob_columns(task: Task) -> list[str]:
+    """Probability column names of a weak-label export, in label order."""
+    return [f"prob_{label}" for label in task.labels]
+
+
+def read_texts(version: int, splits: Sequence[str]) -> pd.DataFrame:
+    """``id, text, split`` of every post in ``splits`` of ``version``."""
+    frames = [read_split(version, s)[["id", "text", "split"]] for s in splits]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "text", "split"])
+
+
+def read_weak(version: int, task: Task, splits: Sequence[str]) -> pd.DataFrame:
+    """Weak labels of ``splits``: ``id, text, split, covered`` and the probability columns."""
+    frames = []
+    for split in splits:
+        path = weak_path(version, task, split)
+        if not path.exists():
+            raise GoldloopError(f"{path}: no weak labels for split {split!r}; run bin/label.sh --task {task.path}")
+        frame = pd.read_parquet(path)
+        missing = {"id", "text", "covered", *prob_columns(task)} - set(frame.columns)
+        if missing:
+            raise GoldloopError(f"{path}: missing columns {sorted(missing)}")
+        frames.append(frame[["id", "text", "covered", *prob_columns(task)]].assign(split=split))
+    return pd.concat(frames, ignore_index=True)
+
+
+def golden_labels(engine: Engine, task: Task, version: int) -> pd.DataFrame:
+    """Golden labels of the task's posts in ``version``: ``id, split, label, y`` (y = class index)."""
+    sql = sa.text("SELECT g.post_id AS id, m.split, g.label FROM golden_labels g"
+                  " JOIN split_members m ON m.post_id = g.post_id AND m.version = :v"
+                  " WHERE g.task = :t AND g.label IS NOT NULL ORDER BY g.post_id")
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(sql, {"v": version, "t": task.name}).all(), columns=["id", "split", "label"])
+    unknown = sorted(set(frame["label"]) - set(task.labels))
+    if unknown:
+        raise GoldloopError(f"golden labels of task {task.name!r} use labels {unknown} not in {task.path}")
+    return frame.assign(y=frame["label"].map(task.labels.index).astype(int))
+
+
+@dataclass(frozen=True)
+class LFVotes:
+    """The label matrix of one LF run: ``matrix[i, j]`` = vote of LF ``j`` on post ``ids[i]``."""
+
+    run_id: int | None
+    lf_names: list[str]
+    ids: np.ndarray
+    matrix: np.ndarray
+
+    def for_ids(self, ids: Sequence[str]) -> np.ndarray:
+        """Rows for ``ids`` in that order; posts without votes get all -1 (abstain)."""
+        index = pd.Index(self.ids)
+        pos = index.get_indexer(pd.Index(ids))
+        out = np.full((len(ids), len(self.lf_names)), -1, dtype=np.int16)
+        found = pos >= 0
+        out[found] = self.matrix[pos[found]]
+        return out
+
+
+def latest_lf_run(engine: Engine, task: Task, version: int) -> int | None:
+    """Id of the task's newest LF run on ``version``, or None."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT max(id) FROM lf_runs WHERE task = :t AND version = :v"),
+                            {"t": task.name, "v": version}).scalar()
+
+
+def lf_votes(engine: Engine, task: Task, version: int, run_id: int | None = None) -> LFVotes:
+    """LF votes of ``run_id`` (default: the latest LF run); empty when there is none."""
+    run_id = run_id if run_id is not None else latest_lf_run(engine, task, version)
+    if run_id is None:
+        return LFVotes(None, [], np.array([], dtype=object), np.zeros((0, 0), dtype=np.int16))
+    with engine.connect() as conn:
+        names = conn.execute(sa.text("SELECT lf_names FROM lf_runs WHERE id = :r"), {"r": run_id}).scalar()
+        rows = conn.execute(sa.text("SELECT post_id, votes FROM lf_votes WHERE run_id = :r ORDER BY post_id"),
+                            {"r": run_id}).all()
+    ids = np.array([r[0] for r in rows], dtype=object)
+    matrix = np.array([r[1] for r in rows], dtype=np.int16).reshape(len(rows), len(names))
+    return LFVotes(int(run_id), list(names), ids, matrix)
+
+
+def label_model_probs(engine: Engine, task: Task, ids: Sequence[str]) -> np.ndarray | None:
+    """The label model's class probabilities for ``ids`` from ``predictions``; None if any is missing."""
+    if not len(ids):
+        return np.zeros((0, len(task.labels)))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT post_id, probs FROM predictions WHERE task = :t"
+                                    " AND source = 'label_model' AND post_id = ANY(:ids)"),
+                            {"t": task.name, "ids": list(ids)}).all()
+    found = {post_id: probs for post_id, probs in rows}
+    if len(found) < len(ids):
+        return None
+    return np.array([[float(found[i].get(label, 0.0)) for label in task.labels] for i in ids])

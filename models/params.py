@@ -1,0 +1,105 @@
+"""Step settings read from the task file: ``[train]`` and ``[active_learning]`` tables.
+
+Every field has a default here; a task file overrides any of them, and command-line flags
+override the task file. Unknown keys and wrong types are errors that name the file and field.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from datasets.errors import GoldloopError
+from labeling.task import Task
+
+ARCHITECTURES = ("tfidf", "bilstm")
+STRATEGIES = ("entropy", "margin", "lf_conflict", "disagreement", "diverse", "random")
+STRATEGY_ALIASES = {"uncertainty": "entropy"}
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Classifier hyper-parameters (``[train]``)."""
+
+    architecture: str = "tfidf"       # "tfidf": n-gram TF-IDF -> softmax; "bilstm": Embedding + BiLSTM
+    max_tokens: int = 20000           # vocabulary size of the TextVectorization layer
+    ngrams: int = 2                   # word n-grams of the tfidf architecture
+    sequence_length: int = 64         # tokens per post for the bilstm architecture
+    embedding_dim: int = 64
+    lstm_units: int = 64
+    dropout: float = 0.3
+    epochs: int = 15
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    patience: int = 3                 # early stopping on golden dev loss (when golden dev exists)
+    class_weight: str = "none"        # "none" or "balanced"
+    golden_weight: float = 3.0        # sample weight of a golden label relative to a weak one
+    weak_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ActiveParams:
+    """Active-learning settings (``[active_learning]``)."""
+
+    strategy: str = "entropy"
+    batch_size: int = 50
+    queue_size: int = 200              # items written to the queue (the batch is its head)
+    pool_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
+    candidates_per_cluster: int = 10   # "diverse": candidate pool = batch_size * this, clustered
+    review_threshold: int = 2          # fewest golden labels per class before label review runs
+    seed: int = 0
+
+
+P = TypeVar("P", TrainParams, ActiveParams)
+
+
+def _coerce(cls: type[P], values: dict[str, Any], where: str) -> P:
+    """Build ``cls`` from ``values``, checking every key and type against the defaults."""
+    defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls)}
+    clean: dict[str, Any] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key not in known:
+            raise GoldloopError(f"{where}: unknown setting {key!r}; known: {sorted(known)}")
+        expected = getattr(defaults, key)
+        if isinstance(expected, bool) or not isinstance(value, type(expected)):
+            if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif isinstance(expected, list) and isinstance(value, (list, tuple)):
+                value = list(value)
+            else:
+                raise GoldloopError(f"{where}: {key} must be {type(expected).__name__}, got {value!r}")
+        clean[key] = value
+    return dataclasses.replace(defaults, **clean)
+
+
+def train_params(task: Task, **overrides: Any) -> TrainParams:
+    """The task's ``[train]`` settings with ``overrides`` (None values ignored) applied."""
+    params = _coerce(TrainParams, {**task.section("train")}, f"{task.path} [train]")
+    params = _coerce(TrainParams, {**dataclasses.asdict(params), **overrides}, "train options")
+    if params.architecture not in ARCHITECTURES:
+        raise GoldloopError(f"{task.path} [train] architecture: {params.architecture!r} is not one of {ARCHITECTURES}")
+    if params.class_weight not in ("none", "balanced"):
+        raise GoldloopError(f"{task.path} [train] class_weight: must be 'none' or 'balanced'")
+    return params
+
+
+def normalize_strategy(name: str, where: str = "strategy") -> str:
+    """Canonical strategy name (``uncertainty`` means ``entropy``); an error for unknown names."""
+    name = STRATEGY_ALIASES.get(name, name)
+    if name not in STRATEGIES:
+        raise GoldloopError(f"{where}: unknown strategy {name!r}; known: {list(STRATEGIES) + list(STRATEGY_ALIASES)}")
+    return name
+
+
+def active_params(task: Task, **overrides: Any) -> ActiveParams:
+    """The task's ``[active_learning]`` settings with ``overrides`` (None values ignored) applied."""
+    where = f"{task.path} [active_learning]"
+    params = _coerce(ActiveParams, {**task.section("active_learning")}, where)
+    params = _coerce(ActiveParams, {**dataclasses.asdict(params), **overrides}, "active-learning options")
+    if params.batch_size < 1:
+        raise GoldloopError(f"{where}: batch_size must be at least 1")
+    return dataclasses.replace(params, strategy=normalize_strategy(params.strategy, f"{where} strategy"))

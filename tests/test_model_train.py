@@ -1,0 +1,62 @@
+"""The end model: a real tiny Keras model trained on synthetic weak + golden labels."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+import tensorflow as tf
+
+from models.classifier import TextClassifier
+from models.params import TrainParams
+from models.train import train_model
+from tests.test_model_world import add_golden, make_world
+
+TINY = TrainParams(epochs=5, max_tokens=200, batch_size=16, learning_rate=0.05)
+
+
+def test_classifier_learns_soft_targets_and_round_trips(tmp_path: Path):
+    texts = ["subscribe to my channel", "love this song", "check my channel", "great song"] * 20
+    soft = np.array([[0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.8, 0.2]] * 20)
+    clf = TextClassifier(["ham", "spam"], TINY).fit(texts, soft)
+    probs = clf.predict_proba(["my channel", "this song"])
+    assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert list(clf.predict(["my channel", "this song"])) == [1, 0]
+    clf.save(tmp_path / "m")
+    again = TextClassifier.load(tmp_path / "m")
+    assert np.allclose(again.predict_proba(["my channel", "this song"]), probs, atol=1e-6)
+    served = tf.saved_model.load(str(tmp_path / "m" / "saved_model"))  # what TF Serving loads
+    out = served.serve(tf.constant([["my channel"], ["this song"]]))
+    assert np.allclose(np.asarray(out), probs, atol=1e-5)
+
+
+def test_bilstm_option_trains_and_embeds():
+    params = TrainParams(architecture="bilstm", epochs=2, max_tokens=100, sequence_length=8,
+                         embedding_dim=8, lstm_units=4, batch_size=16)
+    clf = TextClassifier(["ham", "spam"], params).fit(["subscribe now", "nice song"] * 10, [1, 0] * 10)
+    assert clf.predict_proba(["subscribe"]).shape == (1, 2)
+    assert clf.embed(["subscribe"]).shape == (1, 8)
+
+
+def test_train_model_saves_card_predictions_and_run(engine, tmp_path: Path):
+    world = make_world(engine, tmp_path)
+    golden = world.truth[world.truth["split"].isin(["train", "test"])].head(30)
+    add_golden(engine, world.task, golden)
+    result = train_model(world.task.path, world.version, progress=False)
+    run_dir = Path(result["model_path"])
+    card = json.loads((run_dir / "model_card.json").read_text())
+    assert card["data_version"] == world.version and card["task_hash"] == world.task.sha256
+    assert card["parameters"]["epochs"] == 4  # from the task file's [train] table
+    assert result["golden"]["train"] == int((golden["split"] == "train").sum())
+    assert (run_dir / "model.keras").is_file() and (run_dir / "saved_model" / "saved_model.pb").is_file()
+    with engine.connect() as conn:
+        run = conn.execute(sa.text("SELECT kind, model_path, golden_test FROM runs WHERE id = :i"),
+                           {"i": result["run_id"]}).one()
+        preds = pd.read_sql(sa.text("SELECT post_id, label FROM predictions WHERE source = 'end_model'"), conn)
+    assert run.kind == "train" and run.model_path == str(run_dir)
+    assert run.golden_test == int((golden["split"] == "test").sum())
+    assert len(preds) == len(world.truth)
+    truth = world.truth.set_index("id")["label"]
+    assert (preds.set_index("post_id")["label"] == truth.reindex(preds["post_id"]).values).mean() > 0.8
