@@ -1,6 +1,6 @@
 """Task files: one TOML file per labeling task (labels, labeling functions, step defaults).
 
-Minimal contract used by every step (extended by the weak-supervision module):
+Contract used by every step:
 
     task = load_task("labeling/tasks/ai_tweets.toml")
     task.name        # "ai_tweets"
@@ -8,12 +8,19 @@ Minimal contract used by every step (extended by the weak-supervision module):
     task.positive    # label name used for PR/ROC AUC on binary tasks, or None
     task.sha256      # hash of the file, recorded with every run
     task.section("train")  # dict of defaults for a later step ({} when absent)
+    task.lfs         # validated labeling functions (LFSpec), in file order
+    task.label_model # validated [label_model] settings with defaults filled in
+
+``docs/tasks.md`` is the reference for writing a task file. Validation errors name the file
+and the labeling function at fault.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +29,51 @@ from datasets.workspace import REPO_ROOT
 
 TASKS_DIR = REPO_ROOT / "labeling" / "tasks"
 DEFAULT_TASK = TASKS_DIR / "ai_tweets.toml"
+
+LF_KINDS = ("keyword", "regex", "cluster", "python")
+FIELDS = ("text", "hashtags", "url_domains", "author", "source_app")
+REGEX_FLAGS = {"IGNORECASE": re.IGNORECASE, "MULTILINE": re.MULTILINE, "DOTALL": re.DOTALL,
+               "VERBOSE": re.VERBOSE, "ASCII": re.ASCII}
+_FLAG_LETTERS = {"I": "IGNORECASE", "M": "MULTILINE", "S": "DOTALL", "X": "VERBOSE", "A": "ASCII"}
+
+#: Cluster LF parameters and their defaults (see docs/tasks.md).
+CLUSTER_DEFAULTS: dict[str, Any] = {
+    "k": 20,                # number of k-means clusters
+    "svd_components": 100,  # TruncatedSVD dimensions after TF-IDF; 0 = no SVD
+    "max_features": 20000,  # TF-IDF vocabulary size
+    "ngram_max": 2,         # TF-IDF word n-grams 1..ngram_max
+    "min_purity": 0.8,      # share of a cluster's labeled members that must agree
+    "min_support": 5,       # labeled members a cluster needs before it votes
+    "min_golden": 20,       # golden labels on the LF split needed to use them instead of LF votes
+    "seed": 0,
+}
+LABEL_MODEL_DEFAULTS: dict[str, Any] = {"seed": 0, "epochs": 500, "lr": 0.01, "l2": 0.0, "class_balance": None}
+
+_COMMON_KEYS = {"name", "kind", "label", "field", "description"}
+_KIND_KEYS = {
+    "keyword": {"terms", "unless"},
+    "regex": {"patterns", "unless", "flags"},
+    "cluster": set(CLUSTER_DEFAULTS),
+    "python": {"ref"},
+}
+_REQUIRED = {"keyword": ("label", "terms"), "regex": ("label", "patterns"), "cluster": (), "python": ("ref",)}
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class LFSpec:
+    """One labeling function as declared in a task file (labels already turned into indices)."""
+
+    name: str
+    kind: str
+    label: int | None = None           # vote; None for python LFs and unrestricted cluster LFs
+    field: str = "text"
+    terms: tuple[str, ...] = ()        # keyword
+    patterns: tuple[str, ...] = ()     # regex
+    unless: tuple[str, ...] = ()       # veto terms (keyword) or patterns (regex)
+    flags: int = 0                     # regex flags (re.IGNORECASE | ...)
+    ref: str | None = None             # python: "module:function"
+    params: dict[str, Any] = dataclass_field(default_factory=dict)  # cluster parameters, defaults filled in
 
 
 @dataclass(frozen=True)
@@ -33,7 +85,9 @@ class Task:
     labels: list[str]
     positive: str | None
     sha256: str
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = dataclass_field(repr=False)
+    lfs: tuple[LFSpec, ...] = ()
+    label_model: dict[str, Any] = dataclass_field(default_factory=lambda: dict(LABEL_MODEL_DEFAULTS))
 
     def section(self, name: str) -> dict[str, Any]:
         """Defaults table ``[name]`` of the task file, or an empty dict."""
@@ -48,6 +102,11 @@ class Task:
             return self.labels.index(label)
         except ValueError:
             raise GoldloopError(f"{self.path}: unknown label {label!r}; known labels: {self.labels}") from None
+
+    @property
+    def lf_names(self) -> list[str]:
+        """Names of the labeling functions, in label-matrix column order."""
+        return [lf.name for lf in self.lfs]
 
 
 def load_task(path: str | Path | None = None) -> Task:
@@ -70,5 +129,146 @@ def load_task(path: str | Path | None = None) -> Task:
     positive = raw.get("positive", labels[1] if len(labels) == 2 else None)
     if positive is not None and positive not in labels:
         raise GoldloopError(f"{path}: 'positive' = {positive!r} is not one of the labels {labels}")
+    for section in ("train", "active_learning"):
+        if not isinstance(raw.get(section, {}), dict):
+            raise GoldloopError(f"{path}: [{section}] must be a table")
     return Task(path=path.resolve(), name=name, labels=list(labels), positive=positive,
-                sha256=hashlib.sha256(data_bytes).hexdigest(), raw=raw)
+                sha256=hashlib.sha256(data_bytes).hexdigest(), raw=raw,
+                lfs=_parse_lfs(path, raw.get("lfs", []), labels),
+                label_model=_parse_label_model(path, raw.get("label_model", {}), labels))
+
+
+def _parse_lfs(path: Path, entries: Any, labels: list[str]) -> tuple[LFSpec, ...]:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise GoldloopError(f"{path}: 'lfs' must be an array of tables ([[lfs]] entries)")
+    specs: list[LFSpec] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise GoldloopError(f"{path}: LF #{number}: 'name' must be an identifier-like string, got {name!r}")
+        if name in seen:
+            raise GoldloopError(f"{path}: LF {name!r}: duplicate LF name (LF names must be unique)")
+        seen.add(name)
+        specs.append(_parse_lf(f"{path}: LF {name!r}", entry, labels))
+    return tuple(specs)
+
+
+def _parse_lf(where: str, entry: dict[str, Any], labels: list[str]) -> LFSpec:
+    kind = entry.get("kind")
+    if kind not in LF_KINDS:
+        raise GoldloopError(f"{where}: unknown kind {kind!r}; expected one of {list(LF_KINDS)}")
+    unknown = set(entry) - _COMMON_KEYS - _KIND_KEYS[kind]
+    if unknown:
+        raise GoldloopError(f"{where}: unknown key(s) {sorted(unknown)} for kind {kind!r}; "
+                            f"allowed: {sorted(_COMMON_KEYS | _KIND_KEYS[kind])}")
+    missing = [key for key in _REQUIRED[kind] if key not in entry]
+    if missing:
+        raise GoldloopError(f"{where}: missing required key(s) {missing} for kind {kind!r}")
+    label = entry.get("label")
+    if label is not None and label not in labels:
+        raise GoldloopError(f"{where}: unknown label {label!r}; known labels: {labels}")
+    field_name = entry.get("field", "text")
+    if field_name not in FIELDS:
+        raise GoldloopError(f"{where}: unknown field {field_name!r}; expected one of {list(FIELDS)}")
+    if kind == "python" and "field" in entry:
+        raise GoldloopError(f"{where}: 'field' does not apply to python LFs (the function reads the row)")
+    spec = dict(name=entry["name"], kind=kind, label=None if label is None else labels.index(label), field=field_name)
+    if kind == "keyword":
+        spec["terms"] = _strings(where, entry, "terms", required=True)
+        spec["unless"] = _strings(where, entry, "unless")
+    elif kind == "regex":
+        spec["flags"] = _flags(where, entry.get("flags", []))
+        spec["patterns"] = _regexes(where, entry, "patterns", spec["flags"], required=True)
+        spec["unless"] = _regexes(where, entry, "unless", spec["flags"])
+    elif kind == "cluster":
+        spec["params"] = _cluster_params(where, entry)
+    else:
+        ref = entry["ref"]
+        if not isinstance(ref, str) or not _REF.match(ref):
+            raise GoldloopError(f"{where}: 'ref' must look like 'package.module:function', got {ref!r}")
+        spec["ref"] = ref
+    return LFSpec(**spec)
+
+
+def _strings(where: str, entry: dict[str, Any], key: str, required: bool = False) -> tuple[str, ...]:
+    values = entry.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise GoldloopError(f"{where}: {key!r} must be a list of non-empty strings, got {values!r}")
+    if required and not values:
+        raise GoldloopError(f"{where}: {key!r} must not be empty")
+    return tuple(values)
+
+
+def _regexes(where: str, entry: dict[str, Any], key: str, flags: int, required: bool = False) -> tuple[str, ...]:
+    patterns = _strings(where, entry, key, required)
+    for pattern in patterns:
+        try:
+            re.compile(pattern, flags)
+        except re.error as exc:
+            raise GoldloopError(f"{where}: bad regular expression in {key!r}: {pattern!r}: {exc}") from None
+    return patterns
+
+
+def _flags(where: str, names: Any) -> int:
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list):
+        raise GoldloopError(f"{where}: 'flags' must be a list of flag names such as [\"IGNORECASE\"]")
+    value = 0
+    for name in names:
+        full = _FLAG_LETTERS.get(str(name).upper(), str(name).upper())
+        if full not in REGEX_FLAGS:
+            raise GoldloopError(f"{where}: unknown regex flag {name!r}; expected some of {sorted(REGEX_FLAGS)}")
+        value |= REGEX_FLAGS[full]
+    return value
+
+
+def _cluster_params(where: str, entry: dict[str, Any]) -> dict[str, Any]:
+    params = dict(CLUSTER_DEFAULTS)
+    for key in CLUSTER_DEFAULTS:
+        if key not in entry:
+            continue
+        value = entry[key]
+        if key == "min_purity":
+            ok = isinstance(value, (int, float)) and 0 < value <= 1
+        elif key in ("svd_components", "seed", "min_golden"):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if not ok:
+            raise GoldloopError(f"{where}: bad value for {key!r}: {value!r}")
+        params[key] = value
+    if params["k"] < 2:
+        raise GoldloopError(f"{where}: 'k' must be at least 2")
+    return params
+
+
+def _parse_label_model(path: Path, table: Any, labels: list[str]) -> dict[str, Any]:
+    where = f"{path}: [label_model]"
+    if not isinstance(table, dict):
+        raise GoldloopError(f"{where} must be a table")
+    unknown = set(table) - set(LABEL_MODEL_DEFAULTS)
+    if unknown:
+        raise GoldloopError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(LABEL_MODEL_DEFAULTS)}")
+    params = {**LABEL_MODEL_DEFAULTS, **table}
+    for key, positive_only in (("seed", False), ("epochs", True)):
+        if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < int(positive_only):
+            raise GoldloopError(f"{where}: {key!r} must be a {'positive' if positive_only else 'non-negative'} integer")
+    for key in ("lr", "l2"):
+        if not isinstance(params[key], (int, float)) or params[key] < 0 or (key == "lr" and params[key] == 0):
+            raise GoldloopError(f"{where}: {key!r} must be a {'positive' if key == 'lr' else 'non-negative'} number")
+    params["class_balance"] = check_class_balance(where, params["class_balance"], labels)
+    return params
+
+
+def check_class_balance(where: str, balance: Any, labels: list[str]) -> list[float] | None:
+    """Validate a class balance (one prior per label, summing to 1); None passes through."""
+    if balance is None:
+        return None
+    if (not isinstance(balance, list) or len(balance) != len(labels)
+            or not all(isinstance(p, (int, float)) and 0 < p < 1 for p in balance)
+            or abs(sum(balance) - 1) > 1e-6):
+        raise GoldloopError(f"{where}: 'class_balance' must list {len(labels)} probabilities in (0, 1) "
+                            f"summing to 1 (order: {labels}), got {balance!r}")
+    return [float(p) for p in balance]

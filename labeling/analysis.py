@@ -1,0 +1,74 @@
+"""Label model, LF analysis and scores: Snorkel's ``LabelModel``, ``LFAnalysis`` and majority vote.
+
+Hard predictions break ties at random with a seeded generator (as Snorkel's tutorial scores
+with ``tie_break_policy="random"``), so rows no LF votes on still get a prediction and count
+in the accuracy.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from snorkel.labeling import LFAnalysis
+from snorkel.labeling.model import LabelModel, MajorityLabelVoter
+
+
+def fit_label_model(L: np.ndarray, cardinality: int, params: dict[str, Any], progress: bool = True) -> LabelModel:
+    """Fit Snorkel's ``LabelModel`` on ``L`` with the task's ``[label_model]`` settings."""
+    model = LabelModel(cardinality=cardinality, verbose=False)
+    model.fit(L.astype(np.int64), class_balance=params.get("class_balance"), progress_bar=progress,
+              n_epochs=params["epochs"], lr=params["lr"], l2=params["l2"], seed=params["seed"])
+    return model
+
+
+def majority_probs(L: np.ndarray, cardinality: int) -> np.ndarray:
+    """Majority-vote class probabilities (uniform over tied labels; uniform when uncovered)."""
+    return MajorityLabelVoter(cardinality=cardinality, verbose=False).predict_proba(L.astype(np.int64))
+
+
+def hard_labels(probs: np.ndarray, seed: int) -> np.ndarray:
+    """Argmax of each row, ties broken at random (seeded)."""
+    if not len(probs):
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    noise = rng.random(probs.shape) * 1e-9
+    top = probs.max(axis=1, keepdims=True)
+    return np.argmax(np.where(np.isclose(probs, top, rtol=0, atol=1e-9), 1.0 + noise, 0.0), axis=1)
+
+
+def scores(y_true: np.ndarray, y_pred: np.ndarray, cardinality: int) -> dict[str, Any]:
+    """Accuracy and macro-F1 of ``y_pred`` against golden ``y_true``, with their count ``n``."""
+    return {"n": int(len(y_true)),
+            "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+            "macro_f1": round(float(f1_score(y_true, y_pred, labels=list(range(cardinality)),
+                                             average="macro", zero_division=0)), 4)}
+
+
+def lf_summary(L: np.ndarray, names: list[str], kinds: list[str], labels: list[str],
+               L_dev: np.ndarray | None = None, y_dev: np.ndarray | None = None,
+               weights: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Snorkel's LF summary of ``L`` per LF, with correct/incorrect/accuracy on golden dev rows.
+
+    Keys: name, kind, polarity (label names), coverage, overlaps, conflicts, correct, incorrect,
+    emp_acc (None without golden dev labels), weight (the label model's learned accuracy).
+    """
+    summary = LFAnalysis(L.astype(np.int64)).lf_summary() if len(L) else None
+    dev = (LFAnalysis(L_dev.astype(np.int64)).lf_summary(Y=y_dev.astype(np.int64))
+           if L_dev is not None and y_dev is not None and len(y_dev) else None)
+    rows = []
+    for j, name in enumerate(names):
+        row: dict[str, Any] = {"name": name, "kind": kinds[j], "polarity": [], "coverage": 0.0,
+                               "overlaps": 0.0, "conflicts": 0.0, "correct": None, "incorrect": None,
+                               "emp_acc": None, "weight": None if weights is None else round(float(weights[j]), 4)}
+        if summary is not None:
+            s = summary.iloc[j]
+            row.update(polarity=[labels[int(p)] for p in s["Polarity"]], coverage=round(float(s["Coverage"]), 4),
+                       overlaps=round(float(s["Overlaps"]), 4), conflicts=round(float(s["Conflicts"]), 4))
+        if dev is not None:
+            d = dev.iloc[j]
+            acc = float(d["Emp. Acc."])
+            row.update(correct=int(d["Correct"]), incorrect=int(d["Incorrect"]),
+                       emp_acc=None if np.isnan(acc) else round(acc, 4))
+        rows.append(row)
+    return rows

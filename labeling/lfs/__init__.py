@@ -1,0 +1,1 @@
+"""Python labeling functions referenced from task files (``ref = "labeling.lfs.<module>:<name>"``)."""

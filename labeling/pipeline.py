@@ -1,0 +1,234 @@
+"""``bin/label.sh``: apply a task's LFs to a data-set version, fit the label model, report, export.
+
+    result = run_label("labeling/tasks/ai_tweets.toml", version=None)  # None = latest version
+
+Applies the LFs to all four splits (chunk by chunk), fits Snorkel's ``LabelModel`` on the LF
+and train splits, scores it and majority vote against golden dev/test labels, writes
+``<version dir>/<task>/{train,lf}_weak.parquet`` and records the run, its votes and the label
+model's predictions in PostgreSQL in one transaction.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from datasets import cli, db, workspace
+from datasets.export import SPLITS, read_split, split_path
+from datasets.errors import GoldloopError
+from datasets.splits import latest_version
+from labeling import analysis, store
+from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
+from labeling.task import Task, check_class_balance, load_task
+
+FIT_SPLITS = ("lf", "train")
+EVAL_SPLITS = ("dev", "test")
+WEAK_OUTPUTS = {"train": "train_weak.parquet", "lf": "lf_weak.parquet"}
+
+
+def weak_path(version: int, task: str, split: str = "train") -> Path:
+    """Path of the weakly labeled export of ``split`` ("train" or "lf") for ``task``."""
+    return workspace.version_dir(version) / task / WEAK_OUTPUTS[split]
+
+
+def _apply_split(applier: TaskApplier, version: int, split: str, chunk_rows: int,
+                 progress: bool) -> tuple[list[str], np.ndarray]:
+    path = split_path(version, split)
+    if not path.exists():
+        raise GoldloopError(f"{path}: split {split!r} of data-set version {version} is missing")
+    parquet = pq.ParquetFile(path)
+    ids: list[str] = []
+    parts: list[np.ndarray] = []
+    with tqdm(total=parquet.metadata.num_rows, desc=f"LFs on {split}", unit="post", disable=not progress) as bar:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            parts.append(applier.apply(frame, chunk_rows))
+            ids.extend(frame["id"].tolist())
+            bar.update(len(frame))
+    return ids, (np.vstack(parts) if parts else np.zeros((0, len(applier.names)), dtype=np.int8))
+
+
+def _golden_vector(ids: list[str], golden: dict[str, int]) -> np.ndarray:
+    return np.array([golden.get(i, -1) for i in ids], dtype=np.int64)
+
+
+def _write_weak(task: Task, version: int, split: str, probs: np.ndarray, covered: np.ndarray,
+                hard: np.ndarray) -> Path:
+    """Write ``<split>_weak.parquet`` next to a temporary name; returns the temporary path."""
+    target = weak_path(version, task.name, split)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    schema = pa.schema([("id", pa.string()), ("text", pa.string())]
+                       + [(f"prob_{label}", pa.float32()) for label in task.labels]
+                       + [("label", pa.string()), ("covered", pa.bool_())])
+    labels = np.array(task.labels, dtype=object)
+    start = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for batch in pq.ParquetFile(split_path(version, split)).iter_batches(columns=["id", "text"]):
+            stop = start + batch.num_rows
+            columns = [batch.column(0).cast(pa.string()), batch.column(1).cast(pa.string())]
+            columns += [pa.array(probs[start:stop, k].astype(np.float32)) for k in range(len(task.labels))]
+            columns += [pa.array(labels[hard[start:stop]].tolist(), pa.string()), pa.array(covered[start:stop])]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            start = stop
+        if start == 0:
+            writer.write_table(schema.empty_table())
+    return tmp
+
+
+def run_label(task_path: Path | str | None = None, version: int | None = None, *, seed: int | None = None,
+              class_balance: list[float] | None = None, progress: bool = True,
+              chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict[str, Any]:
+    """Label a data-set version with a task's LFs and the label model; see the module docstring.
+
+    ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings. Returns
+    ``run_id``, ``task``, ``task_hash``, ``version``, ``counts`` and ``coverage`` per split,
+    ``golden`` (golden labels per split), ``lf_summary`` (one dict per LF), ``label_model`` and
+    ``majority_vote`` (per golden split: ``n``, ``accuracy``, ``macro_f1``), ``clusters``
+    (per cluster LF: its clusters and votes), ``params`` and ``outputs`` (paths).
+    """
+    task = load_task(task_path)
+    params = dict(task.label_model)
+    if seed is not None:
+        params["seed"] = seed
+    if class_balance is not None:
+        params["class_balance"] = check_class_balance("--class-balance", class_balance, task.labels)
+    engine = db.get_engine()
+    version = latest_version(engine) if version is None else version
+    store.check_version(engine, version)
+    applier = TaskApplier(task)
+    gold = store.golden_labels(engine, task.name, version)
+    known = gold["label"].isin(task.labels)
+    golden = dict(zip(gold.loc[known, "post_id"], gold.loc[known, "label"].map(task.labels.index)))
+    if not applier.fitted:
+        lf_frame = read_split(version, "lf")
+        applier.fit(lf_frame, _golden_vector(lf_frame["id"].tolist(), golden))
+
+    ids: dict[str, list[str]] = {}
+    L: dict[str, np.ndarray] = {}
+    for split in SPLITS:
+        ids[split], L[split] = _apply_split(applier, version, split, chunk_rows, progress)
+    L_fit = np.vstack([L[s] for s in FIT_SPLITS])
+    if not len(L_fit):
+        raise GoldloopError(f"data-set version {version} has no posts in its LF and train splits")
+    k = len(task.labels)
+    model = analysis.fit_label_model(L_fit, k, params, progress)
+    probs = {s: model.predict_proba(L[s].astype(np.int64)) if len(L[s]) else np.zeros((0, k)) for s in SPLITS}
+    covered = {s: (L[s] >= 0).any(axis=1) for s in SPLITS}
+    y = {s: _golden_vector(ids[s], golden) for s in SPLITS}
+
+    metrics: dict[str, dict[str, Any]] = {"label_model": {}, "majority_vote": {}}
+    for split in EVAL_SPLITS:
+        rows = np.flatnonzero(y[split] >= 0)
+        if not len(rows):
+            continue
+        sub = L[split][rows]
+        for name, p in (("label_model", probs[split][rows]), ("majority_vote", analysis.majority_probs(sub, k))):
+            metrics[name][split] = analysis.scores(y[split][rows], analysis.hard_labels(p, params["seed"]), k)
+    dev_rows = np.flatnonzero(y["dev"] >= 0)
+    lf_summary = analysis.lf_summary(
+        L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
+        L["dev"][dev_rows] if len(dev_rows) else None, y["dev"][dev_rows] if len(dev_rows) else None,
+        weights=model.get_weights())
+    counts = {s: len(ids[s]) for s in SPLITS}
+    coverage = {s: round(float(covered[s].mean()), 4) if counts[s] else 0.0 for s in SPLITS}
+    golden_counts = {s: int((y[s] >= 0).sum()) for s in SPLITS}
+    clusters = {lf.name: lf.report_ for lf in applier.clusters.values()}
+    summary = {"lf_summary": lf_summary, **metrics, "counts": counts, "coverage": coverage, "golden": golden_counts}
+
+    tmp_paths = {}
+    try:
+        for split in WEAK_OUTPUTS:
+            hard = analysis.hard_labels(probs[split], params["seed"])
+            tmp_paths[split] = _write_weak(task, version, split, probs[split], covered[split], hard)
+        all_ids = [i for s in SPLITS for i in ids[s]]
+        run_id = store.record_run(
+            engine, task=task.name, task_hash=task.sha256, version=version, lf_names=task.lf_names,
+            label_names=task.labels, summary=summary, params={**params, "chunk_rows": chunk_rows, "clusters": clusters},
+            ids=all_ids, L=np.vstack([L[s] for s in SPLITS]), probs=np.vstack([probs[s] for s in SPLITS]),
+            covered=np.concatenate([covered[s] for s in SPLITS]))
+    except BaseException:
+        for tmp in tmp_paths.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    outputs = {}
+    for split, tmp in tmp_paths.items():
+        target = weak_path(version, task.name, split)
+        tmp.replace(target)
+        outputs[f"{split}_weak"] = str(target)
+    return {"run_id": run_id, "task": task.name, "task_file": str(task.path), "task_hash": task.sha256,
+            "version": version, "labels": task.labels, **summary, "clusters": clusters,
+            "params": params, "outputs": outputs}
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """The human summary: LF table, then label model and majority vote side by side per split."""
+    lines = [f"task {result['task']} on data-set version {result['version']} (LF run {result['run_id']}): "
+             f"{len(result['lf_summary'])} LFs; label model fitted on "
+             f"{result['counts']['lf'] + result['counts']['train']:,} LF+train posts"]
+    header = ["LF", "kind", "polarity", "coverage", "overlaps", "conflicts", "correct", "incorrect", "emp.acc",
+              "weight"]
+    table = [header] + [[r["name"], r["kind"], ",".join(r["polarity"]) or "-", _pct(r["coverage"]),
+                         _pct(r["overlaps"]), _pct(r["conflicts"]),
+                         "-" if r["correct"] is None else str(r["correct"]),
+                         "-" if r["incorrect"] is None else str(r["incorrect"]), _pct(r["emp_acc"]),
+                         "-" if r["weight"] is None else f"{r['weight']:.2f}"] for r in result["lf_summary"]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines += ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+              for row in table]
+    lines.append("")
+    lines.append(f"{'split':<6} {'golden':>6}  {'label model acc':>15} {'macro-F1':>8}  "
+                 f"{'majority vote acc':>17} {'macro-F1':>8}")
+    for split in EVAL_SPLITS:
+        lm, mv = result["label_model"].get(split), result["majority_vote"].get(split)
+        if lm is None:
+            lines.append(f"{split:<6} {0:>6}  (no golden labels)")
+            continue
+        lines.append(f"{split:<6} {lm['n']:>6}  {_pct(lm['accuracy']):>15} {lm['macro_f1']:>8.3f}  "
+                     f"{_pct(mv['accuracy']):>17} {mv['macro_f1']:>8.3f}")
+    lines.append("coverage: " + ", ".join(f"{s} {_pct(c)} of {result['counts'][s]:,}"
+                                          for s, c in result["coverage"].items()))
+    lines += [f"wrote {path}" for path in result["outputs"].values()]
+    return "\n".join(lines)
+
+
+def _balance(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise GoldloopError(f"--class-balance: expected comma-separated probabilities, got {text!r}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``bin/label.sh``."""
+    p = cli.parser("label.sh", "Apply a task's labeling functions to a data-set version, fit Snorkel's label "
+                               "model, print the LF summary and scores, and write train_weak.parquet.")
+    p.add_argument("--task", type=Path, default=None, help="task file (default: labeling/tasks/ai_tweets.toml)")
+    p.add_argument("--version", type=int, default=None, help="data-set version (default: the latest)")
+    p.add_argument("--seed", type=int, default=None, help="label-model seed (default: the task's [label_model])")
+    p.add_argument("--class-balance", type=_balance, default=None, metavar="P0,P1,...",
+                   help="class priors in label order (default: the task's, else learned)")
+    p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="posts per applier chunk")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.chunk_rows < 1:
+        raise GoldloopError("--chunk-rows must be at least 1")
+    result = run_label(args.task, args.version, seed=args.seed, class_balance=args.class_balance,
+                       progress=not args.no_progress and not args.json, chunk_rows=args.chunk_rows)
+    cli.emit(result, args.json, format_result)
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    cli.run(main)
