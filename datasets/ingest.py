@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from datasets import cli, db, readers, records, workspace
 from datasets.errors import GoldloopError
-from datasets.ingest_db import BatchWriter, Refused, RowEncoder, Staged
+from datasets.ingest_db import BatchWriter, Staged, encode
 
 # --format value -> (reader format, record kind)
 FORMATS = {"auto": ("auto", "auto"), "twitter": ("json", "twitter"), "jsonl": ("json", "generic"),
@@ -59,14 +60,19 @@ class RejectsFile:
 
 
 class _Load:
-    """The state of one ingestion run: pending rows, counts, progress."""
+    """The state of one ingestion run: pending rows, counts, progress.
+
+    Batches are written by one background thread while the next batch is parsed (PostgreSQL
+    and Python work at the same time); at most one batch is in flight.
+    """
 
     def __init__(self, writer: BatchWriter, rejects: RejectsFile, batch_size: int, bar: tqdm):
         self.writer, self.rejects, self.batch_size, self.bar = writer, rejects, batch_size, bar
-        self.encoder = RowEncoder()
         self.rows: list[Staged] = []
         self.pending_read = self.pending_rejected = 0
         self.totals = {"read": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
+        self._in_flight: tuple[Future, int, int] | None = None
 
     def reject(self, source: str, line: int, reason: str, snippet: str) -> None:
         self.pending_read += 1
@@ -74,23 +80,44 @@ class _Load:
         self.rejects.add(source, line, reason, snippet)
 
     def add(self, post: records.Post, source: str, line: int) -> None:
+        try:
+            staged = encode(len(self.rows), post, source, line)
+        except records.RecordError as exc:
+            self.reject(source, line, str(exc), _snip(post.raw))
+            return
         self.pending_read += 1
-        self.rows.append(self.encoder.encode(len(self.rows), post, source, line))
+        self.rows.append(staged)
         if len(self.rows) >= self.batch_size:
             self.flush()
 
     def flush(self) -> None:
-        if not (self.rows or self.pending_read):
+        """Hand the pending rows to the writer thread (after the previous batch is committed)."""
+        self._collect()
+        if self.rows or self.pending_read:
+            future = self._executor.submit(self.writer.write, self.rows, self.pending_read, self.pending_rejected)
+            self._in_flight = (future, self.pending_read, self.pending_rejected)
+            self.rows, self.pending_read, self.pending_rejected = [], 0, 0
+
+    def close(self) -> None:
+        """Wait for the batch in flight (it commits whole or not at all) and stop the thread."""
+        try:
+            self._collect()
+        finally:
+            self._executor.shutdown(wait=True)
+
+    def _collect(self) -> None:
+        if self._in_flight is None:
             return
-        refused: list[Refused] = []
-        inserted, duplicates = self.writer.write(self.rows, self.pending_read, self.pending_rejected, refused.append)
+        future, read, rejected = self._in_flight
+        self._in_flight = None
+        inserted, duplicates, refused = future.result()
         for item in refused:
-            self.rejects.add(item.row.source_file, item.row.source_line, item.reason, _snip(item.row.line), item.row.id)
+            self.rejects.add(item.row.source_file, item.row.source_line, item.reason,
+                             _snip(item.row.line.decode("utf-8")), item.row.id)
         self.rejects.flush()
-        for key, value in (("read", self.pending_read), ("inserted", inserted), ("duplicates", duplicates),
-                           ("rejected", self.pending_rejected + len(refused))):
+        for key, value in (("read", read), ("inserted", inserted), ("duplicates", duplicates),
+                           ("rejected", rejected + len(refused))):
             self.totals[key] += value
-        self.rows, self.pending_read, self.pending_rejected = [], 0, 0
         self.bar.set_postfix(inserted=self.totals["inserted"], rejected=self.totals["rejected"], refresh=False)
 
 
@@ -131,9 +158,13 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
         for source in sources:
             _read_source(source, load, columns, kind)
         load.flush()
+        load.close()
         status = "done"
     finally:
-        writer.finish(status)
+        try:
+            load.close()
+        finally:
+            writer.finish(status)
         rejects.close()
         bar.close()
     seconds = time.perf_counter() - started

@@ -10,16 +10,15 @@ are isolated and reported, so they never take good rows down with them.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import psycopg2
 from sqlalchemy.engine import Engine
 
-from datasets.records import Post
+from datasets.records import Post, RecordError, replace_surrogates
 
 _COLUMNS = ("id", "created_at", "text", "lang", "author", "author_id", "source_app", "is_retweet",
             "retweeted_id", "hashtags", "mentions", "urls", "media_urls", "raw", "source_file", "source_line")
@@ -42,9 +41,9 @@ UPDATE ingest_batches SET read = read + %(read)s, inserted = inserted + %(insert
 
 
 class Staged(NamedTuple):
-    """One post as a CSV line for COPY, with where it came from."""
+    """One post as a UTF-8 CSV line for COPY, with where it came from."""
 
-    line: str
+    line: bytes
     source_file: str
     source_line: int
     id: str
@@ -57,30 +56,53 @@ class Refused(NamedTuple):
     reason: str
 
 
-class RowEncoder:
-    """Turn posts into CSV lines for ``COPY ... (FORMAT csv)``; ``None`` and "" load as NULL."""
+_TEXT_FIELDS = ("id", "text", "lang", "author", "author_id", "source_app", "retweeted_id",
+                "hashtags", "mentions", "urls", "media_urls")
 
-    def __init__(self) -> None:
-        self._buf = io.StringIO()
-        self._writer = csv.writer(self._buf, lineterminator="\n")
 
-    def encode(self, seq: int, post: Post, source_file: str, source_line: int) -> Staged:
-        """The CSV line of one post (``seq`` orders duplicates inside a batch)."""
-        self._writer.writerow((seq, post.id, post.created_at, post.text, post.lang, post.author, post.author_id,
-                               post.source_app, "t" if post.is_retweet else "f", post.retweeted_id,
-                               _array(post.hashtags), _array(post.mentions), _array(post.urls),
-                               _array(post.media_urls), post.raw, source_file, source_line))
-        line = self._buf.getvalue()
-        self._buf.seek(0)
-        self._buf.truncate()
-        return Staged(line, source_file, source_line, post.id)
+def encode(seq: int, post: Post, source_file: str, source_line: int) -> Staged:
+    """The CSV line of one post for ``COPY ... (FORMAT csv)`` (``seq`` orders duplicates in a batch).
+
+    Raises :class:`RecordError` when a field holds text UTF-8 cannot encode (lone surrogates
+    from undecodable input); such characters in ``raw`` or the file name become U+FFFD instead.
+    """
+    try:
+        line = _line(seq, post, source_file, source_line).encode("utf-8")
+    except UnicodeEncodeError:
+        for name in _TEXT_FIELDS:
+            value = getattr(post, name)
+            if any(_unencodable(v) for v in (value if isinstance(value, list) else [value])):
+                raise RecordError(f"invalid Unicode in {name} (undecodable bytes or a lone surrogate)") from None
+        post = post._replace(raw=replace_surrogates(post.raw))
+        line = _line(seq, post, replace_surrogates(source_file), source_line).encode("utf-8")
+    return Staged(line, source_file, source_line, post.id)
+
+
+def _line(seq: int, post: Post, source_file: str, source_line: int) -> str:
+    return (f"{seq},{_q(post.id)},{_q(post.created_at)},{_q(post.text)},{_q(post.lang)},{_q(post.author)},"
+            f"{_q(post.author_id)},{_q(post.source_app)},{'t' if post.is_retweet else 'f'},{_q(post.retweeted_id)},"
+            f"{_array(post.hashtags)},{_array(post.mentions)},{_array(post.urls)},{_array(post.media_urls)},"
+            f"{_q(post.raw)},{_q(source_file)},{source_line}\n")
+
+
+def _q(value: str | None) -> str:
+    """A CSV field: quoted text, or empty (NULL) for ``None``."""
+    return "" if value is None else '"' + value.replace('"', '""') + '"'
 
 
 def _array(items: list[str]) -> str:
-    """A PostgreSQL array literal of text items."""
+    """A quoted PostgreSQL array literal of text items."""
     if not items:
         return "{}"
-    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
+    return _q("{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}")
+
+
+def _unencodable(value: str | None) -> bool:
+    try:
+        value is None or value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 class BatchWriter:
@@ -96,30 +118,28 @@ class BatchWriter:
             cur.execute(_STAGE)
         self.conn.commit()
 
-    def write(self, rows: list[Staged], read: int, rejected: int,
-              on_refused: Callable[[Refused], None]) -> tuple[int, int]:
+    def write(self, rows: list[Staged], read: int, rejected: int) -> tuple[int, int, list[Refused]]:
         """Load ``rows`` (plus the batch's read/rejected counts) in one transaction.
 
-        Returns ``(inserted, duplicates)``; rows PostgreSQL refuses go to ``on_refused`` and
-        count as rejected.
+        Returns ``(inserted, duplicates, refused)``: rows PostgreSQL refused, counted as rejected.
         """
         try:
-            return self._load(rows, read, rejected)
+            return (*self._load(rows, read, rejected), [])
         except psycopg2.DataError as exc:
             self.conn.rollback()
             if len(rows) == 1:
-                on_refused(Refused(rows[0], f"refused by PostgreSQL: {exc.pgerror or exc}".strip()))
-                return self._load([], read, rejected + 1)
+                self._load([], read, rejected + 1)
+                return 0, 0, [Refused(rows[0], f"refused by PostgreSQL: {exc.pgerror or exc}".strip())]
         half = len(rows) // 2
-        first = self.write(rows[:half], read, rejected, on_refused)
-        second = self.write(rows[half:], 0, 0, on_refused)
-        return first[0] + second[0], first[1] + second[1]
+        first = self.write(rows[:half], read, rejected)
+        second = self.write(rows[half:], 0, 0)
+        return first[0] + second[0], first[1] + second[1], first[2] + second[2]
 
     def _load(self, rows: list[Staged], read: int, rejected: int) -> tuple[int, int]:
         with self.conn.cursor() as cur:
             inserted = 0
             if rows:
-                cur.copy_expert(_COPY, io.StringIO("".join(r.line for r in rows)), size=1 << 20)
+                cur.copy_expert(_COPY, io.BytesIO(b"".join(r.line for r in rows)), size=1 << 20)
                 cur.execute(_INSERT, {"batch": self.batch_id})
                 inserted = cur.rowcount
             duplicates = len(rows) - inserted

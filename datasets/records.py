@@ -75,7 +75,7 @@ def posts(obj: Any, raw: str | None, columns: Columns, kind: str = "auto") -> It
     source; other records are serialised here. A v2 envelope yields one item per tweet.
     """
     if not isinstance(obj, dict):
-        yield RecordError(f"record is a JSON {_type(obj)}, expected an object")
+        yield RecordError(f"record is {_type(obj)}, expected an object")
         return
     shape = detect(obj) if kind != "generic" else "generic"
     if kind == "twitter" and shape == "generic":
@@ -195,7 +195,7 @@ def _v2_envelope(obj: dict) -> Iterator[Post | RecordError]:
     for tweet in data:
         try:
             if not isinstance(tweet, dict):
-                raise RecordError(f"data item is a JSON {_type(tweet)}, expected an object")
+                raise RecordError(f"data item is {_type(tweet)}, expected an object")
             yield _checked(twitter_v2(tweet, index))
         except RecordError as exc:
             yield exc
@@ -326,7 +326,7 @@ def parse_time(value: Any, field: str = "created_at") -> str | None:
         elif isinstance(value, str):
             moment = _parse_time_text(value.strip())
         else:
-            raise RecordError(f"bad timestamp in '{field}': a JSON {_type(value)}")
+            raise RecordError(f"bad timestamp in '{field}': {_type(value)}")
     except (ValueError, OverflowError, OSError) as exc:
         if isinstance(exc, RecordError):
             raise
@@ -406,9 +406,6 @@ def _checked(post: Post) -> Post:
             raise RecordError(f"more than {MAX_LIST_ITEMS} {name}")
         if any(len(item) > MAX_URL_CHARS for item in items):
             raise RecordError(f"an item of {name} is longer than {MAX_URL_CHARS} characters")
-    for name, value in zip(Post._fields, post):
-        if isinstance(value, str) and _SURROGATE.search(value) and name != "raw":
-            raise RecordError(f"invalid Unicode in {name} (lone surrogate or undecodable bytes)")
     return post._replace(raw=clean_json(post.raw))
 
 
@@ -418,18 +415,15 @@ _JSON_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[
 
 
 def clean_json(text: str) -> str:
-    """Make JSON text acceptable to ``jsonb``: drop ``\\u0000`` escapes, replace lone surrogates.
-
-    Unescaped NUL and lone surrogate characters (possible after a decode with
-    ``surrogateescape``) are removed or replaced too.
-    """
+    """Make JSON text acceptable to ``jsonb``: drop ``\\u0000`` escapes, replace lone surrogate escapes."""
     if "\\u" in text:
         text = _JSON_ESCAPE.sub(_fix_escape, text)
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return text
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def replace_surrogates(text: str) -> str:
+    """Replace lone surrogate characters (undecodable input, broken escapes) by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _fix_escape(match: re.Match) -> str:
@@ -461,7 +455,7 @@ def _finite(obj: Any) -> Any:
 
 def _text(value: Any, field: str) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"'{field}' is a {_type(value)}, expected a string")
+        raise RecordError(f"'{field}' is {_type(value)}, expected a string")
     return _str(value)
 
 
@@ -475,14 +469,14 @@ def _opt_str(value: Any, field: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise RecordError(f"'{field}' is a {_type(value)}, expected a string")
+        raise RecordError(f"'{field}' is {_type(value)}, expected a string")
     return _str(value)
 
 
 def _id_value(value: Any, field: str) -> str:
     """An id as text: strings and integers are accepted; floats lose digits and are refused."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise RecordError(f"'{field}' is a {_type(value)}, expected a string or an integer")
+        raise RecordError(f"'{field}' is {_type(value)}, expected a string or an integer")
     text = _str(value).strip() if isinstance(value, str) else str(value)
     if not text:
         raise RecordError(f"empty id ('{field}')")
@@ -515,7 +509,7 @@ def _source_app(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise RecordError(f"'source' is a {_type(value)}, expected a string")
+        raise RecordError(f"'source' is {_type(value)}, expected a string")
     match = _ANCHOR.search(value)
     return html.unescape(_str(match.group(1) if match else value)).strip() or None
 
@@ -525,7 +519,7 @@ def _obj(parent: dict, key: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise RecordError(f"'{key}' is a {_type(value)}, expected an object")
+        raise RecordError(f"'{key}' is {_type(value)}, expected an object")
     return value
 
 
@@ -534,7 +528,7 @@ def _list(parent: dict, key: str) -> list:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise RecordError(f"'{key}' is a {_type(value)}, expected an array")
+        raise RecordError(f"'{key}' is {_type(value)}, expected an array")
     return value
 
 
@@ -549,8 +543,8 @@ def _unique(items: Any) -> list[str]:
 
 
 def _type(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), f"a {type(value).__name__}")
 
 
 def _snip(value: Any, limit: int = 60) -> str:
