@@ -35,7 +35,7 @@ def golden_labels(engine: Engine, task: str, version: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["post_id", "label", "split"])
 
 
-def _copy(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
+def copy_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any]]) -> None:
     """COPY ``rows`` into ``table``, ``COPY_ROWS`` rows (one CSV buffer) at a time."""
     rows = iter(rows)
     while True:
@@ -63,13 +63,13 @@ def record_run(engine: Engine, *, task: str, task_hash: str, version: int, lf_na
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (task, task_hash, version, lf_names, label_names, json.dumps(summary), json.dumps(params)))
             run_id = int(cursor.fetchone()[0])
-            _copy(cursor, "lf_votes", "run_id, post_id, votes",
+            copy_rows(cursor, "lf_votes", "run_id, post_id, votes",
                   ((run_id, post_id, "{" + ",".join(map(str, votes)) + "}")
                    for post_id, votes in zip(ids, L.tolist())))
             cursor.execute("DELETE FROM predictions WHERE task = %s AND source = 'label_model' AND post_id IN"
                            " (SELECT post_id FROM split_members WHERE version = %s)", (task, version))
             best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
-            _copy(cursor, "predictions", "task, source, post_id, version, label, confidence, probs, run_ref",
+            copy_rows(cursor, "predictions", "task, source, post_id, version, label, confidence, probs, run_ref",
                   ((task, "label_model", ids[i], version, label_names[best[i]], float(probs[i, best[i]]),
                     json.dumps(dict(zip(label_names, np.round(probs[i], 6).tolist()))), str(run_id))
                    for i in np.flatnonzero(covered)))
