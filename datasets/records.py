@@ -402,11 +402,11 @@ def _checked(post: Post) -> Post:
             raise RecordError(f"{name} longer than {MAX_FIELD_CHARS} characters")
     for name in ("hashtags", "mentions", "urls", "media_urls"):
         items = getattr(post, name)
-        if len(items) > MAX_LIST_ITEMS:
-            raise RecordError(f"more than {MAX_LIST_ITEMS} {name}")
-        if any(len(item) > MAX_URL_CHARS for item in items):
-            raise RecordError(f"an item of {name} is longer than {MAX_URL_CHARS} characters")
-    return post._replace(raw=clean_json(post.raw))
+        if items and (len(items) > MAX_LIST_ITEMS or max(map(len, items)) > MAX_URL_CHARS):
+            raise RecordError(f"more than {MAX_LIST_ITEMS} {name}" if len(items) > MAX_LIST_ITEMS
+                              else f"an item of {name} is longer than {MAX_URL_CHARS} characters")
+    raw = clean_json(post.raw)
+    return post if raw is post.raw else post._replace(raw=raw)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
