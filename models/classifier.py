@@ -73,9 +73,7 @@ class TextClassifier:
         vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))
         inputs = keras.Input(shape=(1,), dtype="string", name="text")
         x = vectorize(inputs)
-        if p.architecture == "tfidf":
-            x = keras.layers.UnitNormalization(name="l2_normalize")(x)  # as scikit-learn's TfidfVectorizer
-        else:
+        if p.architecture == "bilstm":
             x = keras.layers.Embedding(p.max_tokens, p.embedding_dim, mask_zero=True, name="embed")(x)
             x = keras.layers.Bidirectional(keras.layers.LSTM(p.lstm_units), name="bilstm")(x)
         x = keras.layers.Dropout(p.dropout, name="dropout")(x)

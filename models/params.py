@@ -28,7 +28,7 @@ class TrainParams:
     embedding_dim: int = 64
     lstm_units: int = 64
     dropout: float = 0.3
-    epochs: int = 15
+    epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 0.01
     patience: int = 3                 # early stopping on golden dev loss (when golden dev exists)

@@ -14,7 +14,7 @@ from models.params import TrainParams
 from models.train import train_model
 from tests.test_model_world import add_golden, make_world
 
-TINY = TrainParams(epochs=5, max_tokens=200, batch_size=16, learning_rate=0.05)
+TINY = TrainParams(epochs=8, max_tokens=200, batch_size=16, learning_rate=0.01)
 
 
 def test_classifier_learns_soft_targets_and_round_trips(tmp_path: Path):

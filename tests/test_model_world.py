@@ -33,7 +33,7 @@ positive = "spam"
 epochs = 4
 max_tokens = 500
 batch_size = 32
-learning_rate = 0.05
+learning_rate = 0.02
 
 [active_learning]
 batch_size = 5

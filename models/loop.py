@@ -1,0 +1,122 @@
+"""One iteration of the loop: weak labels -> train -> evaluate -> refresh the queues.
+
+    result = run_iteration("labeling/tasks/youtube_spam.toml", strategy="entropy", batch_size=50)
+
+Each iteration is recorded in ``runs`` (kind ``loop``); the table of all iterations so far
+(golden labels used, macro-F1 of end model, label model, majority vote and best LF) is printed
+and drawn as ``$GOLDLOOP_HOME/reports/<task>/learning_curve.png``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from datasets import cli, workspace
+from datasets.db import get_engine
+from datasets.splits import latest_version
+from labeling.pipeline import run_label
+from labeling.task import load_task
+from models.evaluate import MODEL_ORDER, evaluate
+from models.params import active_params, train_params
+from models.plots import plot_curves
+from models.queues import refresh_queues
+from models.runs import insert_run, list_runs
+from models.train import train
+
+
+def iteration_table(engine: Engine, task_name: str) -> pd.DataFrame:
+    """All loop iterations of a task: labels used and each model's macro-F1 / accuracy."""
+    runs = list_runs(engine, task_name, "loop")
+    rows = []
+    for i, run in enumerate(runs.to_dict("records") if len(runs) else [], start=1):
+        models = run["metrics"].get("models", {})
+        rows.append({"iteration": i, "run_id": run["id"], "version": run["version"],
+                     "created_at": run["created_at"], "golden_train": run["golden_train"],
+                     "golden_test": run["golden_test"], "strategy": run["params"].get("strategy"),
+                     **{f"{m}_macro_f1": models.get(m, {}).get("macro_f1") for m in MODEL_ORDER},
+                     **{f"{m}_accuracy": models.get(m, {}).get("accuracy") for m in MODEL_ORDER}})
+    return pd.DataFrame(rows)
+
+
+def learning_curve(table: pd.DataFrame, task_name: str) -> Path:
+    """Draw macro-F1 and accuracy against golden training labels for every model."""
+    xs = table["golden_train"].tolist()
+    panels = {metric: {m: (xs, [None if pd.isna(v) else v for v in table[f"{m}_{key}"]]) for m in MODEL_ORDER}
+              for metric, key in (("macro-F1", "macro_f1"), ("accuracy", "accuracy"))}
+    return plot_curves(panels, "golden training labels", workspace.reports_dir() / task_name / "learning_curve.png",
+                       f"{task_name}: loop iterations")
+
+
+def run_iteration(task_path: str | Path | None = None, version: int | None = None, *, strategy: str | None = None,
+                  batch_size: int | None = None, progress: bool = True, engine: Engine | None = None) -> dict[str, Any]:
+    """Run one loop iteration and return its summary, the iteration table and the plot path."""
+    task = load_task(task_path)
+    engine = engine or get_engine()
+    version = version if version is not None else latest_version(engine)
+    aparams = active_params(task, strategy=strategy, batch_size=batch_size)
+    tparams = train_params(task)
+    label = run_label(task.path, version, progress=progress)
+    trained, clf = train(task, version, engine, tparams, progress)
+    evaluation = evaluate(task.path, version, run_id=trained["run_id"], classifier=clf, engine=engine)
+    queues = refresh_queues(engine, task, version, clf, aparams, run_id=trained["run_id"])
+    scores = {name: {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"]}
+              for name, m in evaluation["models"].items()}
+    with engine.begin() as conn:
+        loop_id = insert_run(conn, task, version, "loop", parent_id=trained["run_id"], lf_run_id=label["run_id"],
+                             params={"strategy": aparams.strategy, "batch_size": aparams.batch_size},
+                             metrics={"models": scores, "n_test": evaluation["n_test"], "warning": evaluation["warning"],
+                                      "evaluation_run": evaluation["run_id"], "queues": queues},
+                             model_path=trained["model_path"],
+                             golden={**trained["golden"], "test": evaluation["n_test"]})
+    table = iteration_table(engine, task.name)
+    return {"loop_run": loop_id, "task": task.name, "version": version, "lf_run": label["run_id"],
+            "train_run": trained["run_id"], "evaluation_run": evaluation["run_id"],
+            "model_path": trained["model_path"], "models": scores, "n_test": evaluation["n_test"],
+            "warning": evaluation["warning"], "queues": queues,
+            "iterations": table.drop(columns=["created_at"]).to_dict("records"),
+            "learning_curve": str(learning_curve(table, task.name))}
+
+
+def _fmt(value: Any) -> str:
+    return "   -  " if value is None or pd.isna(value) else f"{value:6.3f}"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """Human summary: the iteration table, queues, warning and output paths."""
+    lines = [f"{'iter':>4} {'run':>5} {'ver':>4} {'golden':>7} {'test':>5}  "
+             + " ".join(f"{m:>14}" for m in MODEL_ORDER) + "   (macro-F1)"]
+    for row in result["iterations"]:
+        lines.append(f"{row['iteration']:>4} {row['run_id']:>5} {row['version']:>4} {row['golden_train']:>7} "
+                     f"{row['golden_test']:>5}  " + " ".join(f"{_fmt(row[f'{m}_macro_f1']):>14}" for m in MODEL_ORDER))
+    active, review = result["queues"]["active"], result["queues"]["review"]
+    lines.append(f"active-learning queue {active['queue_id']}: {active['items']} posts ({active['strategy']}"
+                 + (", cold start from LF votes" if active["cold_start"] else "") + ")")
+    lines.append(f"label-review queue {review['queue_id']}: {review['items']} of {review['checked']} golden labels"
+                 + (f" ({review['skipped']})" if review["skipped"] else ""))
+    if result["warning"]:
+        lines.append(f"WARNING: {result['warning']}")
+    lines.append(f"model: {result['model_path']}\nlearning curve: {result['learning_curve']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``bin/loop.sh``: one iteration of label -> train -> evaluate -> queue."""
+    p = cli.parser("bin/loop.sh", "One loop iteration: weak labels, train, evaluate on golden test labels, "
+                                   "refresh the active-learning and review queues; prints all iterations so far.")
+    p.add_argument("--task", help="task file (default: labeling/tasks/ai_tweets.toml)")
+    p.add_argument("--version", type=int, help="data-set version (default: latest)")
+    p.add_argument("--strategy", help="active-learning strategy (default: [active_learning] strategy)")
+    p.add_argument("--batch", type=int, help="active-learning batch size (default: [active_learning] batch_size)")
+    args = p.parse_args(argv)
+    result = run_iteration(args.task, args.version, strategy=args.strategy, batch_size=args.batch,
+                           progress=not args.json)
+    cli.emit(result, args.json, summary)
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,123 @@
+"""The main job (``bin/pipeline.sh``): ingest -> split -> golden labels -> one loop iteration.
+
+With no arguments it runs on the bundled demo corpus: the demo's gold labels stand in for the
+golden test/dev sets people would build in the tagger (only test and dev items are imported,
+so the training split stays unlabeled). On your own data, pass ``--input`` files, a ``--task``
+file, and optionally a ``--gold`` file of existing test/dev labels.
+"""
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from datasets import cli, workspace
+from datasets.db import get_engine
+from datasets.demo import GOLD_PATH, TWEETS_PATH
+from datasets.errors import GoldloopError
+from datasets.ingest import ingest_paths
+from datasets.splits import create_version, latest_version
+from labeling.import_labels import import_labels
+from labeling.task import DEFAULT_TASK, load_task
+from models.loop import run_iteration, summary
+
+GOLDEN_SPLITS = ("test", "dev")
+
+
+def _version_for(engine: sa.engine.Engine, inserted: int, new_version: bool, sizes: dict[str, int],
+                 seed: int, progress: bool) -> tuple[int, bool]:
+    """Reuse the latest data-set version unless new posts arrived or a new one was asked for."""
+    if not new_version and inserted == 0:
+        try:
+            return latest_version(engine), False
+        except GoldloopError:
+            pass
+    return create_version(engine, seed=seed, progress=progress, **sizes)["version"], True
+
+
+def _golden_subset(engine: sa.engine.Engine, gold: Path, version: int, target: Path) -> int:
+    """Write the rows of ``gold`` (id,label) whose posts are in the golden splits to ``target``."""
+    with engine.connect() as conn:
+        golden_ids = set(conn.execute(
+            sa.text("SELECT post_id FROM split_members WHERE version = :v AND split = ANY(:s)"),
+            {"v": version, "s": list(GOLDEN_SPLITS)}).scalars())
+    kept = 0
+    with gold.open(newline="", encoding="utf-8") as src, target.open("w", newline="", encoding="utf-8") as dst:
+        reader = csv.DictReader(src)
+        if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
+            raise GoldloopError(f"{gold}: needs the columns id and label, found {reader.fieldnames}")
+        writer = csv.DictWriter(dst, fieldnames=["id", "label"])
+        writer.writeheader()
+        for row in reader:
+            if row["id"] in golden_ids:
+                writer.writerow({"id": row["id"], "label": row["label"]})
+                kept += 1
+    return kept
+
+
+def run(inputs: Sequence[Path], task_path: Path, gold: Path | None, sizes: dict[str, int], seed: int,
+        new_version: bool, progress: bool = True) -> dict[str, Any]:
+    """Run the main job and return a summary of every step."""
+    task = load_task(task_path)
+    engine = get_engine()
+    ingested = ingest_paths(list(inputs), progress=progress)
+    version, created = _version_for(engine, ingested["inserted"], new_version, sizes, seed, progress)
+    imported = None
+    if gold is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            subset = Path(tmp) / f"{gold.stem}-golden.csv"
+            if _golden_subset(engine, gold, version, subset):
+                imported = import_labels(subset, task_path=task.path, id_column="id", label_column="label",
+                                         annotator=f"import:{gold.name}", progress=progress)
+    loop = run_iteration(task.path, version, progress=progress, engine=engine)
+    return {"task": task.name, "version": version, "new_version": created,
+            "ingest": {k: ingested[k] for k in ("read", "inserted", "duplicates", "rejected", "rejects_file")},
+            "golden_import": imported, "loop": loop,
+            "paths": {"workspace": str(workspace.home()), "exports": str(workspace.version_dir(version)),
+                      "model": loop["model_path"], "learning_curve": loop["learning_curve"]}}
+
+
+def _human(result: dict[str, Any]) -> str:
+    ing, imp = result["ingest"], result["golden_import"]
+    lines = [
+        "",
+        f"goldloop main job: task {result['task']}, data-set version {result['version']}"
+        f" ({'new' if result['new_version'] else 'reused'})",
+        f"  ingest: read {ing['read']}, inserted {ing['inserted']}, duplicates {ing['duplicates']},"
+        f" rejected {ing['rejected']}",
+    ]
+    if imp is not None:
+        lines.append(f"  golden labels imported for test/dev: {imp['imported']} (already there: {imp['skipped']})")
+    lines.append(summary(result["loop"]))
+    lines.append(f"exports: {result['paths']['exports']}\nworkspace: {result['paths']['workspace']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("pipeline.sh", __doc__.split("\n\n", 1)[1])
+    p.add_argument("--input", nargs="+", type=Path, help="posts to ingest (default: the demo corpus)")
+    p.add_argument("--task", type=Path, default=DEFAULT_TASK, help="task file (default: %(default)s)")
+    p.add_argument("--gold", type=Path,
+                   help="labels file (id,label) for the golden test/dev sets (default: the demo's, with the demo corpus)")
+    p.add_argument("--test", type=int, default=200, help="test split size for a new version (default: %(default)s)")
+    p.add_argument("--dev", type=int, default=100, help="dev split size (default: %(default)s)")
+    p.add_argument("--lf", type=int, default=300, help="LF split size (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split draw (default: %(default)s)")
+    p.add_argument("--new-version", action="store_true", help="always draw a new data-set version")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    gold = args.gold if args.gold or args.input else GOLD_PATH
+    if gold is not None and not gold.is_file():
+        raise GoldloopError(f"gold file not found: {gold}")
+    result = run(args.input or [TWEETS_PATH], args.task, gold, {"test": args.test, "dev": args.dev, "lf": args.lf},
+                 args.seed, args.new_version, progress=not args.quiet)
+    cli.emit(result, args.json, _human)
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,101 @@
+"""Write the queues the tagger serves: the active-learning queue and the label-review queue.
+
+Label review checks golden labels of the test and dev splits only: the end model never trains
+on them, so its probabilities there are out of sample, as confident learning requires (golden
+training labels are fitted by the model and would hide their own errors).
+
+A queue is one ``queues`` row plus its ranked ``queue_items``; the tagger serves the latest
+queue of each kind. Writing a queue is one transaction.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from datasets.errors import GoldloopError
+from labeling.task import Task
+from models import data
+from models.active import Pool, rank_pool
+from models.classifier import TextClassifier
+from models.params import ActiveParams
+
+REVIEW_STRATEGY = "confident_learning"
+
+
+def write_queue(engine: Engine, task: Task, kind: str, strategy: str, version: int, items: pd.DataFrame,
+                params: dict[str, Any]) -> int:
+    """Insert a queue and its items (``post_id, rank, score, reason``); return the queue id."""
+    with engine.begin() as conn:
+        queue_id = int(conn.execute(sa.text(
+            "INSERT INTO queues (task, kind, strategy, version, params) VALUES (:t, :k, :s, :v, CAST(:p AS jsonb))"
+            " RETURNING id"), {"t": task.name, "k": kind, "s": strategy, "v": version,
+                                "p": json.dumps(params, default=str)}).scalar())
+        if len(items):
+            conn.execute(sa.text("INSERT INTO queue_items (queue_id, post_id, rank, score, reason)"
+                                 " VALUES (:q, :p, :r, :s, :why)"),
+                         [{"q": queue_id, "p": row.post_id, "r": int(row.rank), "s": row.score, "why": row.reason}
+                          for row in items.itertuples(index=False)])
+    return queue_id
+
+
+def review_items(task: Task, golden: pd.DataFrame, probs: np.ndarray, min_per_class: int) -> tuple[pd.DataFrame, str | None]:
+    """Golden labels the model confidently contradicts, ranked (cleanlab's confident learning).
+
+    ``golden`` holds ``id, y`` of golden labels the model never trained on (so ``probs`` are
+    out-of-sample). Returns the items and, when review is impossible, the reason why.
+    """
+    from cleanlab.filter import find_label_issues
+
+    empty = pd.DataFrame(columns=["post_id", "rank", "score", "reason"])
+    y = golden["y"].to_numpy(int)
+    counts = np.bincount(y, minlength=len(task.labels))
+    if len(y) == 0 or counts.min() < min_per_class:
+        return empty, (f"label review needs at least {min_per_class} out-of-sample golden labels per class;"
+                       f" have {dict(zip(task.labels, counts.tolist()))}")
+    issues = find_label_issues(labels=y, pred_probs=probs, return_indices_ranked_by="self_confidence")
+    rows = [{"post_id": golden["id"].iloc[i], "rank": r + 1, "score": float(1 - probs[i, y[i]]),
+             "reason": f"golden '{task.labels[y[i]]}' but model says '{task.labels[probs[i].argmax()]}' "
+                       f"({probs[i].max():.2f})"} for r, i in enumerate(issues)]
+    return (pd.DataFrame(rows) if rows else empty), None
+
+
+def build_pool(engine: Engine, task: Task, version: int, params: ActiveParams, clf: TextClassifier,
+               golden: pd.DataFrame) -> Pool:
+    """The unlabeled posts of the pool splits with end-model, label-model and LF-vote inputs."""
+    posts = data.read_texts(version, params.pool_splits)
+    posts = posts[~posts["id"].isin(golden["id"])].reset_index(drop=True)
+    ids = posts["id"].tolist()
+    try:
+        weak = data.read_weak(version, task, params.pool_splits).set_index("id")
+        label_probs = weak.reindex(ids)[data.prob_columns(task)].to_numpy()
+        label_probs = None if np.isnan(label_probs).any() else label_probs
+    except GoldloopError:
+        label_probs = None
+    return Pool(ids=ids, texts=posts["text"].tolist(), end_probs=clf.predict_proba(posts["text"].tolist()),
+                label_probs=label_probs, votes=data.lf_votes(engine, task, version).for_ids(ids), labels=task.labels)
+
+
+def refresh_queues(engine: Engine, task: Task, version: int, clf: TextClassifier, params: ActiveParams,
+                   *, run_id: int | None = None) -> dict[str, Any]:
+    """Write a new active-learning queue and a new label-review queue; return their summary."""
+    golden = data.golden_labels(engine, task, version)
+    pool = build_pool(engine, task, version, params, clf, golden)
+    cold = not golden["split"].isin(params.pool_splits).any()
+    items = rank_pool(pool, params.strategy, params, cold_start=cold, embed=clf.embed)
+    common = {"run_id": run_id, "batch_size": params.batch_size, "pool_splits": params.pool_splits}
+    active_id = write_queue(engine, task, "active", params.strategy, version, items,
+                            {**common, "cold_start": cold, "pool": len(pool.ids)})
+    held_out = golden[golden["split"].isin(["test", "dev"])].merge(
+        data.read_texts(version, ["test", "dev"])[["id", "text"]], on="id")
+    probs = clf.predict_proba(held_out["text"].tolist())
+    review, why_not = review_items(task, held_out, probs, params.review_threshold)
+    review_id = write_queue(engine, task, "review", REVIEW_STRATEGY, version, review,
+                            {**common, "checked": len(held_out), "skipped": why_not})
+    return {"active": {"queue_id": active_id, "strategy": params.strategy, "items": len(items), "cold_start": cold,
+                       "pool": len(pool.ids)},
+            "review": {"queue_id": review_id, "items": len(review), "checked": len(held_out), "skipped": why_not}}

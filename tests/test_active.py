@@ -1,0 +1,115 @@
+"""Active-learning strategies on hand-made pools, and the queues written for the tagger."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from models.active import Pool, rank_pool
+from models.classifier import TextClassifier
+from models.params import ActiveParams
+from models.queues import refresh_queues
+from models.train import train
+from models.params import active_params, train_params
+from tests.test_model_world import add_golden, make_world
+
+LABELS = ["ham", "spam"]
+
+
+def _pool(n: int = 40) -> Pool:
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.0, 1.0, n)
+    p[7], p[13] = 0.5, 0.49  # the two most uncertain posts
+    votes = np.full((n, 3), -1, dtype=np.int16)
+    votes[: n // 2, 0] = 1            # first half: spam by LF 0
+    votes[n // 2:, 1] = 0             # second half: ham by LF 1
+    votes[21, 2] = 1                  # one conflict: ham by LF 1, spam by LF 2
+    label_probs = np.column_stack([1 - p, p])
+    label_probs[30] = [0.0, 1.0]      # strong label-model / end-model disagreement (p[30] is low)
+    p[30] = 0.02
+    return Pool(ids=[f"q{i}" for i in range(n)], texts=[f"text {i}" for i in range(n)],
+                end_probs=np.column_stack([1 - p, p]), label_probs=label_probs, votes=votes, labels=LABELS)
+
+
+def test_uncertainty_strategies_put_the_least_confident_first():
+    params = ActiveParams(batch_size=2, queue_size=10)
+    for strategy in ("entropy", "margin"):
+        ranked = rank_pool(_pool(), strategy, params, cold_start=False)
+        assert ranked["post_id"].tolist()[:2] == ["q7", "q13"]
+        assert ranked["rank"].tolist() == list(range(1, 11))
+        assert ranked["score"].is_monotonic_decreasing
+
+
+def test_lf_conflict_and_disagreement():
+    params = ActiveParams(queue_size=5)
+    conflict = rank_pool(_pool(), "lf_conflict", params, cold_start=False)
+    assert conflict["post_id"].iloc[0] == "q21" and "disagree" in conflict["reason"].iloc[0]
+    disagreement = rank_pool(_pool(), "disagreement", params, cold_start=False)
+    assert disagreement["post_id"].iloc[0] == "q30"
+
+
+def test_random_is_seeded_and_unscored():
+    a = rank_pool(_pool(), "random", ActiveParams(queue_size=10), cold_start=True, seed=3)
+    b = rank_pool(_pool(), "random", ActiveParams(queue_size=10), cold_start=True, seed=3)
+    c = rank_pool(_pool(), "random", ActiveParams(queue_size=10), cold_start=True, seed=4)
+    assert a.equals(b) and not a["post_id"].equals(c["post_id"]) and a["score"].isna().all()
+
+
+def test_cold_start_shows_both_classes_first():
+    ranked = rank_pool(_pool(), "entropy", ActiveParams(queue_size=6), cold_start=True)
+    votes = _pool().votes
+    first = [int(s[1:]) for s in ranked["post_id"].head(4)]
+    lf_class = ["spam" if votes[i, 0] == 1 else "ham" for i in first]
+    assert set(lf_class[:2]) == {"ham", "spam"} and lf_class.count("spam") == 2
+    assert ranked["reason"].str.startswith("cold start").all()
+
+
+def test_diverse_batch_takes_one_post_per_cluster():
+    pool = _pool()
+    p = np.full(len(pool.ids), 0.45)           # everything equally uncertain...
+    p[:4] = [0.5, 0.499, 0.498, 0.497]         # ...but four near-duplicates are the most uncertain
+    pool.end_probs = np.column_stack([1 - p, p])
+    centers = np.repeat(np.eye(4), 10, axis=0)  # posts 0-3 share cluster 0; others spread over 4 clusters
+    centers[:4] = [1, 0, 0, 0]
+    embed = lambda texts: centers[[int(t.split()[1]) for t in texts]] + 0.01 * np.arange(len(texts))[:, None]
+    params = ActiveParams(batch_size=4, candidates_per_cluster=10, queue_size=8)
+    plain = rank_pool(pool, "entropy", params, cold_start=False)
+    diverse = rank_pool(pool, "diverse", params, cold_start=False, embed=embed)
+    assert plain["post_id"].head(4).tolist() == ["q0", "q1", "q2", "q3"]
+    head = diverse["post_id"].head(4).tolist()
+    assert head[0] == "q0" and len({int(s[1:]) // 10 for s in head}) == 4  # one per cluster
+
+
+def test_refresh_writes_active_and_review_queues(engine, tmp_path: Path):
+    world = make_world(engine, tmp_path)
+    test = world.truth[world.truth["split"] == "test"].copy()
+    covered = test["text"].str.contains("channel|love")  # posts the model learned confidently
+    flipped = test.loc[covered, "id"].iloc[:2].tolist()
+    test.loc[test["id"].isin(flipped), "label"] = test.loc[test["id"].isin(flipped), "label"].map(
+        {"ham": "spam", "spam": "ham"})
+    add_golden(engine, world.task, test)
+    _, clf = train(world.task, world.version, engine, train_params(world.task), progress=False)
+    params = active_params(world.task)
+    result = refresh_queues(engine, world.task, world.version, clf, params)
+    assert result["active"]["cold_start"] is True and result["active"]["items"] == params.queue_size
+    with engine.connect() as conn:
+        queue = conn.execute(sa.text("SELECT kind, strategy FROM queues WHERE id = :i"),
+                             {"i": result["active"]["queue_id"]}).one()
+        items = pd.read_sql(sa.text("SELECT q.post_id, q.rank, m.split FROM queue_items q JOIN split_members m"
+                                    " ON m.post_id = q.post_id WHERE queue_id = :i ORDER BY rank"),
+                            conn, params={"i": result["active"]["queue_id"]})
+        review = pd.read_sql(sa.text("SELECT post_id, reason FROM queue_items WHERE queue_id = :i ORDER BY rank"),
+                             conn, params={"i": result["review"]["queue_id"]})
+    assert tuple(queue) == ("active", "entropy")
+    assert set(items["split"]) <= {"lf", "train"} and items["rank"].tolist() == list(range(1, len(items) + 1))
+    truth = world.truth.set_index("id")["label"]
+    assert set(truth[items["post_id"].head(4)]) == {"ham", "spam"}  # cold start: both classes early
+    assert set(flipped) <= set(review["post_id"])  # the wrong golden labels are up for review
+    assert review["reason"].str.contains("model says").all()
+    # once the pool has golden labels, no cold start and the labeled posts leave the pool
+    pool_labels = world.truth[world.truth["split"] == "train"].head(6)
+    add_golden(engine, world.task, pool_labels)
+    again = refresh_queues(engine, world.task, world.version, clf, params)
+    assert again["active"]["cold_start"] is False and again["active"]["pool"] == result["active"]["pool"] - 6
