@@ -159,19 +159,18 @@ def _dedup(posts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _draw(kept: pd.DataFrame, sizes: dict[str, int], seed: int, describe: str) -> pd.DataFrame:
-    """Fill the unassigned splits from a seeded permutation of the unassigned posts (by id order)."""
+    """Fill the splits in ``sizes`` from a seeded permutation of the unassigned posts (by id order)."""
     pool = kept[kept["split"].isna()].sort_values(["id_len", "id"], kind="stable")
-    wanted = {s: n for s, n in sizes.items() if not (kept["split"] == s).any()}
-    need = sum(wanted.values())
+    need = sum(sizes.values())
     if len(pool) < need:
-        asked = " + ".join(f"{s} {n}" for s, n in wanted.items())
+        asked = " + ".join(f"{s} {n}" for s, n in sizes.items())
         raise GoldloopError(f"not enough posts for the requested splits: need {asked} = {need} posts "
                             f"but only {len(pool)} are available ({describe}); lower --test/--dev/--lf "
                             "or ingest more posts")
     labels = np.full(len(pool), "train", dtype=object)
     order = np.random.default_rng(seed).permutation(len(pool))
     start = 0
-    for split, n in wanted.items():
+    for split, n in sizes.items():
         labels[order[start:start + n]] = split
         start += n
     drawn = kept.copy()
@@ -241,7 +240,8 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
     if not 0 <= seed <= _MAX_SEED:
         raise GoldloopError(f"--seed must be between 0 and {_MAX_SEED}, got {seed}")
     lang = sorted({code.strip() for code in lang if code.strip()}) if lang else None
-    assigned = _assigned_frame(dict(assign or {}))
+    assign_files = dict(assign or {})
+    assigned = _assigned_frame(assign_files)
     raw = engine.raw_connection()
     tmp_dir: Path | None = None
     try:
@@ -252,7 +252,8 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
             raise GoldloopError("no posts to split" + (f" with lang in {','.join(lang)}" if lang else "")
                                 + "; run bin/ingest.sh first")
         kept = _dedup(posts)
-        members = _draw(kept, sizes, seed, _describe(posts, kept, lang))
+        drawn = {split: n for split, n in sizes.items() if split not in assign_files}
+        members = _draw(kept, drawn, seed, _describe(posts, kept, lang))
         counts = {s: int((members["split"] == s).sum()) for s in export.SPLITS}
         with raw.cursor() as cursor:
             cursor.execute("SELECT nextval(pg_get_serial_sequence('dataset_versions', 'version'))")
@@ -261,7 +262,7 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
         if final_dir.exists():
             raise GoldloopError(f"{final_dir} already exists (left by another database?); move it away")
         params = {"test": test, "dev": dev, "lf": lf, "seed": seed, "lang": lang,
-                  "assign": {s: str(p) for s, p in (assign or {}).items()}}
+                  "assign": {s: str(p) for s, p in assign_files.items()}}
         with raw.cursor() as cursor:
             cursor.execute("INSERT INTO dataset_versions (version, seed, params, counts, export_dir)"
                            " VALUES (%s, %s, %s, %s, %s)",
@@ -288,7 +289,7 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
         "seed": seed,
         "lang": lang,
         "assigned": {s: {"file": str(p), "ids": int((assigned["split"] == s).sum()),
-                         "kept": int((assigned_kept["split"] == s).sum())} for s, p in (assign or {}).items()},
+                         "kept": int((assigned_kept["split"] == s).sum())} for s, p in assign_files.items()},
     }
 
 
