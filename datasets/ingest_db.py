@@ -149,12 +149,18 @@ class BatchWriter:
         return inserted, duplicates
 
     def finish(self, status: str) -> None:
-        """Mark the batch ``done`` or ``failed`` and release the connection."""
+        """Mark the batch ``done`` or ``failed`` and release the connection.
+
+        When the connection itself is broken (the failure being reported), the row stays ``running``.
+        """
         try:
             self.conn.rollback()
             with self.conn.cursor() as cur:
                 cur.execute("UPDATE ingest_batches SET status = %s, finished_at = now() WHERE id = %s",
                             (status, self.batch_id))
             self.conn.commit()
+        except psycopg2.Error:
+            if status == "done":
+                raise
         finally:
             self.conn.close()

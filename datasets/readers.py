@@ -21,6 +21,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -75,7 +76,7 @@ class Source:
                 return
             with self._open() as stream:
                 yield from (self._csv(stream) if self.format == "csv" else _json(stream, self.encoding))
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise GoldloopError(f"{self.path}: cannot read the file: {exc}") from exc
 
     def _open(self) -> io.BufferedReader:
@@ -85,6 +86,7 @@ class Source:
         return self._raw  # type: ignore[return-value]
 
     def _csv(self, stream: io.BufferedReader) -> Iterator[tuple[int, Record | Bad]]:
+        csv.field_size_limit(MAX_RECORD_BYTES)
         lines = _decoded_lines(stream, self.encoding)
         reader = csv.reader(lines, delimiter="\t" if _base_suffix(self.path) == ".tsv" else ",")
         header = next(reader, None)
@@ -138,7 +140,7 @@ def open_source(path: Path, fmt: str = "auto", encoding: str = "utf-8", required
             compressed = magic[:2] == b"\x1f\x8b"
             raw.seek(0)
             head = gzip.GzipFile(fileobj=raw).read(65536) if compressed else raw.read(65536)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise GoldloopError(f"{path}: cannot read the file: {exc}") from exc
     try:
         "".encode(encoding)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -199,9 +201,22 @@ def test_unusable_file_exits_1_and_writes_nothing(engine, tmp_path, make, messag
         assert conn.execute(sa.text("SELECT count(*) FROM raw_posts")).scalar() == 0
 
 
+def test_corrupt_gzip_midway_names_the_file_and_keeps_whole_batches(engine, tmp_path):
+    whole = ingest_synth.write_jsonl_gz(tmp_path / "whole.jsonl.gz", 3000)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(GoldloopError, match="cut.jsonl.gz: cannot read"):
+        ingest_paths([cut], batch_size=500, progress=False)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM raw_posts")).scalar()
+        status = conn.execute(sa.text("SELECT status FROM ingest_batches")).scalar()
+    assert stored % 500 == 0 and status == "failed"
+
+
 @pytest.mark.slow
-def test_kill_9_mid_load_leaves_whole_batches_and_rerun_completes(engine, tmp_path):
-    total, batch = 40_000, 500
+@pytest.mark.parametrize("sig, code, status", [(signal.SIGKILL, -9, "running"), (signal.SIGINT, 130, "failed")])
+def test_interrupted_load_leaves_whole_batches_and_rerun_completes(engine, tmp_path, sig, code, status):
+    total, batch = 20_000, 500
     path = ingest_synth.write_jsonl_gz(tmp_path / "big.jsonl.gz", total)
     proc = subprocess.Popen([INGEST, str(path), "--batch-size", str(batch), "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -212,15 +227,15 @@ def test_kill_9_mid_load_leaves_whole_batches_and_rerun_completes(engine, tmp_pa
             if count >= 3 * batch or proc.poll() is not None:
                 break
             conn.rollback()
-            subprocess.run(["sleep", "0.1"])
-    proc.kill()
-    proc.wait()
+            time.sleep(0.1)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
     assert 0 < count < total, "the load finished before it could be interrupted"
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT count(*) FROM raw_posts")).scalar()
         counted = conn.execute(sa.text("SELECT sum(inserted), min(status) FROM ingest_batches")).one()
     assert stored % batch == 0 and stored < total
-    assert counted == (stored, "running")  # the counts committed with each batch match the rows
+    assert tuple(counted) == (stored, status)  # the counts committed with each batch match the rows
 
     result = ingest_paths([path], batch_size=batch, progress=False)
     assert (result["inserted"], result["duplicates"]) == (total - stored, stored)
