@@ -47,15 +47,18 @@ class RejectsFile:
         self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def flush(self) -> None:
+        """Push what was written to disk (done after each committed batch)."""
         if self._file is not None:
             self._file.flush()
 
     def close(self) -> None:
+        """Close the file if it was created."""
         if self._file is not None:
             self._file.close()
 
     @property
     def used(self) -> bool:
+        """Whether anything was rejected (the file exists)."""
         return self._file is not None
 
 
@@ -98,10 +101,16 @@ class _Load:
             self._in_flight = (future, self.pending_read, self.pending_rejected)
             self.rows, self.pending_read, self.pending_rejected = [], 0, 0
 
-    def close(self) -> None:
-        """Wait for the batch in flight (it commits whole or not at all) and stop the thread."""
+    def close(self, discard_errors: bool = False) -> None:
+        """Wait for the batch in flight (it commits whole or not at all) and stop the thread.
+
+        ``discard_errors`` is for the failure path, where an error is already on its way up.
+        """
         try:
             self._collect()
+        except Exception:
+            if not discard_errors:
+                raise
         finally:
             self._executor.shutdown(wait=True)
 
@@ -162,11 +171,12 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
         status = "done"
     finally:
         try:
-            load.close()
-        finally:
+            if status != "done":
+                load.close(discard_errors=True)
             writer.finish(status)
-        rejects.close()
-        bar.close()
+        finally:
+            rejects.close()
+            bar.close()
     seconds = time.perf_counter() - started
     return {**load.totals, "rejects_file": str(rejects.path) if rejects.used else None,
             "batch_id": writer.batch_id, "files": [str(s.path) for s in sources],
