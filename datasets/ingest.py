@@ -40,7 +40,7 @@ class RejectsFile:
         """Append one rejected record."""
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")
+            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")
         entry = {"file": source, "line": line, "reason": reason, "snippet": snippet}
         if post_id is not None:
             entry["id"] = post_id

@@ -107,7 +107,7 @@ class Source:
                 continue
             if len(row) != len(header):
                 yield start, Bad(f"expected {len(header)} fields, found {len(row)}", _snip(",".join(row)))
-            elif any(_UNDECODED.search(v) for v in row):
+            elif any(_undecodable(v) for v in row):
                 yield start, Bad(f"bytes not valid in encoding {self.encoding}", _snip(",".join(row)))
             else:
                 yield start, Record(dict(zip(header, row)), None)
@@ -211,7 +211,15 @@ def _no_constant(name: str) -> Any:
 
 
 _loads = json.JSONDecoder(parse_constant=_no_constant).decode
-_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable(text: str) -> bool:
+    """Whether ``text`` holds bytes kept by ``surrogateescape`` decoding (they cannot be encoded)."""
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def _json(stream: io.BufferedReader, encoding: str) -> Iterator[tuple[int, Record | Bad]]:
@@ -304,7 +312,7 @@ class _ValueStream:
                 continue
             raw = self.buf[self.pos:end]
             self._advance(end)
-            if _UNDECODED.search(raw):
+            if _undecodable(raw):
                 yield start, Bad(f"bytes not valid in encoding {self.text.encoding}", _snip(raw))
             else:
                 yield start, Record(value, raw)

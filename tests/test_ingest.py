@@ -110,6 +110,19 @@ def test_csv_with_custom_columns_like_youtube(engine, tmp_path):
     assert rows["c3"]["source_line"] == 5 and rows["c3"]["raw"]["CLASS"] == "0"
 
 
+def test_csv_bad_rows_are_rejected_and_good_rows_kept(engine, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"id,text\n1,fine\n2,caf\xe9 in latin-1\n3,too,many,fields\n4,also fine\n5,\n")
+    rejects = tmp_path / "r.jsonl"
+    result = ingest_paths([path], rejects_path=rejects, progress=False)
+    assert (result["read"], result["inserted"], result["rejected"]) == (5, 2, 3)
+    listed = {r["line"]: r["reason"] for r in map(json.loads, rejects.read_text().splitlines())}
+    assert set(listed) == {3, 4, 6}
+    assert "utf-8" in listed[3] and "expected 2 fields" in listed[4] and "empty text" in listed[6]
+    latin = ingest_paths([path], encoding="latin-1", rejects_path=tmp_path / "r2.jsonl", progress=False)
+    assert latin["inserted"] == 1 and _rows(engine)["2"]["text"] == "caf\u00e9 in latin-1"
+
+
 def test_csv_missing_column_is_a_clear_error_before_any_write(engine, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("id,body\n1,hello\n", encoding="utf-8")
