@@ -6,19 +6,30 @@ in the accuracy.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import accuracy_score, f1_score
 from snorkel.labeling import LFAnalysis
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
 
 
 def fit_label_model(L: np.ndarray, cardinality: int, params: dict[str, Any], progress: bool = True) -> LabelModel:
-    """Fit Snorkel's ``LabelModel`` on ``L`` with the task's ``[label_model]`` settings."""
+    """Fit Snorkel's ``LabelModel`` on ``L`` with the task's ``[label_model]`` settings.
+
+    Runs torch on one thread: the model's matrices are tiny (LFs x classes squared), and
+    several threads on a busy machine make each epoch many times slower.
+    """
     model = LabelModel(cardinality=cardinality, verbose=False)
-    model.fit(L.astype(np.int64), class_balance=params.get("class_balance"), progress_bar=progress,
-              n_epochs=params["epochs"], lr=params["lr"], l2=params["l2"], seed=params["seed"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model.fit(L.astype(np.int64), class_balance=params.get("class_balance"), progress_bar=progress,
+                  n_epochs=params["epochs"], lr=params["lr"], l2=params["l2"], seed=params["seed"])
+    finally:
+        torch.set_num_threads(threads)
     return model
 
 
@@ -53,9 +64,11 @@ def lf_summary(L: np.ndarray, names: list[str], kinds: list[str], labels: list[s
     Keys: name, kind, polarity (label names), coverage, overlaps, conflicts, correct, incorrect,
     emp_acc (None without golden dev labels), weight (the label model's learned accuracy).
     """
-    summary = LFAnalysis(L.astype(np.int64)).lf_summary() if len(L) else None
-    dev = (LFAnalysis(L_dev.astype(np.int64)).lf_summary(Y=y_dev.astype(np.int64))
-           if L_dev is not None and y_dev is not None and len(y_dev) else None)
+    with warnings.catch_warnings():  # scipy's dtype FutureWarning inside Snorkel's LFAnalysis
+        warnings.simplefilter("ignore", FutureWarning)
+        summary = LFAnalysis(L.astype(np.int64)).lf_summary() if len(L) else None
+        dev = (LFAnalysis(L_dev.astype(np.int64)).lf_summary(Y=y_dev.astype(np.int64))
+               if L_dev is not None and y_dev is not None and len(y_dev) else None)
     rows = []
     for j, name in enumerate(names):
         row: dict[str, Any] = {"name": name, "kind": kinds[j], "polarity": [], "coverage": 0.0,
