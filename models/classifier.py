@@ -29,6 +29,8 @@ import tensorflow as tf  # noqa: E402
 
 from models.params import TrainParams  # noqa: E402
 
+tf.get_logger().setLevel("ERROR")  # no retracing chatter when many small models are trained in one process
+
 MODEL_FILE = "model.keras"
 EXPORT_DIR = "saved_model"
 META_FILE = "classifier.json"

@@ -1,0 +1,230 @@
+"""Simulate the annotator from a gold file to compare active-learning strategies.
+
+    result = simulate("gold.csv", "labeling/tasks/youtube_spam.toml", strategies=["entropy", "random"],
+                      seeds=3, budget=500, batch=50)
+
+For each strategy and seed the simulation starts with no labels, trains the end model on the
+weak labels, then repeatedly ranks the pool with the strategy, "labels" the next batch from the
+gold file, retrains and scores the golden test set, until the budget is spent.
+
+Simulated labels live in memory only: they are never written to ``human_labels`` (or to the
+tagger's queues), so a simulation cannot pollute real golden labels, and real golden labels of
+the pool are ignored so every run starts from zero. The test set is the real golden test labels
+(or, when there are none, the gold file's labels of the test split); golden dev labels drive
+early stopping as in real training. Results: ``curves.csv`` (every strategy, seed and round),
+``summary.csv`` (averaged over seeds), ``learning_curves.png`` and a ``runs`` row (kind
+``simulate``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from datasets import cli, workspace
+from datasets.db import get_engine
+from datasets.errors import GoldloopError
+from datasets.splits import latest_version
+from labeling.import_labels import read_rows, resolve_label
+from labeling.pipeline import run_label
+from labeling.task import Task, load_task
+from models import data
+from models.active import Pool, rank_pool
+from models.metrics import classification_metrics
+from models.params import ActiveParams, TrainParams, active_params, normalize_strategy, train_params
+from models.plots import plot_curves
+from models.runs import insert_run
+from models.train import fit_classifier, training_set
+
+
+def read_gold(path: str | Path, task: Task, id_column: str = "id", label_column: str = "label") -> pd.Series:
+    """Gold labels (class indices) by post id from CSV/TSV/JSONL/parquet; labels by name or index."""
+    path = Path(path)
+    gold: dict[str, int] = {}
+    for where, post_id, value, problem in read_rows(path, id_column, label_column):
+        label = resolve_label(task, value, None)
+        if problem or post_id in (None, "") or label is None:
+            raise GoldloopError(f"{path} {where}: " + (problem or (f"empty {id_column}" if post_id in (None, "")
+                                else f"{label_column} {value!r} is not one of {task.labels}")))
+        gold[str(post_id)] = task.labels.index(label)
+    if not gold:
+        raise GoldloopError(f"{path}: no gold labels")
+    return pd.Series(gold, name="y")
+
+
+@dataclass
+class Setting:
+    """Everything a simulated run needs, loaded once."""
+
+    task: Task
+    tparams: TrainParams
+    aparams: ActiveParams
+    weak: pd.DataFrame
+    dev_texts: pd.DataFrame
+    dev_golden: pd.DataFrame
+    pool: pd.DataFrame         # id, text, split, y (gold), label_probs, votes aligned with rows
+    label_probs: np.ndarray | None
+    votes: np.ndarray
+    test_texts: list[str]
+    test_y: np.ndarray
+
+
+def prepare(engine: Engine, task: Task, version: int, gold: pd.Series, tparams: TrainParams,
+            aparams: ActiveParams) -> Setting:
+    """Load weak labels, the answerable pool (pool splits with a gold label) and the test set."""
+    golden = data.golden_labels(engine, task, version)
+    posts = data.read_texts(version, aparams.pool_splits)
+    pool = posts[posts["id"].isin(gold.index)].reset_index(drop=True)
+    if pool.empty:
+        raise GoldloopError(f"no gold-file id is in the pool splits {aparams.pool_splits} of data-set v{version}")
+    pool["y"] = gold.reindex(pool["id"]).to_numpy(int)
+    test = golden[golden["split"] == "test"][["id", "y"]]
+    test_posts = data.read_texts(version, ["test"])
+    if test.empty:
+        test = pd.DataFrame({"id": test_posts["id"][test_posts["id"].isin(gold.index)]})
+        test["y"] = gold.reindex(test["id"]).to_numpy(int)
+    if test.empty:
+        raise GoldloopError("no golden test labels and no gold-file labels on the test split: nothing to score")
+    test = test.merge(test_posts[["id", "text"]], on="id")
+    weak = data.read_weak(version, task, tparams.weak_splits)
+    try:
+        label_probs = weak.set_index("id").reindex(pool["id"])[data.prob_columns(task)].to_numpy()
+        label_probs = None if np.isnan(label_probs).any() else label_probs
+    except KeyError:
+        label_probs = None
+    return Setting(task=task, tparams=tparams, aparams=aparams, weak=weak,
+                   dev_texts=data.read_texts(version, ["dev"]), dev_golden=golden[golden["split"] == "dev"],
+                   pool=pool, label_probs=label_probs, votes=data.lf_votes(engine, task, version).for_ids(pool["id"]),
+                   test_texts=test["text"].tolist(), test_y=test["y"].to_numpy(int))
+
+
+def simulate_run(s: Setting, strategy: str, seed: int, budget: int, batch: int,
+                 bar: tqdm | None = None) -> list[dict[str, Any]]:
+    """One strategy and seed: the learning curve as ``labels, accuracy, macro_f1`` points."""
+    tparams = dataclasses.replace(s.tparams, seed=seed)
+    labeled = np.zeros(len(s.pool), dtype=bool)
+    points: list[dict[str, Any]] = []
+    for round_no in range(budget // batch + 2):
+        chosen = s.pool[labeled]
+        golden = pd.concat([s.dev_golden[["id", "split", "y"]], chosen[["id", "split", "y"]]], ignore_index=True)
+        clf = fit_classifier(s.task, tparams, training_set(s.task, tparams, s.weak, golden, s.dev_texts))
+        m = classification_metrics(s.test_y, clf.predict(s.test_texts), s.task.labels)
+        points.append({"labels": int(labeled.sum()), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]})
+        if bar is not None:
+            bar.update(1)
+        room = min(batch, budget - int(labeled.sum()))
+        if room <= 0 or labeled.all():
+            break
+        rest = np.flatnonzero(~labeled)
+        pool = Pool(ids=[str(i) for i in rest], texts=s.pool["text"].iloc[rest].tolist(),
+                    end_probs=clf.predict_proba(s.pool["text"].iloc[rest].tolist()),
+                    label_probs=None if s.label_probs is None else s.label_probs[rest],
+                    votes=s.votes[rest], labels=s.task.labels)
+        params = dataclasses.replace(s.aparams, batch_size=room, queue_size=room, seed=seed)
+        ranked = rank_pool(pool, strategy, params, cold_start=not labeled.any(), embed=clf.embed,
+                           seed=seed * 1000 + round_no)
+        labeled[ranked["post_id"].astype(int).to_numpy()] = True
+    return points
+
+
+def average_curves(curves: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Per strategy, the mean accuracy and macro-F1 over seeds at each label count."""
+    mean = curves.groupby(["strategy", "labels"], sort=True)[["accuracy", "macro_f1"]].mean().reset_index()
+    return {strategy: [{"labels": int(r.labels), "accuracy": round(float(r.accuracy), 4),
+                        "macro_f1": round(float(r.macro_f1), 4)} for r in group.itertuples()]
+            for strategy, group in mean.groupby("strategy", sort=False)}
+
+
+def simulate(gold_path: str | Path, task_path: str | Path | None = None, version: int | None = None, *,
+             strategies: Sequence[str] = ("entropy", "random"), seeds: int = 3, budget: int = 500, batch: int = 50,
+             id_column: str = "id", label_column: str = "label", out_dir: str | Path | None = None,
+             progress: bool = True, engine: Engine | None = None) -> dict[str, Any]:
+    """Run the simulation; return averaged curves per strategy and the output paths."""
+    task = load_task(task_path)
+    strategies = list(dict.fromkeys(normalize_strategy(s, "--strategies") for s in strategies))
+    if seeds < 1 or budget < 1 or batch < 1:
+        raise GoldloopError("--seeds, --budget and --batch must be at least 1")
+    engine = engine or get_engine()
+    version = version if version is not None else latest_version(engine)
+    gold = read_gold(gold_path, task, id_column, label_column)
+    label_run = run_label(task.path, version, progress=progress)
+    setting = prepare(engine, task, version, gold, train_params(task), active_params(task))
+    rounds = len(strategies) * seeds * (min(budget, len(setting.pool)) // batch + 2)
+    rows = []
+    with tqdm(total=rounds, desc="simulating", unit="round", disable=not progress) as bar:
+        for strategy in strategies:
+            for seed in range(seeds):
+                for point in simulate_run(setting, strategy, seed, budget, batch, bar):
+                    rows.append({"strategy": strategy, "seed": seed, **point})
+    curves = pd.DataFrame(rows)
+    averaged = average_curves(curves)
+    out = Path(out_dir) if out_dir else (workspace.reports_dir() / task.name
+                                         / f"simulation-{datetime.now():%Y%m%d-%H%M%S}")
+    out.mkdir(parents=True, exist_ok=True)
+    curves.to_csv(out / "curves.csv", index=False)
+    pd.DataFrame([{"strategy": s, **p} for s, pts in averaged.items() for p in pts]).to_csv(out / "summary.csv", index=False)
+    panels = {metric: {s: ([p["labels"] for p in pts], [p[metric] for p in pts]) for s, pts in averaged.items()}
+              for metric in ("accuracy", "macro_f1")}
+    png = plot_curves(panels, "labels (simulated annotator)", out / "learning_curves.png",
+                      f"{task.name}: active learning vs random ({seeds} seeds)")
+    params = {"gold": str(gold_path), "strategies": strategies, "seeds": seeds, "budget": budget, "batch": batch,
+              "pool": len(setting.pool), "n_test": len(setting.test_y)}
+    with engine.begin() as conn:
+        run_id = insert_run(conn, task, version, "simulate", params=params, metrics={"curves": averaged},
+                            lf_run_id=label_run["run_id"], golden={"test": len(setting.test_y)})
+    return {"run_id": run_id, "task": task.name, "version": version, **params, "curves": averaged,
+            "csv": str(out / "curves.csv"), "summary_csv": str(out / "summary.csv"), "png": str(png)}
+
+
+def summary(result: dict[str, Any]) -> str:
+    """Human summary: one table row per label count, one column pair per strategy."""
+    strategies = list(result["curves"])
+    lines = [f"simulation {result['run_id']}: task {result['task']}, pool {result['pool']}, "
+             f"{result['n_test']} test labels, {result['seeds']} seeds (accuracy / macro-F1, mean over seeds)",
+             f"{'labels':>7}  " + "  ".join(f"{s:>17}" for s in strategies)]
+    by_labels: dict[int, dict[str, dict[str, Any]]] = {}
+    for s, points in result["curves"].items():
+        for p in points:
+            by_labels.setdefault(p["labels"], {})[s] = p
+    for labels in sorted(by_labels):
+        cells = [by_labels[labels].get(s) for s in strategies]
+        lines.append(f"{labels:>7}  " + "  ".join(f"{c['accuracy']:.3f} / {c['macro_f1']:.3f}" if c else f"{'-':>17}"
+                                                  for c in cells))
+    lines.append(f"curves: {result['csv']}\nplot: {result['png']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``bin/simulate.sh``: compare strategies with a simulated annotator."""
+    p = cli.parser("bin/simulate.sh", "Act as the annotator from a gold file: answer the active-learning queue "
+                                       "batch by batch, retrain each round, and write learning curves per strategy.")
+    p.add_argument("--gold", required=True, help="gold labels file (CSV, TSV, JSONL or parquet) with id and label")
+    p.add_argument("--id-column", default="id", help="id column of the gold file (default: id)")
+    p.add_argument("--label-column", default="label", help="label column (names or class indices; default: label)")
+    p.add_argument("--task", help="task file (default: labeling/tasks/ai_tweets.toml)")
+    p.add_argument("--version", type=int, help="data-set version (default: latest)")
+    p.add_argument("--strategies", default="uncertainty,random",
+                   help="comma-separated strategies: entropy (=uncertainty), margin, lf_conflict, disagreement, "
+                        "diverse, random (default: uncertainty,random)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default 3)")
+    p.add_argument("--budget", type=int, default=500, help="labels per run (default 500)")
+    p.add_argument("--batch", type=int, default=50, help="labels per round (default 50)")
+    p.add_argument("--out", help="output directory (default: $GOLDLOOP_HOME/reports/<task>/simulation-<time>)")
+    args = p.parse_args(argv)
+    result = simulate(args.gold, args.task, args.version, strategies=[s for s in args.strategies.split(",") if s],
+                      seeds=args.seeds, budget=args.budget, batch=args.batch, id_column=args.id_column,
+                      label_column=args.label_column, out_dir=args.out, progress=not args.json)
+    cli.emit(result, args.json, summary)
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    cli.run(main)
