@@ -16,6 +16,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,17 @@ def _reference(path: Path, rows: int, engine) -> dict:
     return {"rows": stored, "seconds": round(seconds, 2), "rows_per_s": round(stored / seconds, 1)}
 
 
+def _remove_server(home: Path) -> None:
+    """Stop the benchmark's embedded PostgreSQL and delete its temporary workspace."""
+    from pgserver._commands import pg_ctl
+
+    from datasets import db, workspace
+
+    server = db.embedded_server(keep_running=True)
+    pg_ctl(["-w", "stop"], pgdata=workspace.pgdata_dir(), user=server.system_user)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rows", type=int, default=1_000_000, help="statuses in the big file (default 1,000,000)")
@@ -123,11 +135,15 @@ def main() -> int:
         with engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE raw_posts, ingest_batches CASCADE")
 
-    ours_small = _ours(small, env)
-    reference = _reference(small, ref_rows, engine)
-    empty_posts()
-    ours_big = _ours(big, env)
-    rerun = _ours(big, env)
+    try:
+        ours_small = _ours(small, env)
+        reference = _reference(small, ref_rows, engine)
+        empty_posts()
+        ours_big = _ours(big, env)
+        rerun = _ours(big, env)
+    finally:
+        engine.dispose()
+        _remove_server(Path(home))
     result = {
         "rows": args.rows, "file_mb": round(big.stat().st_size / 2**20, 1),
         "rows_per_s": ours_big["rows_per_s"], "seconds": ours_big["seconds"], "peak_rss_mb": ours_big["peak_rss_mb"],
@@ -147,7 +163,6 @@ def main() -> int:
               f"{args.rows:,} statuses ({result['file_mb']} MB gz): {ours_big['rows_per_s']:,.0f} rows/s, "
               f"{ours_big['seconds']} s, peak RSS {ours_big['peak_rss_mb']} MB (target < 500 MB); "
               f"re-run inserted {rerun['inserted']}")
-    engine.dispose()
     return 0 if result["meets_target"] else 1
 
 

@@ -115,12 +115,17 @@ class Source:
     def _parquet(self) -> Iterator[tuple[int, Record | Bad]]:
         import pyarrow.parquet as pq
 
+        import pyarrow as pa
+
         parquet = pq.ParquetFile(self.path)
         self._rows_total = parquet.metadata.num_rows
-        for batch in parquet.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                self._rows_done += 1
-                yield self._rows_done, Record(row, None)
+        try:
+            for batch in parquet.iter_batches(batch_size=4096):
+                for row in batch.to_pylist():
+                    self._rows_done += 1
+                    yield self._rows_done, Record(row, None)
+        except pa.ArrowException as exc:
+            raise GoldloopError(f"{self.path}: cannot read parquet row {self._rows_done + 1}: {exc}") from exc
 
 
 def open_source(path: Path, fmt: str = "auto", encoding: str = "utf-8", required: tuple[str, ...] = ()) -> Source:
@@ -143,9 +148,12 @@ def open_source(path: Path, fmt: str = "auto", encoding: str = "utf-8", required
     except (OSError, EOFError, zlib.error) as exc:
         raise GoldloopError(f"{path}: cannot read the file: {exc}") from exc
     try:
-        "".encode(encoding)
+        if "\n".encode(encoding) != b"\n":
+            raise GoldloopError(f"encoding '{encoding}' is not ASCII-compatible; convert the input to UTF-8")
     except LookupError:
         raise GoldloopError(f"unknown encoding '{encoding}'") from None
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise GoldloopError(f"{path}: UTF-16 text (byte order mark found); convert it to UTF-8")
     if fmt == "auto":
         fmt = _detect(path, head, magic)
     elif fmt not in FORMATS:
