@@ -13,3 +13,6 @@ CREATE INDEX human_labels_task_annotator ON human_labels (task, annotator, post_
 
 -- Prediction review serves the least confident predictions first.
 CREATE INDEX predictions_review_order ON predictions (task, source, confidence);
+
+-- The sequential split queue walks a split in md5 order from a low-water mark.
+CREATE INDEX split_members_split_order ON split_members (version, split, norm_hash);

@@ -19,18 +19,27 @@ class Leases:
         self._held: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def hold(self, task: str, annotator: str, post_ids: list[str]) -> None:
-        """Lease ``post_ids`` to ``annotator``."""
-        expiry = time.monotonic() + self.ttl
+    def claim(self, task: str, annotator: str, post_ids: list[str]) -> list[str]:
+        """Lease to ``annotator`` those of ``post_ids`` nobody else holds; return them (atomic)."""
+        now = time.monotonic()
+        claimed = []
         with self._lock:
             for post_id in post_ids:
-                self._held[(task, post_id)] = (annotator, expiry)
+                who, expiry = self._held.get((task, post_id), (annotator, 0.0))
+                if who == annotator or expiry <= now:
+                    self._held[(task, post_id)] = (annotator, now + self.ttl)
+                    claimed.append(post_id)
+        return claimed
 
-    def release(self, task: str, annotator: str, post_id: str) -> None:
-        """End the annotator's lease on ``post_id`` (after they answered it)."""
+    def release(self, task: str, annotator: str, post_id: str, linger: float = 5.0) -> None:
+        """Shorten the annotator's lease on ``post_id`` after they answered it.
+
+        The lease lingers ``linger`` seconds: a queue query that started before the answer was
+        committed cannot see it, so it must still find the item leased.
+        """
         with self._lock:
             if self._held.get((task, post_id), ("",))[0] == annotator:
-                del self._held[(task, post_id)]
+                self._held[(task, post_id)] = (annotator, time.monotonic() + linger)
 
     def held_by_others(self, task: str, annotator: str) -> list[str]:
         """Post ids currently leased to anyone but ``annotator`` (expired leases are dropped)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,7 +12,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from datasets import workspace
-from tagger_app.state import tagger
+from tagger_app.state import connection
 from tagger_app.store import annotators
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
@@ -54,10 +55,21 @@ def safe_next(target: str | None) -> str:
     return url_for("label.index")
 
 
+ACTIVE_CACHE_S = 1.0  # a disabled account is locked out within this many seconds
+_active_until: dict[str, float] = {}
+
+
 @login_manager.user_loader
 def _load_user(name: str) -> User | None:
-    with tagger().engine.connect() as conn:
-        return User(name) if annotators.get_active(conn, name) else None
+    """The session's annotator while the account is active (checked at most every ACTIVE_CACHE_S)."""
+    now = time.monotonic()
+    if _active_until.get(name, 0.0) > now:
+        return User(name)
+    if annotators.get_active(connection(), name) is None:
+        _active_until.pop(name, None)
+        return None
+    _active_until[name] = now + ACTIVE_CACHE_S
+    return User(name)
 
 
 def _require_login() -> Response | None:

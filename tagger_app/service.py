@@ -56,8 +56,7 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
     except queues.QueueUnavailable as exc:
         return {"queue": q.as_dict(), "available": False, "message": str(exc), "items": []}
     n = max(1, min(int(n), MAX_BATCH))
-    ids = query.next_ids(conn, n, list(dict.fromkeys(exclude + state.leases.held_by_others(state.task.name, annotator))))
-    state.leases.hold(state.task.name, annotator, ids)
+    ids = _claim(conn, state, annotator, query, n, exclude)
     items = posts.load(conn, state.task.name, version, annotator, ids, hints)
     if q.kind == "predictions":
         for item in items:
@@ -69,6 +68,23 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
     if not items:
         out["message"] = "Nothing left in this queue."
     return out
+
+
+def _claim(conn: Connection, state: TaggerState, annotator: str, query: queues.QueueQuery, n: int,
+           exclude: list[str]) -> list[str]:
+    """Up to ``n`` next items, leased to ``annotator`` (retrying when another annotator won a race)."""
+    task = state.task.name
+    mark, generation = state.marks.get(query.mark_key)
+    got: list[str] = []
+    for _ in range(4):
+        skip = list(dict.fromkeys(exclude + got + state.leases.held_by_others(task, annotator)))
+        ids = query.next_ids(conn, n - len(got), skip, mark)
+        got += state.leases.claim(task, annotator, ids)
+        if len(got) >= n or not ids:
+            break
+    if state.marks.due(query.mark_key):
+        state.marks.raise_to(query.mark_key, query.advance(conn, mark), generation)
+    return got
 
 
 def _label_for_answer(conn: Connection, state: TaggerState, q: QueueRequest, post_id: str,
@@ -113,7 +129,7 @@ def submit(conn: Connection, state: TaggerState, annotator: str, body: dict[str,
                              duration_ms=body.get("duration_ms"), meta=meta)
     if row is None:
         raise BadRequest(f"unknown post {post_id!r}")
-    state.leases.release(state.task.name, annotator, post_id)
+    state.leases.release(state.task.name, annotator, post_id)  # lingers past the commit
     return {**row, "created_at": row["created_at"].isoformat()}
 
 
@@ -123,6 +139,6 @@ def undo(conn: Connection, state: TaggerState, annotator: str, post_id: str | No
     undone = label_store.undo_last(conn, state.task.name, annotator, post_id)
     if undone is None:
         return None
-    state.leases.hold(state.task.name, annotator, [undone["post_id"]])
+    state.leases.claim(state.task.name, annotator, [undone["post_id"]])
     item = posts.load(conn, state.task.name, state.current_version(conn), annotator, [undone["post_id"]], hints)
     return {"undone": undone, "item": item[0] if item else None}

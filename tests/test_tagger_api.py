@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from tagger_app import create_app
+from tagger_app.security import ACTIVE_CACHE_S
 from tagger_app.store import reports
 from tests.test_tagger_support import (PASSWORD, REPO_ROOT, XSS_TEXT, add_annotator, current_labels, login,
                                        seed_posts, split_order)
@@ -288,5 +290,6 @@ def test_annotator_accounts_cli(engine, app) -> None:
     subprocess.run([cmd, "disable", "carol"], check=True, capture_output=True)
     listed = json.loads(subprocess.run([cmd, "list", "--json"], check=True, capture_output=True, text=True).stdout)
     assert listed["annotators"] == [{"name": "carol", "active": False, "created_at": listed["annotators"][0]["created_at"]}]
+    time.sleep(ACTIVE_CACHE_S + 0.1)
     assert client.get("/api/stats").status_code == 401      # the open session ends with the account
     assert login(app.test_client(), "carol").status_code == 401

@@ -11,10 +11,9 @@ _POSTS = sa.text(
     "       p.media_urls, p.is_retweet, sm.split,"
     "       (SELECT al.label FROM annotator_labels al"
     "         WHERE al.task = :task AND al.post_id = p.id AND al.annotator = :annotator) AS my_label,"
-    "       g.label AS golden_label"
+    "       (SELECT g.label FROM golden_labels g WHERE g.task = :task AND g.post_id = p.id) AS golden_label"
     " FROM raw_posts p"
     " LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id"
-    " LEFT JOIN golden_labels g ON g.task = :task AND g.post_id = p.id"
     " WHERE p.id = ANY(:ids)"
 )
 

@@ -59,6 +59,8 @@ class QueueQuery:
     since: datetime | None = None    # re-check queues: answers older than this do not count
     capped: bool = True
     info: dict[str, Any] = field(default_factory=dict)
+    keyset: str | None = None        # order column usable as a low-water mark (see ``advance``)
+    mark_key: tuple | None = None    # identifies the queue's low-water mark across requests
 
     def _open(self) -> str:
         cond = f"NOT {_answered(self.id_expr, self.since is not None)}"
@@ -67,11 +69,27 @@ class QueueQuery:
     def _bind(self, **extra: Any) -> dict[str, Any]:
         return {**self.params, "since": self.since, **extra}
 
-    def next_ids(self, conn: Connection, n: int, exclude: list[str]) -> list[str]:
-        """Up to ``n`` post ids to show next, in queue order."""
-        sql = (f"SELECT {self.id_expr} {self.from_where} AND {self.id_expr} <> ALL(:exclude) AND {self._open()}"
-               f" ORDER BY {self.order_by} LIMIT :n")
-        return list(conn.execute(sa.text(sql), self._bind(n=n, exclude=exclude)).scalars())
+    def _from_mark(self, mark: Any) -> str:
+        return f" AND {self.keyset} >= :mark" if self.keyset and mark is not None else ""
+
+    def next_ids(self, conn: Connection, n: int, exclude: list[str], mark: Any = None) -> list[str]:
+        """Up to ``n`` post ids to show next, in queue order (starting at the low-water ``mark``)."""
+        sql = (f"SELECT {self.id_expr} {self.from_where}{self._from_mark(mark)} AND {self.id_expr} <> ALL(:exclude)"
+               f" AND {self._open()} ORDER BY {self.order_by} LIMIT :n")
+        return list(conn.execute(sa.text(sql), self._bind(n=n, exclude=exclude, mark=mark)).scalars())
+
+    def advance(self, conn: Connection, mark: Any) -> Any:
+        """The new low-water mark: the order key of the first item not yet at cap (for everyone).
+
+        Items before it are closed for every annotator, so ``next_ids`` need not scan them again;
+        each closed item is passed over about once instead of on every request. An undo can
+        reopen an item, so callers drop their marks on undo. None when the queue has no mark.
+        """
+        if not (self.keyset and self.capped and self.since is None):
+            return None
+        sql = (f"SELECT {self.keyset} {self.from_where}{self._from_mark(mark)} AND NOT {_at_cap(self.id_expr)}"
+               f" ORDER BY {self.keyset} LIMIT 1")
+        return conn.execute(sa.text(sql), self._bind(mark=mark)).scalar()
 
     def progress(self, conn: Connection) -> dict[str, int]:
         """``total`` items in the queue and ``done`` (no longer open for this annotator)."""
@@ -84,7 +102,7 @@ class QueueQuery:
 class RandomQueue(QueueQuery):
     """Random order without sorting the table: start at a random point of the md5-ordered index."""
 
-    def next_ids(self, conn: Connection, n: int, exclude: list[str]) -> list[str]:
+    def next_ids(self, conn: Connection, n: int, exclude: list[str], mark: Any = None) -> list[str]:
         start = secrets.token_hex(16)
         ids = QueueQuery.next_ids(self._from(start), conn, n, exclude)
         if len(ids) < n:  # wrap around to the start of the index
@@ -118,16 +136,20 @@ def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotato
         if kind == "split" and split not in SPLITS:
             raise QueueUnavailable(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         where = "FROM split_members sm WHERE sm.version = :version" + (" AND sm.split = :split" if split else "")
-        cls = QueueQuery if kind == "split" else RandomQueue
-        return cls(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
-                   info={"split": split, "version": version})
+        if kind == "random":
+            return RandomQueue(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
+                               info={"split": split, "version": version})
+        return QueueQuery(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
+                          info={"split": split, "version": version}, keyset="sm.norm_hash",
+                          mark_key=(task, "split", version, split, cap))
     if kind in ("active", "review"):
         queue = _latest_queue(conn, task, kind)
         if queue is not None:
             return QueueQuery(kind, "qi.post_id", "FROM queue_items qi WHERE qi.queue_id = :queue_id", "qi.rank",
                               {**base, "queue_id": queue["id"]},
                               since=queue["created_at"] if kind == "review" else None, capped=kind == "active",
-                              info={"queue_id": queue["id"], "strategy": queue["strategy"]})
+                              info={"queue_id": queue["id"], "strategy": queue["strategy"]},
+                              keyset="qi.rank", mark_key=(task, kind, queue["id"], cap))
         if kind == "review":
             raise QueueUnavailable("no label-review queue yet: the training loop writes one")
         return _lf_fallback(conn, base)

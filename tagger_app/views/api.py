@@ -6,7 +6,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from tagger_app import export, service
-from tagger_app.state import tagger, transaction
+from tagger_app.state import autocommit, tagger, transaction
 from tagger_app.store import golden, reports
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -33,7 +33,7 @@ def _bad_request(exc: service.BadRequest):
 def me():
     """The logged-in annotator, the task, and the CSRF token to send in X-CSRFToken."""
     state = tagger()
-    with transaction() as conn:
+    with autocommit() as conn:
         version = state.current_version(conn)
     return jsonify(annotator=current_user.name, task=state.task.name, labels=state.task.labels,
                    positive=state.task.positive, version=version, csrf_token=generate_csrf())
@@ -47,7 +47,7 @@ def next_items():
         n = int(request.args.get("n", 1))
     except ValueError:
         raise service.BadRequest("'n' must be an integer") from None
-    with transaction() as conn:
+    with autocommit() as conn:
         result = service.next_items(conn, tagger(), current_user.name, service.QueueRequest.from_args(request.args),
                                     n, exclude, hints=_flag("hints"), progress=_flag("progress"))
     return jsonify(result)
@@ -56,7 +56,7 @@ def next_items():
 @bp.post("/submit")
 def submit():
     """Record an answer; the response comes only after the label is committed."""
-    with transaction() as conn:
+    with autocommit() as conn:
         row = service.submit(conn, tagger(), current_user.name, _body())
     return jsonify(ok=True, **row), 201
 
@@ -67,6 +67,7 @@ def undo():
     body = request.get_json(silent=True) or {}
     with transaction() as conn:
         result = service.undo(conn, tagger(), current_user.name, body.get("post_id"), hints=_flag("hints"))
+    tagger().marks.clear()  # after the commit: the withdrawn label may reopen an item behind a queue's mark
     if result is None:
         return jsonify(error="nothing to undo"), 404
     return jsonify(ok=True, **result)
@@ -76,7 +77,7 @@ def undo():
 def stats():
     """The annotator's own figures and the task's golden-label counts."""
     state = tagger()
-    with transaction() as conn:
+    with autocommit() as conn:
         mine = reports.annotator_stats(conn, state.task.name, current_user.name)
         counts = reports.golden_counts(conn, state.task.name)
         version = state.current_version(conn)
@@ -92,7 +93,7 @@ def export_golden():
     if fmt not in ("json", "jsonl", "csv"):
         raise service.BadRequest("'format' must be json, jsonl or csv")
     split = request.args.get("split") or None
-    with transaction() as conn:
+    with autocommit() as conn:
         version = int(request.args["version"]) if request.args.get("version", "").isdigit() \
             else state.current_version(conn)
         if version is None:

@@ -8,7 +8,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from tagger_app.security import User, safe_next
-from tagger_app.state import transaction
+from tagger_app.state import autocommit
 from tagger_app.store import annotators
 
 bp = Blueprint("auth", __name__)
@@ -26,7 +26,7 @@ def login():
     """The login form; on success, go where the annotator was heading."""
     form = LoginForm()
     if form.validate_on_submit():
-        with transaction() as conn:
+        with autocommit() as conn:
             account = annotators.authenticate(conn, form.name.data.strip(), form.password.data)
         if account:
             login_user(User(account.name))

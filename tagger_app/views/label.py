@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from tagger_app import service
-from tagger_app.state import tagger, transaction
+from tagger_app.state import autocommit, tagger
 from tagger_app.store.queues import PREDICTION_SOURCES, SPLITS
 
 bp = Blueprint("label", __name__)
@@ -24,7 +24,7 @@ QUEUE_TITLES = {
 def render_tagger(q: service.QueueRequest) -> str:
     """The labeling page for queue ``q`` (also used by prediction review)."""
     state = tagger()
-    with transaction() as conn:
+    with autocommit() as conn:
         q = service.resolve_source(conn, state, q)
         version = state.current_version(conn)
     config: dict[str, Any] = {

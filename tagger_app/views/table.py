@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from tagger_app import service
 from tagger_app.security import safe_next
-from tagger_app.state import tagger, transaction
+from tagger_app.state import autocommit, tagger
 from tagger_app.store import table as table_store
 from tagger_app.store.posts import latest_lf_run
 from tagger_app.store.queues import SPLITS
@@ -29,7 +29,7 @@ def table_page():
     """One page of a split with the golden label, your label and the LF votes of each item."""
     state = tagger()
     f = _filter()
-    with transaction() as conn:
+    with autocommit() as conn:
         version = state.current_version(conn)
         run = latest_lf_run(conn, state.task.name)
         total, rows = (table_store.page(conn, state.task.name, version, run, current_user.name, f)
@@ -44,7 +44,7 @@ def relabel():
     """Inline relabel from the table (a form post), then back to the same page."""
     form = request.form
     try:
-        with transaction() as conn:
+        with autocommit() as conn:
             service.submit(conn, tagger(), current_user.name,
                            {"post_id": form.get("post_id"), "label": form.get("label"), "queue": "split",
                             "split": form.get("split"), "view": "table"})
