@@ -1,25 +1,24 @@
-"""What a keyword matches, as Python regular expressions, and a fast superset filter for Arrow.
+"""What a keyword matches: its exact Python semantics, and the same match compiled for RE2 (Arrow).
 
 A keyword term matches case-insensitively when it is not glued to word characters on either
 side; whitespace inside a term matches any run of whitespace. Terms are hashtag-aware: on any
 field, ``#`` followed by the term without spaces also matches (``#MachineLearning`` counts for
 "machine learning"), and on the ``hashtags`` field the term is compared without spaces.
 
-The exact semantics are the Python patterns below. The vectorized applier only uses
-:func:`prefilter` (RE2 via Arrow, one pass over a column) to skip rows that cannot match, then
-confirms the rest with the exact pattern, so its result is always the Python result.
+The definition is the Python pattern of :func:`term_pattern` (``re.IGNORECASE``; ``\\w`` and
+``\\s`` as Python defines them for ``str``). :func:`re2_pattern` is the same match written for
+RE2, which Arrow runs over a whole column in one pass: word and space characters, and every
+letter's case variants, are spelled out as explicit character classes computed from Python's
+own definitions (so Python's extra case equivalences, such as ``i`` with dotless ``ı``, hold
+too). The parity tests check the two against each other.
 """
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-_WORDCHAR_ASCII = "0-9A-Za-z_"
-_BOUNDARY_BEFORE = f"(?:^|[^{_WORDCHAR_ASCII}])"
-_BOUNDARY_AFTER = f"(?:[^{_WORDCHAR_ASCII}]|$)"
-#: Non-ASCII characters Python's case-insensitive matching equates with ASCII letters
-#: (İ ı ſ and the Kelvin sign). Rows holding one always go to the exact check.
-CASE_FOLD_SPECIALS = "".join(sorted(c for c in map(chr, range(0x80, 0x3000)) if re.fullmatch("(?i)[a-z]", c)))
-SPECIALS_PATTERN = f"[{CASE_FOLD_SPECIALS}]"
+
+_MAX_CASED = 0x20000  # every code point with a case mapping lies below this
 
 
 def term_alternatives(term: str, field: str) -> list[list[str]]:
@@ -39,25 +38,47 @@ def term_pattern(term: str, field: str) -> str:
     return r"(?<!\w)(?:%s)(?!\w)" % "|".join(bodies)
 
 
-def keyword_regex(terms: tuple[str, ...], field: str) -> re.Pattern[str]:
-    """One compiled pattern matching any of ``terms`` on ``field``."""
-    return re.compile("|".join(term_pattern(t, field) for t in terms), re.IGNORECASE)
+def _char(c: str) -> str:
+    return c if c.isascii() and c.isalnum() else "\\x{%x}" % ord(c)
 
 
-def prefilter(terms: tuple[str, ...], field: str) -> str | None:
-    """An RE2 pattern (case-insensitive) matching at least every row any of ``terms`` matches.
+def _ranges(codes: list[int]) -> str:
+    parts, start = [], None
+    for i, code in enumerate(codes):
+        if start is None:
+            start = code
+        if i + 1 == len(codes) or codes[i + 1] != code + 1:
+            parts.append("\\x{%x}" % start if start == code else "\\x{%x}-\\x{%x}" % (start, code))
+            start = None
+    return "".join(parts)
 
-    Word characters are approximated by ASCII ones and inner whitespace by any non-word run,
-    which only widens the match. Returns None when a term has non-ASCII characters (those rows
-    are all checked exactly).
-    """
-    if not all(t.isascii() for t in terms):
-        return None
-    bodies = []
-    for term in terms:
-        for words in term_alternatives(term, field):
-            body = f"[^{_WORDCHAR_ASCII}]+".join(re.escape(w) for w in words)
-            before = _BOUNDARY_BEFORE if re.match(r"\w", words[0]) else ""
-            after = _BOUNDARY_AFTER if re.search(r"\w$", words[-1]) else ""
-            bodies.append(before + body + after)
-    return "|".join(bodies)
+
+@lru_cache(maxsize=1)
+def _classes() -> tuple[str, str]:
+    """RE2 class bodies of Python's ``\\w`` and ``\\s`` for str patterns."""
+    codes = [i for i in range(0x110000) if not 0xD800 <= i < 0xE000]
+    word = _ranges([i for i in codes if chr(i).isalnum() or i == 0x5F])
+    space = _ranges([i for i in codes if chr(i).isspace()])
+    return word, space
+
+
+def re2_pattern(terms: tuple[str, ...], field: str) -> str:
+    """RE2 pattern (case-sensitive) matching exactly what any of the terms' :func:`term_pattern` matches."""
+    word, space = _classes()
+    bodies = [f"[{space}]+".join("".join(map(_fold_class, w)) for w in words)
+              for term in terms for words in term_alternatives(term, field)]
+    return f"(?:^|[^{word}])(?:{'|'.join(bodies)})(?:[^{word}]|$)"
+
+
+@lru_cache(maxsize=1)
+def _cased() -> tuple[str, ...]:
+    """Every character with a case mapping (the only ones case-insensitive matching can equate)."""
+    return tuple(chr(i) for i in range(_MAX_CASED) if not 0xD800 <= i < 0xE000
+                 and (chr(i).lower() != chr(i) or chr(i).upper() != chr(i) or chr(i).casefold() != chr(i)))
+
+
+@lru_cache(maxsize=4096)
+def _fold_class(c: str) -> str:
+    """RE2 fragment matching exactly the characters Python's ``re.IGNORECASE`` equates with ``c``."""
+    members = sorted({c} | {x for x in _cased() if re.fullmatch(re.escape(c), x, re.IGNORECASE)})
+    return _char(c) if len(members) == 1 else "[" + "".join(map(_char, members)) + "]"
