@@ -136,3 +136,12 @@ def test_clean_json_drops_nul_and_lone_surrogate_escapes_but_keeps_pairs_and_esc
     text = r'{"a": "x\u0000y", "b": "\ud83d\ude00", "c": "\ud800", "d": "\\u0000"}'
     cleaned = records.clean_json(text)
     assert json.loads(cleaned) == {"a": "xy", "b": "\U0001F600", "c": "\ufffd", "d": "\\u0000"}
+
+
+def test_bare_v2_tweet_with_inline_author_as_flattened_tools_write_it():
+    tweet = {"id": "9", "text": "flat &gt; nested", "author_id": "3", "author": {"id": "3", "username": "flat"},
+             "created_at": "2022-06-01T12:00:00.000Z", "edit_history_tweet_ids": ["9"]}
+    post = _one(tweet, kind="twitter")
+    assert (post.id, post.text, post.author, post.author_id) == ("9", "flat > nested", "flat", "3")
+    with pytest.raises(RecordError, match="not a Twitter"):
+        _one({"id": "1", "text": "generic"}, kind="twitter")
