@@ -2,9 +2,10 @@
 
 Each compiled LF takes the Arrow string array of its field (see :mod:`labeling.fields`) and
 returns an ``int8`` vote vector (-1 = abstain). Keyword LFs run one RE2 pass per term list over
-the column (:func:`labeling.matching.re2_pattern`, exactly the Python definition). Regex LFs run their
-Python patterns over the column, rows already decided skipped. The row-wise twins in
-:mod:`labeling.reference` define the same votes one row at a time.
+the column (:func:`labeling.matching.re2_pattern`, exactly the Python definition). Regex LFs
+run their Python patterns over the rows holding a literal they require (one RE2 pass), rows
+already decided skipped. The row-wise twins in :mod:`labeling.reference` define the same votes
+one row at a time.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from labeling.matching import re2_pattern
+from labeling.matching import re2_pattern, required_literal
 from labeling.task import LFSpec
 
 ABSTAIN = -1
@@ -43,13 +44,24 @@ class KeywordMatcher:
 
 
 class RegexMatcher:
-    """Which values match any of a list of Python regular expressions."""
+    """Which values match any of a list of Python regular expressions.
+
+    When every pattern requires some literal, one RE2 pass finds the rows holding one, and the
+    Python patterns only run there.
+    """
 
     def __init__(self, patterns: tuple[str, ...], flags: int) -> None:
         self.patterns = [re.compile(p, flags) for p in patterns]
+        literals = [required_literal(p, flags) for p in patterns]
+        self.prefilter = None if None in literals else "|".join(literals)
 
     def mask(self, values: pa.Array) -> np.ndarray:
-        return _search(values.to_pylist(), self.patterns)
+        if self.prefilter is None:
+            return _search(values.to_pylist(), self.patterns)
+        hit = pc.match_substring_regex(values, self.prefilter).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(hit)
+        hit[rows] = _search(values.take(pa.array(rows, pa.int64())).to_pylist(), self.patterns)
+        return hit
 
 
 class CompiledLF:

@@ -15,6 +15,7 @@ too). The parity tests check the two against each other.
 from __future__ import annotations
 
 import re
+import re._parser as sre_parse
 from functools import lru_cache
 
 
@@ -82,3 +83,31 @@ def _fold_class(c: str) -> str:
     """RE2 fragment matching exactly the characters Python's ``re.IGNORECASE`` equates with ``c``."""
     members = sorted({c} | {x for x in _cased() if re.fullmatch(re.escape(c), x, re.IGNORECASE)})
     return _char(c) if len(members) == 1 else "[" + "".join(map(_char, members)) + "]"
+
+
+def _literal_runs(items: object) -> list[str]:
+    """Runs of literal characters every match of a parsed pattern sequence must contain."""
+    runs, current = [], ""
+    for op, arg in items:
+        if op is sre_parse.LITERAL:
+            current += chr(arg)
+            continue
+        runs.append(current)
+        current = ""
+        if op is sre_parse.SUBPATTERN and not arg[1] and not arg[2]:  # a group without flag changes
+            runs += _literal_runs(arg[3])
+    return runs + [current]
+
+
+def required_literal(pattern: str, flags: int) -> str | None:
+    """RE2 pattern of the longest literal (3+ characters) every match of a Python regex contains.
+
+    Rows without it cannot match, so the exact Python regex only runs on rows with it. Case
+    variants come from Python's own folding when the regex ignores case. None when there is none.
+    """
+    parsed = sre_parse.parse(pattern, flags)
+    longest = max(_literal_runs(parsed), key=len)
+    if len(longest) < 3:
+        return None
+    fold = _fold_class if parsed.state.flags & re.IGNORECASE else _char
+    return "".join(map(fold, longest))
