@@ -62,7 +62,7 @@ def wait_saved(page: Page) -> None:
 def press_and_wait(page: Page, key: str) -> None:
     before = shown(page)
     page.keyboard.press(key)
-    page.wait_for_function(f"{SHOWN} !== {before!r}")
+    page.wait_for_function(f"{SHOWN} !== {before!r} && {SHOWN} !== ''")  # '' = still loading
 
 
 def test_keyboard_labeling_undo_reload(engine: sa.engine.Engine, server: Server, page: Page) -> None:
