@@ -293,3 +293,19 @@ def test_annotator_accounts_cli(engine, app) -> None:
     time.sleep(ACTIVE_CACHE_S + 0.1)
     assert client.get("/api/stats").status_code == 401      # the open session ends with the account
     assert login(app.test_client(), "carol").status_code == 401
+
+
+def test_login_redirects_only_within_the_site_and_pages_carry_security_headers(engine, app) -> None:
+    add_annotator(engine, "alice")
+    for target, expected in (("/table?split=dev", "/table?split=dev"), ("//evil.example/x", "/"),
+                             ("https://evil.example/", "/")):
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        r = client.post("/login", query_string={"next": target},
+                        data={"csrf_token": token, "name": "alice", "password": PASSWORD})
+        assert r.status_code == 302 and r.headers["Location"] == expected
+    r = client.get("/label")
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Cache-Control"] == "no-store"
+    assert "<script>" not in r.get_data(as_text=True).split("</main>")[0]   # no inline script in the page body
