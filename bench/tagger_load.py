@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -44,10 +45,15 @@ class Annotator:
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """One request on the keep-alive connection; status 0 when it failed (then reconnects)."""
         hdrs = {"Cookie": self.cookie, **(headers or {})}
-        self.conn.request(method, path, body=body, headers=hdrs)
-        resp = self.conn.getresponse()
-        data = resp.read()
+        try:
+            self.conn.request(method, path, body=body, headers=hdrs)
+            resp = self.conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            return 0, b"{}"
         for key, value in resp.getheaders():
             if key.lower() == "set-cookie" and value.startswith("session="):
                 self.cookie = value.split(";", 1)[0]
@@ -73,7 +79,7 @@ def _user_loop(port: int, name: str, deadline: float, think_s: float, out: list)
         t0 = time.perf_counter()
         status, data = user.request("GET", query)
         latencies.append(("next", time.perf_counter() - t0))
-        items = json.loads(data)["items"] if status == 200 else []
+        items = json.loads(data).get("items", []) if status == 200 else []
         if not items:
             errors += status != 200
             continue
@@ -95,8 +101,6 @@ def _user_loop(port: int, name: str, deadline: float, think_s: float, out: list)
 
 
 def _worker(port: int, names: list[str], deadline: float, think_s: float, queue: mp.Queue) -> None:
-    import threading
-
     out: list = []
     threads = [threading.Thread(target=_user_loop, args=(port, n, deadline, think_s, out)) for n in names]
     for t in threads:
@@ -155,6 +159,8 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
         line = server.stdout.readline()
         if "http://" not in line:
             raise RuntimeError(f"server did not start: {line}{server.stdout.read()}")
+        log: list[str] = []  # keep reading the server's output: a full pipe would block its logging
+        threading.Thread(target=lambda: log.extend(server.stdout), daemon=True).start()
         names = [f"load{u:02d}" for u in range(users)]
         groups = [names[i::processes] for i in range(processes)]
         deadline = time.time() + seconds

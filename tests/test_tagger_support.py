@@ -7,7 +7,7 @@ import re
 import signal
 import socket
 import subprocess
-import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,6 +90,8 @@ class Server:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"tagger did not start: {line}{self.proc.stdout.read() if self.proc.poll() is not None else ''}")
             line = self.proc.stdout.readline()
+        # keep draining its output: a full pipe would block the server's logging
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         return self
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
