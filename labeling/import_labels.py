@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from datasets import cli, db
 from datasets.errors import GoldloopError
-from labeling.store import copy_rows
+from labeling.store import copy_rows, transaction
 from labeling.task import Task, load_task
 
 SHOWN_REJECTS = 20
@@ -153,32 +153,23 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
             skipped += 1
         else:
             wanted[post_id] = (label, where)
-    engine = db.get_engine()
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:
-            ids = list(wanted)
-            cursor.execute("SELECT id FROM raw_posts WHERE id = ANY(%s)", (ids,))
-            known = {r[0] for r in cursor.fetchall()}
-            cursor.execute("SELECT post_id, label FROM annotator_labels WHERE task = %s AND annotator = %s"
-                           " AND action = 'label' AND post_id = ANY(%s)", (task.name, annotator, ids))
-            current = dict(cursor.fetchall())
-            rows = []
-            for post_id, (label, where) in wanted.items():
-                if post_id not in known:
-                    rejects.append({"where": f"{path.name} {where}", "id": post_id, "reason": "unknown post id"})
-                elif current.get(post_id) == label:
-                    skipped += 1
-                else:
-                    rows.append((task.name, post_id, "label", label, annotator, "import",
-                                 json.dumps({"file": str(path), "at": where})))
-            copy_rows(cursor, "human_labels", "task, post_id, action, label, annotator, source, meta", rows)
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+    with transaction(db.get_engine()) as cursor:
+        ids = list(wanted)
+        cursor.execute("SELECT id FROM raw_posts WHERE id = ANY(%s)", (ids,))
+        known = {r[0] for r in cursor.fetchall()}
+        cursor.execute("SELECT post_id, label FROM annotator_labels WHERE task = %s AND annotator = %s"
+                       " AND action = 'label' AND post_id = ANY(%s)", (task.name, annotator, ids))
+        current = dict(cursor.fetchall())
+        rows = []
+        for post_id, (label, where) in wanted.items():
+            if post_id not in known:
+                rejects.append({"where": f"{path.name} {where}", "id": post_id, "reason": "unknown post id"})
+            elif current.get(post_id) == label:
+                skipped += 1
+            else:
+                rows.append((task.name, post_id, "label", label, annotator, "import",
+                             json.dumps({"file": str(path), "at": where})))
+        copy_rows(cursor, "human_labels", "task, post_id, action, label, annotator, source, meta", rows)
     rejects.sort(key=lambda r: int(r["where"].rsplit(" ", 1)[1]))
     return {"file": str(path), "task": task.name, "annotator": annotator, "read": read, "imported": len(rows),
             "skipped": skipped, "rejected": len(rejects), "rejects": rejects}

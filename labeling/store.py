@@ -5,7 +5,8 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,21 @@ def copy_rows(cursor: Any, table: str, columns: str, rows: Iterable[Sequence[Any
         cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Any]:
+    """A psycopg2 cursor (COPY-capable) whose work commits at the end, or rolls back on any error."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            yield cursor
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()
+
+
 def record_run(engine: Engine, *, task: str, task_hash: str, version: int, lf_names: list[str],
                label_names: list[str], summary: dict[str, Any], params: dict[str, Any],
                ids: Sequence[str], L: np.ndarray, probs: np.ndarray, covered: np.ndarray) -> int:
@@ -55,30 +71,22 @@ def record_run(engine: Engine, *, task: str, task_hash: str, version: int, lf_na
     Label-model predictions of ``task`` for the version's posts are replaced by this run's
     (covered posts only: a post no LF voted on gets no prediction). Returns the run id.
     """
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO lf_runs (task, task_hash, version, lf_names, label_names, summary, params)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (task, task_hash, version, lf_names, label_names, json.dumps(summary), json.dumps(params)))
-            run_id = int(cursor.fetchone()[0])
-            copy_rows(cursor, "lf_votes", "run_id, post_id, votes",
+    with transaction(engine) as cursor:
+        cursor.execute(
+            "INSERT INTO lf_runs (task, task_hash, version, lf_names, label_names, summary, params)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (task, task_hash, version, lf_names, label_names, json.dumps(summary), json.dumps(params)))
+        run_id = int(cursor.fetchone()[0])
+        copy_rows(cursor, "lf_votes", "run_id, post_id, votes",
                   ((run_id, post_id, "{" + ",".join(map(str, votes)) + "}")
                    for post_id, votes in zip(ids, L.tolist())))
-            cursor.execute("DELETE FROM predictions WHERE task = %s AND source = 'label_model' AND post_id IN"
-                           " (SELECT post_id FROM split_members WHERE version = %s)", (task, version))
-            best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
-            copy_rows(cursor, "predictions", "task, source, post_id, version, label, confidence, probs, run_ref",
+        cursor.execute("DELETE FROM predictions WHERE task = %s AND source = 'label_model' AND post_id IN"
+                       " (SELECT post_id FROM split_members WHERE version = %s)", (task, version))
+        best = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+        copy_rows(cursor, "predictions", "task, source, post_id, version, label, confidence, probs, run_ref",
                   ((task, "label_model", ids[i], version, label_names[best[i]], float(probs[i, best[i]]),
                     json.dumps(dict(zip(label_names, np.round(probs[i], 6).tolist()))), str(run_id))
                    for i in np.flatnonzero(covered)))
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
     return run_id
 
 
