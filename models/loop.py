@@ -8,7 +8,8 @@ and drawn as ``$GOLDLOOP_HOME/reports/<task>/learning_curve.png``.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,20 @@ from models.plots import plot_curves
 from models.queues import refresh_queues
 from models.runs import insert_run, list_runs
 from models.train import train
+
+
+class _Stopwatch:
+    """Calls a step and records its wall-clock seconds under a name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return step(*args, **kwargs)
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 3)
 
 
 def iteration_table(engine: Engine, task_name: str) -> pd.DataFrame:
@@ -59,24 +74,27 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     version = version if version is not None else latest_version(engine)
     aparams = active_params(task, strategy=strategy, batch_size=batch_size)
     tparams = train_params(task)
-    label = run_label(task.path, version, progress=progress)
-    trained, clf = train(task, version, engine, tparams, progress)
-    evaluation = evaluate(task.path, version, run_id=trained["run_id"], classifier=clf, engine=engine)
-    queues = refresh_queues(engine, task, version, clf, aparams, run_id=trained["run_id"])
+    clock = _Stopwatch()
+    label = clock("label", run_label, task.path, version, progress=progress)
+    trained, clf = clock("train", train, task, version, engine, tparams, progress)
+    evaluation = clock("evaluate", evaluate, task.path, version, run_id=trained["run_id"], classifier=clf,
+                       engine=engine)
+    queues = clock("queues", refresh_queues, engine, task, version, clf, aparams, run_id=trained["run_id"])
     scores = {name: {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"]}
               for name, m in evaluation["models"].items()}
     with engine.begin() as conn:
         loop_id = insert_run(conn, task, version, "loop", parent_id=trained["run_id"], lf_run_id=label["run_id"],
                              params={"strategy": aparams.strategy, "batch_size": aparams.batch_size},
                              metrics={"models": scores, "n_test": evaluation["n_test"], "warning": evaluation["warning"],
-                                      "evaluation_run": evaluation["run_id"], "queues": queues},
+                                      "evaluation_run": evaluation["run_id"], "queues": queues,
+                                      "seconds": clock.seconds},
                              model_path=trained["model_path"],
                              golden={**trained["golden"], "test": evaluation["n_test"]})
     table = iteration_table(engine, task.name)
     return {"loop_run": loop_id, "task": task.name, "version": version, "lf_run": label["run_id"],
             "train_run": trained["run_id"], "evaluation_run": evaluation["run_id"],
             "model_path": trained["model_path"], "models": scores, "n_test": evaluation["n_test"],
-            "warning": evaluation["warning"], "queues": queues,
+            "warning": evaluation["warning"], "queues": queues, "seconds": clock.seconds,
             "iterations": table.drop(columns=["created_at"]).to_dict("records"),
             "learning_curve": str(learning_curve(table, task.name))}
 
@@ -99,6 +117,7 @@ def summary(result: dict[str, Any]) -> str:
                  + (f" ({review['skipped']})" if review["skipped"] else ""))
     if result["warning"]:
         lines.append(f"WARNING: {result['warning']}")
+    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
     lines.append(f"model: {result['model_path']}\nlearning curve: {result['learning_curve']}")
     return "\n".join(lines)
 

@@ -34,6 +34,7 @@ class TrainParams:
     patience: int = 3                 # early stopping on golden dev loss (when golden dev exists)
     class_weight: str = "none"        # "none" or "balanced"
     golden_weight: float = 3.0        # sample weight of a golden label relative to a weak one
+    target_temperature: float = 1.0   # soft targets = label-model probs ** (1 / T), renormalised; < 1 sharpens
     weak_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
     seed: int = 0
 
@@ -82,6 +83,8 @@ def train_params(task: Task, **overrides: Any) -> TrainParams:
     params = _coerce(TrainParams, {**dataclasses.asdict(params), **overrides}, "train options")
     if params.architecture not in ARCHITECTURES:
         raise GoldloopError(f"{task.path} [train] architecture: {params.architecture!r} is not one of {ARCHITECTURES}")
+    if params.target_temperature <= 0:
+        raise GoldloopError(f"{task.path} [train] target_temperature: must be positive")
     if params.class_weight not in ("none", "balanced"):
         raise GoldloopError(f"{task.path} [train] class_weight: must be 'none' or 'balanced'")
     return params

@@ -63,7 +63,9 @@ def training_set(task: Task, params: TrainParams, weak: pd.DataFrame, golden: pd
     golden_rows = golden_pool.merge(weak[["id", "text"]], on="id", how="inner")
     weak_rows = weak[weak["covered"].astype(bool) & ~weak["id"].isin(golden_rows["id"])]
     k = len(task.labels)
-    targets = np.vstack([weak_rows[probs].to_numpy("float32"),
+    soft = weak_rows[probs].to_numpy("float64") ** (1.0 / params.target_temperature)
+    soft = soft / np.maximum(soft.sum(axis=1, keepdims=True), 1e-12)
+    targets = np.vstack([soft.astype("float32"),
                          np.eye(k, dtype="float32")[golden_rows["y"].to_numpy(int)]])
     weights = np.concatenate([np.ones(len(weak_rows), "float32"),
                               np.full(len(golden_rows), params.golden_weight, "float32")])

@@ -1,0 +1,99 @@
+"""Benchmark: one loop iteration (label, train, evaluate, refresh queues) on a 100,000-post pool.
+
+    .venv/bin/python bench/loop.py [--pool 100000] [--task labeling/tasks/ai_tweets.toml] [--json]
+
+In a scratch workspace with its own embedded PostgreSQL (``DATABASE_URL`` is ignored): ingests
+the demo corpus, derives ``--pool`` + 1,500 distinct posts from it (each demo text plus a
+unique tail, so normalized-text dedup keeps them), splits them (test 1,000, dev 500, LF 10,000,
+train the rest), imports the demo gold labels of the test and dev posts as golden labels, then
+times ``models.loop.run_iteration`` with the task's settings. Target: under 180 s on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEMO = ROOT / "datasets" / "demo"
+TAILS = ["today", "again", "now", "here", "lol", "ok", "yes", "wow", "hmm", "so", "well", "still"]
+
+
+def build(workdir: Path, pool: int) -> Path:
+    """Fill the scratch database; return the gold file of the derived posts."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from datasets.db import get_engine
+    from datasets.ingest import ingest_paths
+    from datasets.splits import create_version
+
+    ingest_paths([DEMO / "demo_tweets.jsonl.gz"], progress=False)
+    engine = get_engine()
+    with engine.connect() as conn:
+        demo = pd.DataFrame(conn.execute(sa.text("SELECT id, text FROM raw_posts")).all(), columns=["id", "text"])
+    gold = pd.read_csv(DEMO / "demo_gold.csv", dtype=str).set_index("id")["label"]
+    demo = demo[demo["id"].isin(gold.index)].reset_index(drop=True)
+    with engine.begin() as conn:  # the derived posts replace the demo originals
+        conn.exec_driver_sql("DELETE FROM raw_posts")
+    total = pool + 1500
+    posts, labels = workdir / "posts.csv", workdir / "gold.csv"
+    with posts.open("w", newline="") as p, labels.open("w", newline="") as g:
+        pw, gw = csv.writer(p), csv.writer(g)
+        pw.writerow(["id", "text"])
+        gw.writerow(["id", "label"])
+        for k in range(total):
+            row = demo.iloc[k % len(demo)]
+            pw.writerow([f"b{k}", f"{row.text} {TAILS[k % len(TAILS)]} {k}"])
+            gw.writerow([f"b{k}", gold[row.id]])
+    ingest_paths([posts], id_column="id", text_column="text", progress=False)
+    create_version(engine, test=1000, dev=500, lf=10000, seed=0, progress=False)
+    return labels
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pool", type=int, default=100_000, help="posts in the LF + train splits (default 100000)")
+    p.add_argument("--task", default=str(ROOT / "labeling" / "tasks" / "ai_tweets.toml"))
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="goldloop-bench-loop-"))
+    os.environ["GOLDLOOP_HOME"] = str(workdir / "home")
+    os.environ.pop("DATABASE_URL", None)
+    import pandas as pd
+    import sqlalchemy as sa
+
+    from datasets.db import get_engine
+    from labeling.import_labels import import_labels
+    from models.loop import run_iteration
+
+    gold_file = build(workdir, args.pool)
+    engine = get_engine()
+    with engine.connect() as conn:
+        held_out = {r[0] for r in conn.execute(sa.text("SELECT post_id FROM split_members WHERE split IN ('test', 'dev')"))}
+        counts = dict(conn.execute(sa.text("SELECT split, count(*) FROM split_members GROUP BY split")).all())
+    gold = pd.read_csv(gold_file, dtype=str)
+    gold[gold["id"].isin(held_out)].to_csv(workdir / "golden_held_out.csv", index=False)
+    import_labels(workdir / "golden_held_out.csv", task_path=args.task, progress=False)
+    started = time.perf_counter()
+    result = run_iteration(args.task, progress=False)
+    seconds = time.perf_counter() - started
+    out = {"pool": counts.get("lf", 0) + counts.get("train", 0), "splits": counts, "seconds": round(seconds, 1),
+           "stages": result["seconds"], "end_model_macro_f1": result["models"]["end_model"]["macro_f1"],
+           "label_model_macro_f1": result["models"].get("label_model", {}).get("macro_f1"),
+           "target_seconds": 180, "meets_target": seconds < 180, "cpus": os.cpu_count()}
+    print(json.dumps(out, sort_keys=True) if args.json else
+          f"one loop iteration on a {out['pool']}-post pool: {seconds:.1f} s (stages {result['seconds']}); "
+          f"end-model macro-F1 {out['end_model_macro_f1']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The simulated annotator: curves per strategy, outputs, and no pollution of real labels."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from datasets.errors import GoldloopError
+from models.simulate import read_gold
+from tests.test_loop import LF_TOML
+from tests.test_model_world import add_golden, make_world
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_read_gold_names_the_bad_line(tmp_path: Path):
+    from labeling.task import load_task
+    task_path = tmp_path / "t.toml"
+    task_path.write_text('name = "t"\nlabels = ["ham", "spam"]\n')
+    gold = tmp_path / "gold.csv"
+    gold.write_text("id,label\na,spam\nb,1\nc,eggs\n")
+    with pytest.raises(GoldloopError, match=r"gold.csv line 4: label 'eggs'"):
+        read_gold(gold, load_task(task_path))
+    gold.write_text("id,label\na,spam\nb,0\n")
+    assert read_gold(gold, load_task(task_path)).to_dict() == {"a": 1, "b": 0}
+
+
+@pytest.mark.slow
+def test_simulate_cli_curves_outputs_and_no_label_pollution(engine, tmp_path: Path):
+    world = make_world(engine, tmp_path, task_toml=LF_TOML)
+    add_golden(engine, world.task, world.truth[world.truth["split"] == "test"])
+    gold = tmp_path / "gold.csv"
+    world.truth[["id", "label"]].to_csv(gold, index=False)
+    with engine.connect() as conn:
+        labels_before = conn.execute(sa.text("SELECT count(*) FROM human_labels")).scalar()
+    out = tmp_path / "sim"
+    proc = subprocess.run([str(REPO / "bin/simulate.sh"), "--gold", str(gold), "--task", str(world.task.path),
+                           "--strategies", "uncertainty,random", "--seeds", "1", "--budget", "10", "--batch", "5",
+                           "--out", str(out), "--json"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result["curves"]) == {"entropy", "random"}
+    for points in result["curves"].values():
+        assert [p["labels"] for p in points] == [0, 5, 10]
+        assert all(0.0 <= p["accuracy"] <= 1.0 and 0.0 <= p["macro_f1"] <= 1.0 for p in points)
+    assert result["n_test"] == int((world.truth["split"] == "test").sum())
+    curves = pd.read_csv(out / "curves.csv")
+    assert len(curves) == 6 and set(curves.columns) == {"strategy", "seed", "labels", "accuracy", "macro_f1"}
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM human_labels")).scalar() == labels_before
+        assert conn.execute(sa.text("SELECT count(*) FROM queues")).scalar() == 0
+        assert conn.execute(sa.text("SELECT kind FROM runs WHERE id = :i"), {"i": result["run_id"]}).scalar() == "simulate"
