@@ -20,6 +20,7 @@ from datasets.errors import GoldloopError
 from datasets.splits import latest_version
 from labeling.task import Task, load_task
 from models import data
+from models.cliargs import add_task_arguments
 from models.classifier import TextClassifier
 from models.metrics import ABSTAIN, classification_metrics
 from models.runs import get_run, insert_run, latest_run
@@ -139,8 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``bin/evaluate.sh``: evaluate the latest (or a given) trained model on golden test labels."""
     p = cli.parser("bin/evaluate.sh", "Evaluate end model, label model, majority vote and best LF on the "
                                        "golden test set; store the result in the runs table.")
-    p.add_argument("--task", help="task file (default: labeling/tasks/ai_tweets.toml)")
-    p.add_argument("--version", type=int, help="data-set version (default: latest)")
+    add_task_arguments(p)
     p.add_argument("--run", type=int, help="train run id to evaluate (default: latest for the version)")
     p.add_argument("--min-labels", type=int, default=DEFAULT_MIN_LABELS,
                    help=f"warn below this many golden test labels (default {DEFAULT_MIN_LABELS})")

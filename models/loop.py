@@ -21,6 +21,7 @@ from datasets.db import get_engine
 from datasets.splits import latest_version
 from labeling.pipeline import run_label
 from labeling.task import load_task
+from models.cliargs import add_task_arguments
 from models.evaluate import MODEL_ORDER, evaluate
 from models.params import active_params, train_params
 from models.plots import plot_curves
@@ -126,8 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``bin/loop.sh``: one iteration of label -> train -> evaluate -> queue."""
     p = cli.parser("bin/loop.sh", "One loop iteration: weak labels, train, evaluate on golden test labels, "
                                    "refresh the active-learning and review queues; prints all iterations so far.")
-    p.add_argument("--task", help="task file (default: labeling/tasks/ai_tweets.toml)")
-    p.add_argument("--version", type=int, help="data-set version (default: latest)")
+    add_task_arguments(p)
     p.add_argument("--strategy", help="active-learning strategy (default: [active_learning] strategy)")
     p.add_argument("--batch", type=int, help="active-learning batch size (default: [active_learning] batch_size)")
     args = p.parse_args(argv)

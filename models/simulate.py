@@ -37,6 +37,7 @@ from labeling.import_labels import read_rows, resolve_label
 from labeling.pipeline import run_label
 from labeling.task import Task, load_task
 from models import data
+from models.cliargs import add_task_arguments
 from models.active import Pool, rank_pool
 from models.metrics import classification_metrics
 from models.params import ActiveParams, TrainParams, active_params, normalize_strategy, train_params
@@ -209,8 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gold", required=True, help="gold labels file (CSV, TSV, JSONL or parquet) with id and label")
     p.add_argument("--id-column", default="id", help="id column of the gold file (default: id)")
     p.add_argument("--label-column", default="label", help="label column (names or class indices; default: label)")
-    p.add_argument("--task", help="task file (default: labeling/tasks/ai_tweets.toml)")
-    p.add_argument("--version", type=int, help="data-set version (default: latest)")
+    add_task_arguments(p)
     p.add_argument("--strategies", default="uncertainty,random",
                    help="comma-separated strategies: entropy (=uncertainty), margin, lf_conflict, disagreement, "
                         "diverse, random (default: uncertainty,random)")

@@ -32,6 +32,7 @@ from datasets.export import SPLITS
 from datasets.splits import latest_version
 from labeling.task import Task, load_task
 from models import data
+from models.cliargs import add_task_arguments
 from models.classifier import TextClassifier
 from models.params import TrainParams, train_params
 from models.runs import insert_run
@@ -205,8 +206,7 @@ def _summary(r: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``bin/train.sh``: train the end model once."""
     p = cli.parser("bin/train.sh", "Train the end model on weak + golden labels and save it.")
-    p.add_argument("--task", help="task file (default: labeling/tasks/ai_tweets.toml)")
-    p.add_argument("--version", type=int, help="data-set version (default: latest)")
+    add_task_arguments(p)
     p.add_argument("--architecture", choices=["tfidf", "bilstm"], help="override [train] architecture")
     p.add_argument("--epochs", type=int, help="override [train] epochs")
     p.add_argument("--seed", type=int, help="override [train] seed")
