@@ -19,12 +19,14 @@ class Leases:
         self._held: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def claim(self, task: str, annotator: str, post_ids: list[str]) -> list[str]:
-        """Lease to ``annotator`` those of ``post_ids`` nobody else holds; return them (atomic)."""
+    def claim(self, task: str, annotator: str, post_ids: list[str], limit: int | None = None) -> list[str]:
+        """Lease to ``annotator`` the first ``limit`` of ``post_ids`` nobody else holds; return them (atomic)."""
         now = time.monotonic()
-        claimed = []
+        claimed: list[str] = []
         with self._lock:
             for post_id in post_ids:
+                if limit is not None and len(claimed) >= limit:
+                    break
                 who, expiry = self._held.get((task, post_id), (annotator, 0.0))
                 if who == annotator or expiry <= now:
                     self._held[(task, post_id)] = (annotator, now + self.ttl)

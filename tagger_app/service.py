@@ -11,6 +11,7 @@ from tagger_app.store import labels as label_store
 from tagger_app.store import posts, queues
 
 MAX_BATCH = 20
+SPARE_CANDIDATES = 8  # extra items fetched per query, in case others claim the first ones meanwhile
 REVIEW_QUEUES = ("review", "disagree", "predictions")
 
 
@@ -77,10 +78,11 @@ def _claim(conn: Connection, state: TaggerState, annotator: str, query: queues.Q
     mark, generation = state.marks.get(query.mark_key)
     got: list[str] = []
     for _ in range(4):
+        want = n - len(got)
         skip = list(dict.fromkeys(exclude + got + state.leases.held_by_others(task, annotator)))
-        ids = query.next_ids(conn, n - len(got), skip, mark)
-        got += state.leases.claim(task, annotator, ids)
-        if len(got) >= n or not ids:
+        ids = query.next_ids(conn, want + SPARE_CANDIDATES, skip, mark)
+        got += state.leases.claim(task, annotator, ids, limit=want)
+        if len(got) >= n or len(ids) < want + SPARE_CANDIDATES:  # done, or the queue ran out
             break
     if state.marks.due(query.mark_key):
         state.marks.raise_to(query.mark_key, query.advance(conn, mark), generation)
