@@ -85,29 +85,39 @@ def _fold_class(c: str) -> str:
     return _char(c) if len(members) == 1 else "[" + "".join(map(_char, members)) + "]"
 
 
-def _literal_runs(items: object) -> list[str]:
-    """Runs of literal characters every match of a parsed pattern sequence must contain."""
-    runs, current = [], ""
+def _factors(items: object) -> list[list[str]]:
+    """Sets of literals of a parsed pattern sequence: every match contains one literal of each set."""
+    factors, current = [], ""
     for op, arg in items:
         if op is sre_parse.LITERAL:
             current += chr(arg)
             continue
-        runs.append(current)
+        factors.append([current])
         current = ""
         if op is sre_parse.SUBPATTERN and not arg[1] and not arg[2]:  # a group without flag changes
-            runs += _literal_runs(arg[3])
-    return runs + [current]
+            factors += _factors(arg[3])
+        elif op in (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT) and arg[0] >= 1:
+            factors += _factors(arg[2])
+        elif op is sre_parse.BRANCH:
+            factors.append([lit for alt in arg[1] for lit in max(_factors(alt), key=_selectivity)])
+    return factors + [[current]]
+
+
+def _selectivity(literals: list[str]) -> tuple[int, float]:
+    """How much a literal set narrows the search: its shortest literal, then the mean length."""
+    return min(map(len, literals)), sum(map(len, literals)) / len(literals)
 
 
 def required_literal(pattern: str, flags: int) -> str | None:
-    """RE2 pattern of the longest literal (3+ characters) every match of a Python regex contains.
+    """RE2 pattern of literals one of which every match of a Python regex contains.
 
-    Rows without it cannot match, so the exact Python regex only runs on rows with it. Case
-    variants come from Python's own folding when the regex ignores case. None when there is none.
+    Rows without one cannot match, so the exact Python regex only runs on rows with one. Case
+    variants come from Python's own folding when the regex ignores case. None when the best
+    such set has a literal shorter than two characters.
     """
     parsed = sre_parse.parse(pattern, flags)
-    longest = max(_literal_runs(parsed), key=len)
-    if len(longest) < 3:
+    best = max(_factors(parsed), key=_selectivity)
+    if min(map(len, best)) < 2:
         return None
     fold = _fold_class if parsed.state.flags & re.IGNORECASE else _char
-    return "".join(map(fold, longest))
+    return "|".join("".join(map(fold, literal)) for literal in best)
