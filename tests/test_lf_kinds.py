@@ -1,6 +1,7 @@
 """Each LF kind votes as documented: keyword, regex, field selection, python bridge, cluster."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from datasets.errors import GoldloopError
 from labeling.applier import TaskApplier
 from labeling.cluster import ClusterLF
+from labeling.matching import required_literal
 from labeling.task import CLUSTER_DEFAULTS, LFSpec, load_task
 
 HEAD = 'name = "t"\nlabels = ["neg", "pos"]\n'
@@ -117,3 +119,20 @@ def test_cluster_lf_uses_golden_labels_when_enough_else_other_lfs(tmp_path: Path
     assert app.apply(frame)[:, 1].tolist() == [0] * 5 + [1] * 5
     with pytest.raises(GoldloopError, match="must be fitted"):
         applier(tmp_path, body).apply(frame)
+
+
+@pytest.mark.parametrize("pattern, flags, literal", [
+    (r"\b(?:train|training)\b.{0,40}\bmodels?\b", 0, "train"),
+    (r"\d+\s+of\s+(?:accuracy|F1|AUC)\b", 0, "accuracy|F1|AUC"),
+    (r"(?:ab|cd)+x", 0, "ab|cd"),
+    (r"a|bcd", 0, None),                      # "a" alone is too short to narrow anything
+    (r"(?:xyz)?q", 0, None),                  # optional groups are not required
+    (r"Kit", re.IGNORECASE, None),            # checked below: case variants spelled out
+])
+def test_regex_prefilter_literals(pattern: str, flags: int, literal: str | None) -> None:
+    found = required_literal(pattern, flags)
+    if flags & re.IGNORECASE:
+        # Python's folding: K matches the Kelvin sign, i matches dotless ı and dotted İ
+        assert "\\x{212a}" in found and "\\x{131}" in found and "\\x{130}" in found
+    else:
+        assert found == literal
