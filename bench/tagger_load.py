@@ -18,6 +18,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -191,6 +192,9 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
             "SELECT count(*) - count(DISTINCT post_id) FROM human_labels WHERE action = 'label'")).scalar()
     lost = sum(1 for a in acked if tuple(a) not in stored)
     engine.dispose()
+    db._engine_for.cache_clear()
+    db.embedded_server().cleanup()  # stop the private PostgreSQL, then remove its workspace
+    shutil.rmtree(home, ignore_errors=True)
     return {
         "users": users, "seconds": seconds, "think_ms": think_ms, "server_threads": threads,
         "requests": len(latencies),
