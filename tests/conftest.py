@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +25,13 @@ _db_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start an embedded PostgreSQL for the whole session; yield an admin URL; delete it after."""
-    pgdata = tmp_path_factory.mktemp("pg") / "pgdata"
+def pg_admin_url() -> Iterator[str]:
+    """Start an embedded PostgreSQL for the whole session; yield an admin URL; delete it after.
+
+    The data directory lives outside pytest's temp root: pytest makes that root private (0700)
+    at every session start, which would lock the server's own system user out of a running server.
+    """
+    pgdata = Path(tempfile.mkdtemp(prefix="goldloop-test-pg-")) / "pgdata"
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
     admin = db._sqlalchemy_url(server.get_uri())
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -37,6 +43,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     template.dispose()
     yield admin
     server.cleanup()
+    shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture()
