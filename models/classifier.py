@@ -93,7 +93,8 @@ class TextClassifier:
 
         ``validation`` (golden dev texts and labels) enables early stopping on its loss with
         the best weights restored. ``class_weight = "balanced"`` multiplies ``sample_weight`` by
-        the inverse frequency of each row's most likely class.
+        the inverse frequency of each row's most likely class. An epoch takes at most
+        ``max_steps_per_epoch`` steps: large training sets get proportionally larger batches.
         """
         p = self.params
         keras.utils.set_random_seed(p.seed)
@@ -111,7 +112,8 @@ class TextClassifier:
             validation_data = (_strings(validation[0]), to_targets(validation[1], len(self.labels)))
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=p.patience,
                                                            restore_best_weights=True))
-        history = self.model.fit(x, targets, sample_weight=weights, epochs=p.epochs, batch_size=p.batch_size,
+        batch_size = max(p.batch_size, -(-len(targets) // p.max_steps_per_epoch))
+        history = self.model.fit(x, targets, sample_weight=weights, epochs=p.epochs, batch_size=batch_size,
                                  validation_data=validation_data, callbacks=callbacks, shuffle=True,
                                  verbose=verbose)
         self.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}

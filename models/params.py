@@ -30,6 +30,7 @@ class TrainParams:
     dropout: float = 0.3
     epochs: int = 10
     batch_size: int = 64
+    max_steps_per_epoch: int = 200    # large data sets get bigger batches: batch = max(batch_size, n / this)
     learning_rate: float = 0.01
     patience: int = 3                 # early stopping on golden dev loss (when golden dev exists)
     class_weight: str = "none"        # "none" or "balanced"
