@@ -9,7 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-WORDS = (
+FILLER = (
+    "about after again all also always am an any are around as at away back be because been before being "
+    "best better between both but by came can city come could day days did do does done down each even "
+    "every family feel few find first friend friends from get give go going good got had has have he her "
+    "here him his home how if into know last life like little long look lot made make man many may me more "
+    "morning most much must never next night no not now off old one only or other out over people place "
+    "really right said same see she should since so some something still such sure take than thanks their "
+    "them then there these they thing things think those though three through too two under up us very "
+    "want was way week well went were what when where which while who why will work world would year yes yet"
+).split()
+WORDS = FILLER + (
     "the a of to and in is it for on with my this that you we our new today just love great time "
     "machine learning deep neural network networks artificial intelligence data science scientist "
     "AI ai A.I. LLM llms NLP nlp GPT model models training python pandas pytorch tensorflow "
