@@ -79,7 +79,8 @@ class TextClassifier:
             x = keras.layers.Embedding(p.max_tokens, p.embedding_dim, mask_zero=True, name="embed")(x)
             x = keras.layers.Bidirectional(keras.layers.LSTM(p.lstm_units), name="bilstm")(x)
         x = keras.layers.Dropout(p.dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="probs")(x)
+        outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="probs",
+                                     kernel_regularizer=keras.regularizers.L2(p.l2) if p.l2 else None)(x)
         model = keras.Model(inputs, outputs, name=f"goldloop_{p.architecture}")
         model.compile(optimizer=keras.optimizers.Adam(p.learning_rate), loss="categorical_crossentropy")
         return model
