@@ -106,14 +106,14 @@ def lf_votes(engine: Engine, task: Task, version: int, run_id: int | None = None
 
 
 def label_model_probs(engine: Engine, task: Task, ids: Sequence[str]) -> np.ndarray | None:
-    """The label model's class probabilities for ``ids`` from ``predictions``; None if any is missing."""
-    if not len(ids):
-        return np.zeros((0, len(task.labels)))
+    """The label model's class probabilities for ``ids`` from ``predictions`` (NaN rows for posts
+    it has no prediction for, i.e. no LF voted); None when it has none at all."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT post_id, probs FROM predictions WHERE task = :t"
                                     " AND source = 'label_model' AND post_id = ANY(:ids)"),
                             {"t": task.name, "ids": list(ids)}).all()
-    found = {post_id: probs for post_id, probs in rows}
-    if len(found) < len(ids):
+    if not rows:
         return None
-    return np.array([[float(found[i].get(label, 0.0)) for label in task.labels] for i in ids])
+    found = {post_id: probs for post_id, probs in rows}
+    return np.array([[float(found[i].get(label, 0.0)) for label in task.labels] if i in found
+                     else [np.nan] * len(task.labels) for i in ids])

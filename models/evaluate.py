@@ -48,8 +48,10 @@ def compare_models(task: Task, y_true: np.ndarray, *, end_probs: np.ndarray | No
     models: dict[str, Any] = {}
     if end_probs is not None:
         models["end_model"] = score(end_probs.argmax(1), end_probs)
-    if label_probs is not None:
-        models["label_model"] = score(label_probs.argmax(1), label_probs)
+    if label_probs is not None:  # posts without a label-model prediction (no LF voted) count as abstained
+        missing = np.isnan(label_probs).any(axis=1)
+        filled = np.where(missing[:, None], 1.0 / len(task.labels), label_probs)
+        models["label_model"] = score(np.where(missing, ABSTAIN, filled.argmax(1)), filled)
     if lf_names:
         models["majority_vote"] = score(majority_vote(votes, len(task.labels)))
         per_lf = {name: score(votes[:, j]) for j, name in enumerate(lf_names)}
