@@ -18,6 +18,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -108,7 +109,28 @@ def _worker(port: int, names: list[str], deadline: float, think_s: float, queue:
         t.start()
     for t in threads:
         t.join()
-    queue.put(out)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    queue.put((out, usage.ru_utime + usage.ru_stime))
+
+
+def _cpu_s(processes: dict[int, psutil.Process]) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each live process, by pid."""
+    out = {}
+    for pid, proc in processes.items():
+        try:
+            t = proc.cpu_times()
+            out[pid] = t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _postgres_processes() -> dict[int, psutil.Process]:
+    """The embedded PostgreSQL server and its backends (all of them serve this benchmark)."""
+    from datasets import db
+
+    master = psutil.Process(db.embedded_server().get_pid())
+    return {p.pid: p for p in [master, *master.children(recursive=True)]}
 
 
 def _seed(engine, posts: int, users: int) -> None:
@@ -130,6 +152,8 @@ def _seed(engine, posts: int, users: int) -> None:
     with engine.begin() as conn:
         for u in range(users):
             annotators.add(conn, f"load{u:02d}", PASSWORD)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")  # planner statistics, as a database in use has them
 
 
 def _free_port() -> int:
@@ -142,7 +166,8 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] * 1000
 
 
-def run(seconds: float, users: int, processes: int, threads: int, posts: int, think_ms: float) -> dict:
+def run(seconds: float, users: int, processes: int, threads: int, posts: int, think_ms: float,
+        server_processes: int = 1) -> dict:
     """Run the load test in a private workspace and return the figures."""
     home = tempfile.mkdtemp(prefix="goldloop-bench-")
     os.environ["GOLDLOOP_HOME"] = home
@@ -154,7 +179,8 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
     _seed(engine, posts, users)
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": db.database_url(), "PYTHONPATH": str(REPO_ROOT)}
-    server = subprocess.Popen([sys.executable, "-m", "tagger_app.serve", "--port", str(port), "--threads", str(threads)],
+    server = subprocess.Popen([sys.executable, "-m", "tagger_app.serve", "--port", str(port), "--threads", str(threads),
+                               "--processes", str(server_processes)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = server.stdout.readline()
@@ -168,15 +194,21 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
         queue: mp.Queue = mp.get_context("fork").Queue()
         workers = [mp.get_context("fork").Process(target=_worker, args=(port, g, deadline, think_ms / 1000, queue))
                    for g in groups if g]
-        server_cpu = psutil.Process(server.pid).cpu_times()
+        parent = psutil.Process(server.pid)
+        server_proc = {p.pid: p for p in [parent, *parent.children(recursive=True)]}
+        server_cpu, pg_cpu = _cpu_s(server_proc), _cpu_s(_postgres_processes())
         load_before = os.getloadavg()[0]
         for w in workers:
             w.start()
-        results = [r for _ in workers for r in queue.get()]
+        outputs = [queue.get() for _ in workers]
+        load_after = os.getloadavg()[0]
+        pg_after = _cpu_s(_postgres_processes())  # backends opened during the run started at 0
+        server_cpu_s = sum(_cpu_s(server_proc).values()) - sum(server_cpu.values())
+        pg_cpu_s = sum(t - pg_cpu.get(pid, 0.0) for pid, t in pg_after.items())
         for w in workers:
             w.join()
-        cpu_after = psutil.Process(server.pid).cpu_times()
-        server_cpu_s = (cpu_after.user + cpu_after.system) - (server_cpu.user + server_cpu.system)
+        results = [r for out, _ in outputs for r in out]
+        client_cpu_s = sum(cpu for _, cpu in outputs)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -196,7 +228,8 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
     db.embedded_server().cleanup()  # stop the private PostgreSQL, then remove its workspace
     shutil.rmtree(home, ignore_errors=True)
     return {
-        "users": users, "seconds": seconds, "think_ms": think_ms, "server_threads": threads,
+        "users": users, "seconds": seconds, "think_ms": think_ms, "server_processes": server_processes,
+        "server_threads": threads,
         "requests": len(latencies),
         "labels_acknowledged": len(acked), "throughput": round(len(acked) / seconds, 1),
         "requests_per_s": round(len(latencies) / seconds, 1),
@@ -207,18 +240,22 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
         "target": {"p95_ms": 50, "lost": 0},
         "ok": _percentile(latencies, 0.95) < 50 and lost == 0,
         "server_cpu_ms_per_request": round(1000 * server_cpu_s / max(len(latencies), 1), 2),
-        "load_average_before": round(load_before, 2), "cpus": os.cpu_count(),
+        "postgres_cpu_ms_per_request": round(1000 * pg_cpu_s / max(len(latencies), 1), 2),
+        "client_cpu_ms_per_request": round(1000 * client_cpu_s / max(len(latencies), 1), 2),
+        "load_average_before": round(load_before, 2), "load_average_after": round(load_after, 2),
+        "cpus": os.cpu_count(),
     }
 
 
 def _human(r: dict) -> str:
-    return (f"{r['users']} annotators for {r['seconds']:.0f} s (think {r['think_ms']:.0f} ms), waitress threads "
-            f"{r['server_threads']}: {r['labels_acknowledged']} labels ({r['throughput']}/s), {r['requests_per_s']} requests/s\n"
+    return (f"{r['users']} annotators for {r['seconds']:.0f} s (think {r['think_ms']:.0f} ms), waitress "
+            f"{r['server_processes']} x {r['server_threads']}: {r['labels_acknowledged']} labels ({r['throughput']}/s), {r['requests_per_s']} requests/s\n"
             f"latency p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms "
             f"(submit p95 {r['submit_p95_ms']}, next p95 {r['next_p95_ms']})\n"
             f"errors {r['errors']}, lost labels {r['lost']}, items labeled twice {r['items_labeled_twice']}\n"
-            f"server CPU {r['server_cpu_ms_per_request']} ms/request; load average before {r['load_average_before']}"
-            f" on {r['cpus']} CPUs\ntarget p95 < 50 ms and 0 lost: {'met' if r['ok'] else 'NOT met'}")
+            f"CPU ms/request: server {r['server_cpu_ms_per_request']}, PostgreSQL {r['postgres_cpu_ms_per_request']},"
+            f" load generator {r['client_cpu_ms_per_request']}\n"
+            f"load average (1 min) before {r['load_average_before']}, after {r['load_average_after']} on {r['cpus']} CPUs\ntarget p95 < 50 ms and 0 lost: {'met' if r['ok'] else 'NOT met'}")
 
 
 def main() -> int:
@@ -229,11 +266,13 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--processes", type=int, default=4, help="client processes the users are spread over")
-    p.add_argument("--threads", type=int, default=8, help="waitress threads")
+    p.add_argument("--threads", type=int, default=8, help="waitress threads per server process")
+    p.add_argument("--server-processes", type=int, default=1, help="server processes (tagger.sh --processes)")
     p.add_argument("--posts", type=int, default=100_000, help="posts seeded in the train split")
     p.add_argument("--think-ms", type=float, default=0, help="pause after each label (0: back to back, a stress test)")
     args = p.parse_args()
-    result = run(args.seconds, args.users, args.processes, args.threads, args.posts, args.think_ms)
+    result = run(args.seconds, args.users, args.processes, args.threads, args.posts, args.think_ms,
+                 args.server_processes)
     cli.emit(result, args.json, _human)
     return 0 if result["ok"] else 1
 

@@ -1,53 +1,38 @@
-"""Short in-memory leases so that annotators working at once are not served the same item.
+"""Item leases in PostgreSQL (table ``tagger_leases``, migration 013): annotators working at once
+are not served the same item, across server processes and restarts.
 
-An item handed to one annotator (shown or preloaded) is held for ``ttl`` seconds or until they
-answer it; meanwhile the queues skip it for everyone else. Leases live in the server process
-(waitress runs one process with threads) and are only an optimisation: losing them on a restart
-can at worst show an item twice, never lose a label.
+An item handed to one annotator (shown or preloaded) is held for ``TTL`` or until they answer it;
+meanwhile the queues skip it for everyone else. Leases are taken by ``tagger_claim()`` inside the
+statement that picks the next items (see ``claim_sql``), one atomic INSERT ... ON CONFLICT per item.
+An answer releases the lease in its own INSERT (trigger ``human_labels_release_lease``), after a
+short linger: a queue query whose snapshot predates the answer must still find the item leased.
 """
 from __future__ import annotations
 
-import threading
-import time
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+TTL = "600 seconds"
 
 
-class Leases:
-    """Thread-safe map of (task, post_id) -> (annotator, expiry)."""
+def free_for(id_expr: str) -> str:
+    """SQL condition: nobody but ``:annotator`` holds a lease on ``id_expr`` (needs ``:task``).
 
-    def __init__(self, ttl: float = 600.0) -> None:
-        self.ttl = ttl
-        self._held: dict[tuple[str, str], tuple[str, float]] = {}
-        self._lock = threading.Lock()
+    A scalar sub-query on purpose: PostgreSQL probes the primary key per candidate row instead of
+    hashing every lease ever taken.
+    """
+    return (f"COALESCE((SELECT l.expires_at <= now() OR l.annotator = :annotator FROM tagger_leases l"
+            f" WHERE l.task = :task AND l.post_id = {id_expr}), true)")
 
-    def claim(self, task: str, annotator: str, post_ids: list[str], limit: int | None = None) -> list[str]:
-        """Lease to ``annotator`` the first ``limit`` of ``post_ids`` nobody else holds; return them (atomic)."""
-        now = time.monotonic()
-        claimed: list[str] = []
-        with self._lock:
-            for post_id in post_ids:
-                if limit is not None and len(claimed) >= limit:
-                    break
-                who, expiry = self._held.get((task, post_id), (annotator, 0.0))
-                if who == annotator or expiry <= now:
-                    self._held[(task, post_id)] = (annotator, now + self.ttl)
-                    claimed.append(post_id)
-        return claimed
 
-    def release(self, task: str, annotator: str, post_id: str, linger: float = 5.0) -> None:
-        """Shorten the annotator's lease on ``post_id`` after they answered it.
+def claim_sql(candidates_sql: str) -> str:
+    """One statement that leases up to ``:n`` of the ids ``candidates_sql`` selects (in its order)
+    to ``:annotator``; its one row is (claimed ids, number of candidates)."""
+    return (f"WITH c AS MATERIALIZED (SELECT ARRAY({candidates_sql}) AS ids)"
+            f" SELECT tagger_claim(:task, :annotator, c.ids, :n, CAST('{TTL}' AS interval)), cardinality(c.ids) FROM c")
 
-        The lease lingers ``linger`` seconds: a queue query that started before the answer was
-        committed cannot see it, so it must still find the item leased.
-        """
-        with self._lock:
-            if self._held.get((task, post_id), ("",))[0] == annotator:
-                self._held[(task, post_id)] = (annotator, time.monotonic() + linger)
 
-    def held_by_others(self, task: str, annotator: str) -> list[str]:
-        """Post ids currently leased to anyone but ``annotator`` (expired leases are dropped)."""
-        now = time.monotonic()
-        with self._lock:
-            expired = [key for key, (_, expiry) in self._held.items() if expiry <= now]
-            for key in expired:
-                del self._held[key]
-            return [post_id for (t, post_id), (who, _) in self._held.items() if t == task and who != annotator]
+def claim(conn: Connection, task: str, annotator: str, post_ids: list[str]) -> list[str]:
+    """Lease ``post_ids`` to ``annotator`` where nobody else holds them; return the claimed ones."""
+    return conn.execute(sa.text(claim_sql("SELECT unnest(CAST(:ids AS text[]))")),
+                        {"task": task, "annotator": annotator, "ids": post_ids, "n": len(post_ids)}).scalar()

@@ -1,4 +1,9 @@
-"""Low-water marks of the collecting queues (see ``QueueQuery.advance``), kept per process."""
+"""Low-water marks of the collecting queues (see ``QueueQuery.advance``), kept per process.
+
+An undo can reopen an item behind a mark. The process that served the undo clears its marks at
+once; every process also compares the task's undo count when it advances a mark (``sync_undos``),
+so marks of other server processes are dropped within ``ADVANCE_EVERY_S`` as well.
+"""
 from __future__ import annotations
 
 import threading
@@ -14,6 +19,7 @@ class Marks:
     def __init__(self) -> None:
         self._marks: dict[tuple, Any] = {}
         self._generation = 0
+        self._undos: int | None = None
         self._advanced: dict[tuple, float] = {}
         self._lock = threading.Lock()
 
@@ -42,6 +48,14 @@ class Marks:
             current = self._marks.get(key)
             if generation == self._generation and (current is None or value > current):
                 self._marks[key] = value
+
+    def sync_undos(self, undos: int) -> None:
+        """Clear every mark when the undo count differs from the last one seen (an item may have reopened)."""
+        with self._lock:
+            changed = self._undos is not None and undos != self._undos
+            self._undos = undos
+        if changed:
+            self.clear()
 
     def clear(self) -> None:
         """Forget every mark (an undo may have reopened an item anywhere)."""

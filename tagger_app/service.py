@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from tagger_app import leases
 from tagger_app.state import TaggerState
 from tagger_app.store import labels as label_store
 from tagger_app.store import posts, queues
@@ -73,18 +74,17 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
 
 def _claim(conn: Connection, state: TaggerState, annotator: str, query: queues.QueueQuery, n: int,
            exclude: list[str]) -> list[str]:
-    """Up to ``n`` next items, leased to ``annotator`` (retrying when another annotator won a race)."""
-    task = state.task.name
+    """Up to ``n`` next items, leased to ``annotator`` (retrying when other annotators won races)."""
     mark, generation = state.marks.get(query.mark_key)
     got: list[str] = []
     for _ in range(4):
         want = n - len(got)
-        skip = list(dict.fromkeys(exclude + got + state.leases.held_by_others(task, annotator)))
-        ids = query.next_ids(conn, want + SPARE_CANDIDATES, skip, mark)
-        got += state.leases.claim(task, annotator, ids, limit=want)
-        if len(got) >= n or len(ids) < want + SPARE_CANDIDATES:  # done, or the queue ran out
+        ids, ran_out = query.claim(conn, want, want + SPARE_CANDIDATES, exclude + got, mark)
+        got += ids
+        if len(got) >= n or ran_out:
             break
     if state.marks.due(query.mark_key):
+        state.marks.sync_undos(queues.undo_count(conn, state.task.name))
         state.marks.raise_to(query.mark_key, query.advance(conn, mark), generation)
     return got
 
@@ -131,7 +131,6 @@ def submit(conn: Connection, state: TaggerState, annotator: str, body: dict[str,
                              duration_ms=body.get("duration_ms"), meta=meta)
     if row is None:
         raise BadRequest(f"unknown post {post_id!r}")
-    state.leases.release(state.task.name, annotator, post_id)  # lingers past the commit
     return {**row, "created_at": row["created_at"].isoformat()}
 
 
@@ -141,6 +140,6 @@ def undo(conn: Connection, state: TaggerState, annotator: str, post_id: str | No
     undone = label_store.undo_last(conn, state.task.name, annotator, post_id)
     if undone is None:
         return None
-    state.leases.claim(state.task.name, annotator, [undone["post_id"]])
+    leases.claim(conn, state.task.name, annotator, [undone["post_id"]])
     item = posts.load(conn, state.task.name, state.current_version(conn), annotator, [undone["post_id"]], hints)
     return {"undone": undone, "item": item[0] if item else None}

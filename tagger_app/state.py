@@ -1,4 +1,4 @@
-"""What the tagger keeps per process: the task, the engine, version selection and item leases."""
+"""What the tagger keeps per process: the task, the engine, version selection and queue marks."""
 from __future__ import annotations
 
 import time
@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection, Engine
 from datasets import db
 from datasets.errors import GoldloopError
 from labeling.task import Task, load_task
-from tagger_app.leases import Leases
 from tagger_app.marks import Marks
 
 VERSION_TTL_S = 2.0
@@ -28,7 +27,6 @@ class TaggerState:
     task: Task
     version: int | None
     annotations_per_item: int
-    leases: Leases = field(default_factory=Leases)
     marks: Marks = field(default_factory=Marks)
     _engine: Engine | None = None
     _latest: tuple[float, int | None] = (0.0, None)

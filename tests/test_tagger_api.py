@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from tagger_app import create_app
+from tagger_app.marks import ADVANCE_EVERY_S as MARK_ADVANCE_S
 from tagger_app.security import ACTIVE_CACHE_S
 from tagger_app.store import reports
 from tests.test_tagger_support import (PASSWORD, REPO_ROOT, XSS_TEXT, add_annotator, current_labels, login,
@@ -99,6 +100,28 @@ def test_split_queue_is_sequential_leased_and_skips_answers(engine, app) -> None
                                    "WHERE action = 'label'")).one()
     assert row.annotator == "alice" and row.duration_ms == 1500 and row.source == "tagger"
     assert row.meta["queue"] == "split" and row.meta["split"] == "test"
+
+
+def test_leases_and_reopened_items_are_shared_between_server_processes(engine) -> None:
+    """Two application instances (as two server processes) never serve one item to two annotators,
+    and an undo in one reopens the item for the other although each keeps its own queue marks."""
+    order = split_order(seed_posts(engine, {"test": 4})["test"])
+    add_annotator(engine, "alice")
+    add_annotator(engine, "bob")
+    alice, bob = Client(create_app(), "alice"), Client(create_app(), "bob")
+    assert alice.ids(n=2) == order[:2]
+    assert bob.ids(n=2) == order[2:4]                        # alice's leases hold in the other process
+    bob.submit(post_id=order[2], label="ai")
+    alice.submit(post_id=order[0], label="ai")
+    alice.submit(post_id=order[1], label="ai")
+    time.sleep(MARK_ADVANCE_S)
+    assert bob.ids(n=2) == [order[3]]                        # bob's process has marked order[:3] closed
+    assert alice.post("/api/undo", {}).get_json()["undone"]["post_id"] == order[1]
+    with engine.begin() as conn:                             # alice walks away: her lease on it lapses
+        conn.execute(sa.text("UPDATE tagger_leases SET expires_at = now() WHERE post_id = :p"), {"p": order[1]})
+    time.sleep(MARK_ADVANCE_S)
+    bob.ids(n=2)                                             # the mark's next advance sees the undo
+    assert order[1] in bob.ids(n=2)
 
 
 def test_active_queue_falls_back_to_lf_conflicts_then_serves_latest_queue(engine, app) -> None:

@@ -25,26 +25,32 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tagger_app import leases
 from tagger_app.store.posts import latest_lf_run
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
 SPLITS = ("test", "dev", "lf", "train")
 PREDICTION_SOURCES = ("end_model", "label_model")
 
-_IN_FORCE = "NOT EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id)"
+_ANSWERS = "('label', 'skip', 'resolve')"
 
 
-def _answered(id_expr: str, since: bool) -> str:
-    """SQL condition: the annotator has an answer in force on the item (since ``:since``)."""
-    return (f"EXISTS (SELECT 1 FROM human_labels h WHERE h.task = :task AND h.annotator = :annotator"
-            f" AND h.post_id = {id_expr} AND h.action IN ('label', 'skip', 'resolve') AND {_IN_FORCE}"
-            + (" AND h.created_at >= :since)" if since else ")"))
+def _open_for(id_expr: str, *, annotator: bool, since: bool, capped: bool) -> str:
+    """SQL condition: the item is still open (one index probe on ``human_labels (task, post_id)``).
 
-
-def _at_cap(id_expr: str) -> str:
-    """SQL condition: the item already carries ``:cap`` annotators' labels."""
-    return (f"(SELECT count(DISTINCT h.annotator) FROM human_labels h WHERE h.task = :task"
-            f" AND h.post_id = {id_expr} AND h.action = 'label' AND {_IN_FORCE}) >= :cap")
+    Open = no answer in force by ``:annotator`` (since ``:since``) when ``annotator``, and fewer
+    than ``:cap`` annotators' labels in force when ``capped``. A scalar sub-query on purpose:
+    PostgreSQL evaluates it per candidate row (cheap under ``LIMIT``) instead of turning it into
+    an anti-join over every answer given so far.
+    """
+    conds = []
+    if annotator:
+        mine = "h.annotator = :annotator" + (" AND h.created_at >= :since" if since else "")
+        conds.append(f"NOT COALESCE(bool_or({mine}), false)")
+    if capped:
+        conds.append("count(DISTINCT h.annotator) FILTER (WHERE h.action = 'label') < :cap")
+    return (f"(SELECT {' AND '.join(conds)} FROM human_labels h WHERE h.task = :task AND h.post_id = {id_expr}"
+            f" AND h.action IN {_ANSWERS} AND NOT EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id))")
 
 
 @dataclass
@@ -63,8 +69,7 @@ class QueueQuery:
     mark_key: tuple | None = None    # identifies the queue's low-water mark across requests
 
     def _open(self) -> str:
-        cond = f"NOT {_answered(self.id_expr, self.since is not None)}"
-        return cond + (f" AND NOT {_at_cap(self.id_expr)}" if self.capped else "")
+        return _open_for(self.id_expr, annotator=True, since=self.since is not None, capped=self.capped)
 
     def _bind(self, **extra: Any) -> dict[str, Any]:
         return {**self.params, "since": self.since, **extra}
@@ -72,22 +77,31 @@ class QueueQuery:
     def _from_mark(self, mark: Any) -> str:
         return f" AND {self.keyset} >= :mark" if self.keyset and mark is not None else ""
 
-    def next_ids(self, conn: Connection, n: int, exclude: list[str], mark: Any = None) -> list[str]:
-        """Up to ``n`` post ids to show next, in queue order (starting at the low-water ``mark``)."""
+    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
+              mark: Any = None) -> tuple[list[str], bool]:
+        """Lease up to ``n`` post ids to show next, in queue order (from the low-water ``mark``),
+        picked among the first ``candidates`` open items nobody else holds, in one statement.
+
+        Returns the leased ids and whether the queue ran out (fewer than ``candidates`` found).
+        """
         sql = (f"SELECT {self.id_expr} {self.from_where}{self._from_mark(mark)} AND {self.id_expr} <> ALL(:exclude)"
-               f" AND {self._open()} ORDER BY {self.order_by} LIMIT :n")
-        return list(conn.execute(sa.text(sql), self._bind(n=n, exclude=exclude, mark=mark)).scalars())
+               f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT :candidates")
+        ids, found = conn.execute(sa.text(leases.claim_sql(sql)),
+                                  self._bind(n=n, candidates=candidates, exclude=exclude, mark=mark)).one()
+        return ids, found < candidates
 
     def advance(self, conn: Connection, mark: Any) -> Any:
         """The new low-water mark: the order key of the first item not yet at cap (for everyone).
 
-        Items before it are closed for every annotator, so ``next_ids`` need not scan them again;
+        Items before it are closed for every annotator, so ``claim`` need not scan them again;
         each closed item is passed over about once instead of on every request. An undo can
-        reopen an item, so callers drop their marks on undo. None when the queue has no mark.
+        reopen an item, so callers drop their marks on undo (see ``undo_count``). None when the
+        queue has no mark.
         """
         if not (self.keyset and self.capped and self.since is None):
             return None
-        sql = (f"SELECT {self.keyset} {self.from_where}{self._from_mark(mark)} AND NOT {_at_cap(self.id_expr)}"
+        open_ = _open_for(self.id_expr, annotator=False, since=False, capped=True)
+        sql = (f"SELECT {self.keyset} {self.from_where}{self._from_mark(mark)} AND {open_}"
                f" ORDER BY {self.keyset} LIMIT 1")
         return conn.execute(sa.text(sql), self._bind(mark=mark)).scalar()
 
@@ -102,12 +116,13 @@ class QueueQuery:
 class RandomQueue(QueueQuery):
     """Random order without sorting the table: start at a random point of the md5-ordered index."""
 
-    def next_ids(self, conn: Connection, n: int, exclude: list[str], mark: Any = None) -> list[str]:
-        start = secrets.token_hex(16)
-        ids = QueueQuery.next_ids(self._from(start), conn, n, exclude)
-        if len(ids) < n:  # wrap around to the start of the index
-            ids += QueueQuery.next_ids(self._from(""), conn, n - len(ids), exclude + ids)
-        return ids
+    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
+              mark: Any = None) -> tuple[list[str], bool]:
+        ids, ran_out = QueueQuery.claim(self._from(secrets.token_hex(16)), conn, n, candidates, exclude)
+        if ran_out and len(ids) < n:  # wrap around to the start of the index
+            more, ran_out = QueueQuery.claim(self._from(""), conn, n - len(ids), candidates, exclude + ids)
+            ids += [i for i in more if i not in ids]
+        return ids, ran_out
 
     def _from(self, start: str) -> QueueQuery:
         return QueueQuery(self.kind, self.id_expr, self.from_where + " AND sm.norm_hash >= :start",
@@ -183,6 +198,12 @@ def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
     return QueueQuery("active", "v.post_id", f"FROM lf_votes v WHERE v.run_id = :run_id AND {distinct} <> 1",
                       f"{distinct} DESC, md5(v.post_id)", {**base, "run_id": run["id"]},
                       info={"strategy": "lf_disagreement_fallback", "lf_run": run["id"]})
+
+
+def undo_count(conn: Connection, task: str) -> int:
+    """How many undos the task has had: when it changes, another process may have reopened an item."""
+    return conn.execute(sa.text("SELECT count(*) FROM human_labels WHERE undoes IS NOT NULL AND task = :t"),
+                        {"t": task}).scalar_one()
 
 
 def default_prediction_source(conn: Connection, task: str) -> str:
