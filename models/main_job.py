@@ -78,7 +78,8 @@ def run(inputs: Sequence[Path], task_path: Path, gold: Path | None, sizes: dict[
             "ingest": {k: ingested[k] for k in ("read", "inserted", "duplicates", "rejected", "rejects_file")},
             "golden_import": imported, "loop": loop,
             "paths": {"workspace": str(workspace.home()), "exports": str(workspace.version_dir(version)),
-                      "model": loop["model_path"], "learning_curve": loop["learning_curve"]}}
+                      "model": loop["model_path"], "learning_curve": loop["learning_curve"],
+                      "notebook": str(workspace.REPO_ROOT / "notebooks" / "evaluation.ipynb")}}
 
 
 def _human(result: dict[str, Any]) -> str:
@@ -94,6 +95,7 @@ def _human(result: dict[str, Any]) -> str:
         lines.append(f"  golden labels imported for test/dev: {imp['imported']} (already there: {imp['skipped']})")
     lines.append(summary(result["loop"]))
     lines.append(f"exports: {result['paths']['exports']}\nworkspace: {result['paths']['workspace']}")
+    lines.append(f"evaluation report: open {result['paths']['notebook']} in Jupyter (same workspace)")
     return "\n".join(lines)
 
 
