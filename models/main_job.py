@@ -95,7 +95,7 @@ def _human(result: dict[str, Any]) -> str:
         lines.append(f"  golden labels imported for test/dev: {imp['imported']} (already there: {imp['skipped']})")
     lines.append(summary(result["loop"]))
     lines.append(f"exports: {result['paths']['exports']}\nworkspace: {result['paths']['workspace']}")
-    lines.append(f"evaluation report: open {result['paths']['notebook']} in Jupyter (same workspace)")
+    lines.append(f"evaluation notebook: {result['paths']['notebook']} (reads this workspace's runs)")
     return "\n".join(lines)
 
 
