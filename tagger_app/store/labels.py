@@ -7,11 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tagger_app.prepared import Prepared
+
 MAX_DURATION_MS = 24 * 3600 * 1000
 
-_INSERT = sa.text(
+_INSERT = Prepared(
     "INSERT INTO human_labels (task, post_id, action, label, annotator, source, undoes, duration_ms, meta) "
-    "SELECT :task, p.id, :action, :label, :annotator, :source, :undoes, :duration_ms, CAST(:meta AS jsonb) "
+    "SELECT CAST(:task AS text), p.id, CAST(:action AS text), CAST(:label AS text), CAST(:annotator AS text),"
+    " CAST(:source AS text), CAST(:undoes AS bigint), CAST(:duration_ms AS integer), CAST(:meta AS jsonb) "
     "FROM raw_posts p WHERE p.id = :post_id "
     "RETURNING id, post_id, action, label, created_at"
 )
@@ -28,12 +31,12 @@ def append(conn: Connection, *, task: str, post_id: str, action: str, annotator:
            label: str | None = None, undoes: int | None = None, duration_ms: Any = None,
            meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Append one history row; return it as a dict, or None when ``post_id`` is not a known post."""
-    row = conn.execute(_INSERT, {
+    rows = _INSERT.mappings(conn, {
         "task": task, "post_id": post_id, "action": action, "label": label, "annotator": annotator,
         "source": source, "undoes": undoes, "duration_ms": _clamp_duration(duration_ms),
         "meta": json.dumps(meta or {}),
-    }).mappings().first()
-    return dict(row) if row else None
+    })
+    return rows[0] if rows else None
 
 
 def _lock_annotator(conn: Connection, task: str, annotator: str) -> None:

@@ -6,7 +6,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-_POSTS = sa.text(
+from tagger_app.prepared import Prepared
+
+_POSTS = Prepared(
     "SELECT p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
     "       p.media_urls, p.is_retweet, sm.split,"
     "       (SELECT al.label FROM annotator_labels al"
@@ -53,10 +55,10 @@ def load(conn: Connection, task: str, version: int | None, annotator: str, ids: 
     """The posts ``ids`` in that order, as JSON-ready dicts; with ``hints``, LF votes and predictions."""
     if not ids:
         return []
-    rows = conn.execute(_POSTS, {"task": task, "version": version, "annotator": annotator, "ids": ids}).mappings()
+    rows = _POSTS.mappings(conn, {"task": task, "version": version, "annotator": annotator, "ids": ids})
     by_id = {}
     for row in rows:
-        item = dict(row)
+        item = row
         item["created_at"] = item["created_at"].isoformat() if item["created_at"] else None
         by_id[item["post_id"]] = item
     if hints:

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tagger_app import leases
+from tagger_app import leases, prepared
 from tagger_app.store.posts import latest_lf_run
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
@@ -86,8 +86,8 @@ class QueueQuery:
         """
         sql = (f"SELECT {self.id_expr} {self.from_where}{self._from_mark(mark)} AND {self.id_expr} <> ALL(:exclude)"
                f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT :candidates")
-        ids, found = conn.execute(sa.text(leases.claim_sql(sql)),
-                                  self._bind(n=n, candidates=candidates, exclude=exclude, mark=mark)).one()
+        _, [(ids, found)] = prepared.statement(leases.claim_sql(sql)).execute(
+            conn, self._bind(n=n, candidates=candidates, exclude=exclude, mark=mark))
         return ids, found < candidates
 
     def advance(self, conn: Connection, mark: Any) -> Any:
