@@ -11,6 +11,10 @@ Strategies (``[active_learning] strategy``):
   and the most uncertain post of each cluster forms the batch;
 - ``random``: the baseline.
 
+Near duplicates: for every strategy but ``random``, a batch never holds two posts whose model
+features (TF-IDF vector or BiLSTM state) have a cosine similarity of ``duplicate_similarity``
+or more; the skipped near-duplicates follow the batch (labeling one teaches the model the other).
+
 Cold start: while the pool holds no golden label, every strategy but ``random`` interleaves
 the LFs' majority classes (round-robin) so the first batch shows every class.
 """
@@ -101,6 +105,27 @@ def _diverse_order(order: np.ndarray, pool: Pool, score: np.ndarray, params: Act
     return np.array(heads + [i for i in order if i not in chosen], dtype=int)
 
 
+def _distinct_batch(order: np.ndarray, pool: Pool, params: ActiveParams,
+                    embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """Re-order ``order``: the batch takes posts in order, skipping near-duplicates of posts
+    already in it (cosine similarity of model features >= ``duplicate_similarity``); the rest follow."""
+    n_candidates = min(len(order), params.batch_size * params.candidates_per_cluster)
+    if params.duplicate_similarity > 1 or n_candidates < 2:
+        return order
+    candidates = order[:n_candidates]
+    features = np.asarray(embed([pool.texts[i] for i in candidates]), dtype="float64")
+    features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    picked: list[int] = []
+    for j in range(n_candidates):
+        if len(picked) == params.batch_size:
+            break
+        if not picked or float((features[picked] @ features[j]).max()) < params.duplicate_similarity:
+            picked.append(j)
+    batch = candidates[picked]
+    chosen = set(batch.tolist())
+    return np.concatenate([batch, np.array([i for i in order if i not in chosen], int)]).astype(int)
+
+
 def _cold_start(order: np.ndarray, pool: Pool, limit: int) -> np.ndarray:
     """Interleave the LFs' majority classes (round-robin) over the head of ``order``."""
     vote = majority_vote(pool.votes, len(pool.labels))[order]
@@ -132,6 +157,8 @@ def rank_pool(pool: Pool, strategy: str, params: ActiveParams, *, cold_start: bo
             order = _cold_start(order, pool, limit)
             reasons = [f"cold start (LF vote {pool.labels[v]}): {r}" if v != ABSTAIN else r
                        for v, r in zip(majority_vote(pool.votes, len(pool.labels)), reasons)]
+        if embed is not None:
+            order = _distinct_batch(order, pool, params, embed)
     head = order[:limit]
     return pd.DataFrame({"post_id": [pool.ids[i] for i in head], "rank": np.arange(1, len(head) + 1),
                          "score": [None if np.isnan(score[i]) else float(score[i]) for i in head],

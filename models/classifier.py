@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from models.params import TrainParams  # noqa: E402
@@ -40,6 +41,34 @@ PREDICT_BATCH = 1024
 def _strings(texts: Sequence[str] | np.ndarray) -> tf.Tensor:
     """Raw texts as a ``(n, 1)`` string tensor, the model's input shape."""
     return tf.constant(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1))
+
+
+def _tfidf_vocabulary(vectorize: keras.layers.TextVectorization, texts: tf.Tensor,
+                      max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """What ``vectorize.adapt(texts)`` computes in ``tf_idf`` mode, in one vectorised pass.
+
+    Keras' adapt de-duplicates the tokens of every document with a per-row ``tf.map_fn``
+    (minutes for 100k posts); this counts the layer's own n-grams (its ``_preprocess``:
+    standardize, split, n-grams) with NumPy instead. Same result: tokens by count, ties by
+    token descending, ``max_tokens - 1`` kept (index 0 is OOV), IDF = log(1 + N / (1 + df)).
+    """
+    tokens, rows, offset = [], [], 0
+    for i in range(0, int(texts.shape[0]), PREDICT_BATCH):
+        ragged = vectorize._preprocess(tf.reshape(texts[i:i + PREDICT_BATCH], [-1]))
+        tokens.append(ragged.flat_values.numpy())
+        rows.append(ragged.value_rowids().numpy() + offset)
+        offset += int(ragged.nrows())
+    flat = np.concatenate(tokens) if tokens else np.array([], object)
+    codes, uniques = pd.factorize(flat)
+    uniques = np.asarray(uniques, dtype=object)
+    counts = np.bincount(codes, minlength=len(uniques))
+    pairs = np.unique(np.concatenate(rows).astype("int64") * len(uniques) + codes)
+    documents = np.bincount(pairs % max(len(uniques), 1), minlength=len(uniques))
+    keep = ~np.isin(uniques, [b"", b"[UNK]"])
+    uniques, counts, documents = uniques[keep], counts[keep], documents[keep]
+    order = np.lexsort((uniques, counts))[::-1][:max_tokens - 1]
+    idf = np.log(1 + offset / (1 + documents[order])).astype("float32")
+    return np.array([t.decode() for t in uniques[order]]), idf
 
 
 def to_targets(y: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
@@ -72,7 +101,11 @@ class TextClassifier:
             vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, output_mode="int",
                                                        output_sequence_length=p.sequence_length,
                                                        name="vectorize")
-        vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))
+        if p.architecture == "tfidf":
+            vocabulary, idf = _tfidf_vocabulary(vectorize, texts, p.max_tokens)
+            vectorize.set_vocabulary(vocabulary, idf_weights=idf)
+        else:
+            vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))
         inputs = keras.Input(shape=(1,), dtype="string", name="text")
         x = vectorize(inputs)
         if p.architecture == "bilstm":

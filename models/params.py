@@ -50,6 +50,7 @@ class ActiveParams:
     queue_size: int = 200              # items written to the queue (the batch is its head)
     pool_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
     candidates_per_cluster: int = 10   # "diverse": candidate pool = batch_size * this, clustered
+    duplicate_similarity: float = 0.9  # a batch skips posts this cosine-similar to one already in it (> 1: off)
     review_threshold: int = 2          # fewest golden labels per class before label review runs
     seed: int = 0
 

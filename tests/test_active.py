@@ -113,3 +113,19 @@ def test_refresh_writes_active_and_review_queues(engine, tmp_path: Path):
     add_golden(engine, world.task, pool_labels)
     again = refresh_queues(engine, world.task, world.version, clf, params)
     assert again["active"]["cold_start"] is False and again["active"]["pool"] == result["active"]["pool"] - 6
+
+
+def test_batch_skips_near_duplicates():
+    pool = _pool()
+    p = np.full(len(pool.ids), 0.3)
+    p[:4] = [0.5, 0.499, 0.498, 0.497]          # the four most uncertain posts...
+    pool.end_probs = np.column_stack([1 - p, p])
+    features = np.eye(len(pool.ids))
+    features[1] = features[0] + 0.01           # ...but q1 is a near-copy of q0
+    embed = lambda texts: features[[int(t.split()[1]) for t in texts]]
+    params = ActiveParams(batch_size=3, queue_size=6)
+    ranked = rank_pool(pool, "entropy", params, cold_start=False, embed=embed)
+    assert ranked["post_id"].head(3).tolist() == ["q0", "q2", "q3"] and ranked["post_id"].iloc[3] == "q1"
+    off = rank_pool(pool, "entropy", ActiveParams(batch_size=3, queue_size=6, duplicate_similarity=1.01),
+                    cold_start=False, embed=embed)
+    assert off["post_id"].head(3).tolist() == ["q0", "q1", "q2"]
