@@ -22,7 +22,7 @@ from datasets.records import Post, RecordError, replace_surrogates
 
 _COLUMNS = ("id", "created_at", "text", "lang", "author", "author_id", "source_app", "is_retweet",
             "retweeted_id", "hashtags", "mentions", "urls", "media_urls", "raw", "source_file", "source_line")
-_STAGE = f"""
+_STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
     seq integer, id text, created_at timestamptz, text text, lang text, author text, author_id text,
     source_app text, is_retweet boolean, retweeted_id text, hashtags text[], mentions text[], urls text[],

@@ -66,7 +66,7 @@ def small_sample_warning(n: int, models: dict[str, Any], min_labels: int) -> str
         return None
     head = models.get("end_model") or next(iter(models.values()), None)
     if head is None or not n:
-        return f"no golden test labels for this task: label the test split in the tagger (bin/tagger.sh)"
+        return "no golden test labels for this task: label the test split in the tagger (bin/tagger.sh)"
     low, high = head["accuracy_ci95"]
     return (f"only {n} golden test labels (fewer than {min_labels}): accuracy {head['accuracy']:.3f} is "
             f"uncertain, 95% Wilson interval [{low:.3f}, {high:.3f}]; label more of the test split")

@@ -8,7 +8,6 @@ import pandas as pd
 import sqlalchemy as sa
 
 from models.active import Pool, rank_pool
-from models.classifier import TextClassifier
 from models.params import ActiveParams
 from models.queues import refresh_queues
 from models.train import train
