@@ -32,7 +32,7 @@ def golden_labels(engine: Engine, task: str, version: int) -> pd.DataFrame:
         rows = conn.exec_driver_sql(
             "SELECT g.post_id, g.label, s.split FROM golden_labels g"
             " JOIN split_members s ON s.post_id = g.post_id AND s.version = %s"
-            " WHERE g.task = %s AND g.label IS NOT NULL", (version, task)).all()
+            " WHERE g.task = %s AND g.label IS NOT NULL ORDER BY g.post_id", (version, task)).all()
     return pd.DataFrame(rows, columns=["post_id", "label", "split"])
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from datasets import workspace
 from datasets.errors import GoldloopError
 from datasets.export import read_split
+from labeling import store
 from labeling.task import Task
 
 
@@ -54,11 +55,7 @@ def read_weak(version: int, task: Task, splits: Sequence[str]) -> pd.DataFrame:
 
 def golden_labels(engine: Engine, task: Task, version: int) -> pd.DataFrame:
     """Golden labels of the task's posts in ``version``: ``id, split, label, y`` (y = class index)."""
-    sql = sa.text("SELECT g.post_id AS id, m.split, g.label FROM golden_labels g"
-                  " JOIN split_members m ON m.post_id = g.post_id AND m.version = :v"
-                  " WHERE g.task = :t AND g.label IS NOT NULL ORDER BY g.post_id")
-    with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(sql, {"v": version, "t": task.name}).all(), columns=["id", "split", "label"])
+    frame = store.golden_labels(engine, task.name, version).rename(columns={"post_id": "id"})[["id", "split", "label"]]
     unknown = sorted(set(frame["label"]) - set(task.labels))
     if unknown:
         raise GoldloopError(f"golden labels of task {task.name!r} use labels {unknown} not in {task.path}")
@@ -86,9 +83,7 @@ class LFVotes:
 
 def latest_lf_run(engine: Engine, task: Task, version: int) -> int | None:
     """Id of the task's newest LF run on ``version``, or None."""
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT max(id) FROM lf_runs WHERE task = :t AND version = :v"),
-                            {"t": task.name, "v": version}).scalar()
+    return store.latest_run(engine, task.name, version)
 
 
 def lf_votes(engine: Engine, task: Task, version: int, run_id: int | None = None) -> LFVotes:
@@ -96,13 +91,8 @@ def lf_votes(engine: Engine, task: Task, version: int, run_id: int | None = None
     run_id = run_id if run_id is not None else latest_lf_run(engine, task, version)
     if run_id is None:
         return LFVotes(None, [], np.array([], dtype=object), np.zeros((0, 0), dtype=np.int16))
-    with engine.connect() as conn:
-        names = conn.execute(sa.text("SELECT lf_names FROM lf_runs WHERE id = :r"), {"r": run_id}).scalar()
-        rows = conn.execute(sa.text("SELECT post_id, votes FROM lf_votes WHERE run_id = :r ORDER BY post_id"),
-                            {"r": run_id}).all()
-    ids = np.array([r[0] for r in rows], dtype=object)
-    matrix = np.array([r[1] for r in rows], dtype=np.int16).reshape(len(rows), len(names))
-    return LFVotes(int(run_id), list(names), ids, matrix)
+    names, _, ids, matrix = store.load_votes(engine, int(run_id))
+    return LFVotes(int(run_id), names, np.array(ids, dtype=object), matrix.astype(np.int16))
 
 
 def label_model_probs(engine: Engine, task: Task, ids: Sequence[str]) -> np.ndarray | None:
