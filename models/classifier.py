@@ -9,8 +9,9 @@
     TextClassifier.load(run_dir)
 
 Two architectures: ``tfidf`` (the fast default: word n-gram TF-IDF features -> dropout ->
-softmax, i.e. a regularised multinomial logistic regression trained end to end) and
-``bilstm`` (the original design: Embedding -> bidirectional LSTM -> softmax).
+softmax, i.e. a regularised multinomial logistic regression; the texts are vectorized once
+and the softmax trains on sparse rows, see :mod:`models.tfidf`) and ``bilstm`` (the original
+design: Embedding -> bidirectional LSTM -> softmax, trained end to end on strings).
 """
 from __future__ import annotations
 
@@ -18,19 +19,23 @@ import json
 import os
 import time
 from dataclasses import asdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from models import tfidf  # noqa: E402
 from models.params import TrainParams  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing chatter when many small models are trained in one process
+
+TrainInputs = tf.Tensor | sp.csr_matrix
+Featurizer = Callable[[tf.Tensor], TrainInputs]
 
 MODEL_FILE = "model.keras"
 EXPORT_DIR = "saved_model"
@@ -41,34 +46,6 @@ PREDICT_BATCH = 1024
 def _strings(texts: Sequence[str] | np.ndarray) -> tf.Tensor:
     """Raw texts as a ``(n, 1)`` string tensor, the model's input shape."""
     return tf.constant(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1))
-
-
-def _tfidf_vocabulary(vectorize: keras.layers.TextVectorization, texts: tf.Tensor,
-                      max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
-    """What ``vectorize.adapt(texts)`` computes in ``tf_idf`` mode, in one vectorised pass.
-
-    Keras' adapt de-duplicates the tokens of every document with a per-row ``tf.map_fn``
-    (minutes for 100k posts); this counts the layer's own n-grams (its ``_preprocess``:
-    standardize, split, n-grams) with NumPy instead. Same result: tokens by count, ties by
-    token descending, ``max_tokens - 1`` kept (index 0 is OOV), IDF = log(1 + N / (1 + df)).
-    """
-    tokens, rows, offset = [], [], 0
-    for i in range(0, int(texts.shape[0]), PREDICT_BATCH):
-        ragged = vectorize._preprocess(tf.reshape(texts[i:i + PREDICT_BATCH], [-1]))
-        tokens.append(ragged.flat_values.numpy())
-        rows.append(ragged.value_rowids().numpy() + offset)
-        offset += int(ragged.nrows())
-    flat = np.concatenate(tokens) if tokens else np.array([], object)
-    codes, uniques = pd.factorize(flat)
-    uniques = np.asarray(uniques, dtype=object)
-    counts = np.bincount(codes, minlength=len(uniques))
-    pairs = np.unique(np.concatenate(rows).astype("int64") * len(uniques) + codes)
-    documents = np.bincount(pairs % max(len(uniques), 1), minlength=len(uniques))
-    keep = ~np.isin(uniques, [b"", b"[UNK]"])
-    uniques, counts, documents = uniques[keep], counts[keep], documents[keep]
-    order = np.lexsort((uniques, counts))[::-1][:max_tokens - 1]
-    idf = np.log(1 + offset / (1 + documents[order])).astype("float32")
-    return np.array([t.decode() for t in uniques[order]]), idf
 
 
 def to_targets(y: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
@@ -92,31 +69,43 @@ class TextClassifier:
         self.epoch_seconds: list[float] = []
 
     # -- building ---------------------------------------------------------------------------
-    def _build(self, texts: tf.Tensor) -> keras.Model:
+    def _build(self, texts: tf.Tensor) -> tuple[keras.Model, keras.Model, TrainInputs, Featurizer]:
+        """Build the model on raw strings and the model that is trained, with its inputs.
+
+        ``tfidf``: the vocabulary comes from one tokenizing pass (:mod:`models.tfidf`), the
+        training texts become a sparse TF-IDF matrix once, and a sparse-input head
+        (dropout -> softmax) trains the very ``Dense`` layer the string model ends in.
+        ``bilstm``: Keras' ``adapt``; the string model itself is trained.
+        Returns ``(model, trainee, training inputs, featurizer for validation texts)``.
+        """
         p = self.params
+        inputs = keras.Input(shape=(1,), dtype="string", name="text")
+        softmax = keras.layers.Dense(len(self.labels), activation="softmax", name="probs",
+                                     kernel_regularizer=keras.regularizers.L2(p.l2) if p.l2 else None)
         if p.architecture == "tfidf":
             vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, ngrams=p.ngrams,
                                                        output_mode="tf_idf", name="vectorize")
+            tokens = tfidf.tokenize(vectorize, texts)
+            vocabulary, idf = tfidf.vocabulary(tokens, p.max_tokens)
+            vectorize.set_vocabulary(vocabulary, idf_weights=idf)
+            model = keras.Model(inputs, softmax(keras.layers.Dropout(p.dropout, name="dropout")(vectorize(inputs))),
+                                name="goldloop_tfidf")
+            sparse = keras.Input(shape=(len(vocabulary) + 1,), sparse=True, name="tfidf")
+            trainee = keras.Model(sparse, softmax(_SparseDropout(p.dropout, p.seed)(sparse)), name="goldloop_tfidf_head")
+            featurize: Featurizer = lambda strings: tfidf.features(tfidf.tokenize(vectorize, strings), vocabulary, idf)
+            train_inputs: TrainInputs = tfidf.features(tokens, vocabulary, idf)
         else:
             vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, output_mode="int",
                                                        output_sequence_length=p.sequence_length,
                                                        name="vectorize")
-        if p.architecture == "tfidf":
-            vocabulary, idf = _tfidf_vocabulary(vectorize, texts, p.max_tokens)
-            vectorize.set_vocabulary(vocabulary, idf_weights=idf)
-        else:
             vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))
-        inputs = keras.Input(shape=(1,), dtype="string", name="text")
-        x = vectorize(inputs)
-        if p.architecture == "bilstm":
-            x = keras.layers.Embedding(p.max_tokens, p.embedding_dim, mask_zero=True, name="embed")(x)
+            x = keras.layers.Embedding(p.max_tokens, p.embedding_dim, mask_zero=True, name="embed")(vectorize(inputs))
             x = keras.layers.Bidirectional(keras.layers.LSTM(p.lstm_units), name="bilstm")(x)
-        x = keras.layers.Dropout(p.dropout, name="dropout")(x)
-        outputs = keras.layers.Dense(len(self.labels), activation="softmax", name="probs",
-                                     kernel_regularizer=keras.regularizers.L2(p.l2) if p.l2 else None)(x)
-        model = keras.Model(inputs, outputs, name=f"goldloop_{p.architecture}")
-        model.compile(optimizer=keras.optimizers.Adam(p.learning_rate), loss="categorical_crossentropy")
-        return model
+            model = trainee = keras.Model(inputs, softmax(keras.layers.Dropout(p.dropout, name="dropout")(x)),
+                                          name="goldloop_bilstm")
+            featurize, train_inputs = (lambda strings: strings), texts
+        trainee.compile(optimizer=keras.optimizers.Adam(p.learning_rate), loss="categorical_crossentropy")
+        return model, trainee, train_inputs, featurize
 
     # -- scikit-learn interface -------------------------------------------------------------
     def fit(self, texts: Sequence[str], y: Sequence[int] | np.ndarray, *,
@@ -139,15 +128,15 @@ class TextClassifier:
             hard = targets.argmax(1)
             counts = np.bincount(hard, minlength=len(self.labels)).astype("float32")
             weights = weights * (len(hard) / (len(self.labels) * np.maximum(counts, 1)))[hard]
-        self.model = self._build(x)
+        self.model, trainee, inputs, featurize = self._build(x)
         callbacks: list[keras.callbacks.Callback] = [_EpochTimer(self.epoch_seconds)]
         validation_data = None
         if validation is not None and len(validation[0]):
-            validation_data = (_strings(validation[0]), to_targets(validation[1], len(self.labels)))
+            validation_data = (featurize(_strings(validation[0])), to_targets(validation[1], len(self.labels)))
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=p.patience,
                                                            restore_best_weights=True))
         batch_size = max(p.batch_size, -(-len(targets) // p.max_steps_per_epoch))
-        history = self.model.fit(x, targets, sample_weight=weights, epochs=p.epochs, batch_size=batch_size,
+        history = trainee.fit(inputs, targets, sample_weight=weights, epochs=p.epochs, batch_size=batch_size,
                                  validation_data=validation_data, callbacks=callbacks, shuffle=True,
                                  verbose=verbose)
         self.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
@@ -191,6 +180,21 @@ class TextClassifier:
         clf = cls(meta["labels"], TrainParams(**meta["params"]))
         clf.model = keras.saving.load_model(directory / MODEL_FILE)
         return clf
+
+
+class _SparseDropout(keras.layers.Layer):
+    """Dropout on the stored values of a sparse input (Keras' ``Dropout`` would densify it)."""
+
+    def __init__(self, rate: float, seed: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: tf.SparseTensor, training: bool | None = None) -> tf.SparseTensor:
+        if not training or not self.rate:
+            return inputs
+        values = keras.random.dropout(inputs.values, self.rate, seed=self.seed_generator)
+        return tf.SparseTensor(inputs.indices, values, inputs.dense_shape)
 
 
 class _EpochTimer(keras.callbacks.Callback):
