@@ -57,7 +57,7 @@ def undo_last(conn: Connection, task: str, annotator: str, post_id: str | None =
         "WHERE h.task = :task AND h.annotator = :annotator AND h.action IN ('label', 'skip') "
         "  AND (CAST(:post_id AS text) IS NULL OR h.post_id = :post_id) "
         "  AND NOT EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id) "
-        "ORDER BY h.created_at DESC, h.id DESC LIMIT 1"
+        "ORDER BY h.id DESC LIMIT 1"  # one annotator's rows: id order is the order they were given in
     ), {"task": task, "annotator": annotator, "post_id": post_id}).mappings().first()
     if target is None:
         return None
