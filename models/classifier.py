@@ -31,6 +31,7 @@ import tensorflow as tf  # noqa: E402
 
 from models import tfidf  # noqa: E402
 from models.params import TrainParams  # noqa: E402
+from models.standardize import standardize_post  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing chatter when many small models are trained in one process
 
@@ -84,7 +85,8 @@ class TextClassifier:
                                      kernel_regularizer=keras.regularizers.L2(p.l2) if p.l2 else None)
         if p.architecture == "tfidf":
             vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, ngrams=p.ngrams,
-                                                       output_mode="tf_idf", name="vectorize")
+                                                       standardize=standardize_post, output_mode="tf_idf",
+                                                       name="vectorize")
             tokens = tfidf.tokenize(vectorize, texts)
             vocabulary, idf = tfidf.vocabulary(tokens, p.max_tokens)
             vectorize.set_vocabulary(vocabulary, idf_weights=idf)
@@ -95,7 +97,8 @@ class TextClassifier:
             featurize: Featurizer = lambda strings: tfidf.features(tfidf.tokenize(vectorize, strings), vocabulary, idf)
             train_inputs: TrainInputs = tfidf.features(tokens, vocabulary, idf)
         else:
-            vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, output_mode="int",
+            vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, standardize=standardize_post,
+                                                       output_mode="int",
                                                        output_sequence_length=p.sequence_length,
                                                        name="vectorize")
             vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))

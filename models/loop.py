@@ -77,10 +77,11 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     tparams = train_params(task)
     clock = _Stopwatch()
     label = clock("label", run_label, task.path, version, progress=progress)
-    trained, clf = clock("train", train, task, version, engine, tparams, progress)
+    trained, clf, predictions = clock("train", train, task, version, engine, tparams, progress)
     evaluation = clock("evaluate", evaluate, task.path, version, run_id=trained["run_id"], classifier=clf,
                        engine=engine)
-    queues = clock("queues", refresh_queues, engine, task, version, clf, aparams, run_id=trained["run_id"])
+    queues = clock("queues", refresh_queues, engine, task, version, clf, aparams, run_id=trained["run_id"],
+                   predictions=predictions)
     scores = {name: {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"]}
               for name, m in evaluation["models"].items()}
     with engine.begin() as conn:

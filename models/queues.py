@@ -64,8 +64,19 @@ def review_items(task: Task, golden: pd.DataFrame, probs: np.ndarray, min_per_cl
     return (pd.DataFrame(rows) if rows else empty), None
 
 
+def end_probs(clf: TextClassifier, ids: list[str], texts: list[str], known: pd.DataFrame | None) -> np.ndarray:
+    """End-model probabilities of the posts ``ids``: rows of ``known`` (indexed by post id, one
+    column per label, e.g. what :func:`models.train.train` just predicted) when it holds them
+    all, otherwise predicted from ``texts``."""
+    if known is not None:
+        rows = known.reindex(ids).to_numpy("float32")
+        if not np.isnan(rows).any():
+            return rows
+    return clf.predict_proba(texts)
+
+
 def build_pool(engine: Engine, task: Task, version: int, params: ActiveParams, clf: TextClassifier,
-               golden: pd.DataFrame) -> Pool:
+               golden: pd.DataFrame, known: pd.DataFrame | None = None) -> Pool:
     """The unlabeled posts of the pool splits with end-model, label-model and LF-vote inputs."""
     posts = data.read_texts(version, params.pool_splits)
     posts = posts[~posts["id"].isin(golden["id"])].reset_index(drop=True)
@@ -76,15 +87,19 @@ def build_pool(engine: Engine, task: Task, version: int, params: ActiveParams, c
         label_probs = None if np.isnan(label_probs).any() else label_probs
     except GoldloopError:
         label_probs = None
-    return Pool(ids=ids, texts=posts["text"].tolist(), end_probs=clf.predict_proba(posts["text"].tolist()),
+    texts = posts["text"].tolist()
+    return Pool(ids=ids, texts=texts, end_probs=end_probs(clf, ids, texts, known),
                 label_probs=label_probs, votes=data.lf_votes(engine, task, version).for_ids(ids), labels=task.labels)
 
 
 def refresh_queues(engine: Engine, task: Task, version: int, clf: TextClassifier, params: ActiveParams,
-                   *, run_id: int | None = None) -> dict[str, Any]:
-    """Write a new active-learning queue and a new label-review queue; return their summary."""
+                   *, run_id: int | None = None, predictions: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Write a new active-learning queue and a new label-review queue; return their summary.
+
+    ``predictions`` (post id -> class probabilities of ``clf``) spares predicting posts again.
+    """
     golden = data.golden_labels(engine, task, version)
-    pool = build_pool(engine, task, version, params, clf, golden)
+    pool = build_pool(engine, task, version, params, clf, golden, predictions)
     cold = not golden["split"].isin(params.pool_splits).any()
     items = rank_pool(pool, params.strategy, params, cold_start=cold, embed=clf.embed)
     common = {"run_id": run_id, "batch_size": params.batch_size, "pool_splits": params.pool_splits}
@@ -92,7 +107,7 @@ def refresh_queues(engine: Engine, task: Task, version: int, clf: TextClassifier
                             {**common, "cold_start": cold, "pool": len(pool.ids)})
     held_out = golden[golden["split"].isin(["test", "dev"])].merge(
         data.read_texts(version, ["test", "dev"])[["id", "text"]], on="id")
-    probs = clf.predict_proba(held_out["text"].tolist())
+    probs = end_probs(clf, held_out["id"].tolist(), held_out["text"].tolist(), predictions)
     review, why_not = review_items(task, held_out, probs, params.review_threshold)
     review_id = write_queue(engine, task, "review", REVIEW_STRATEGY, version, review,
                             {**common, "checked": len(held_out), "skipped": why_not})

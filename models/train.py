@@ -123,8 +123,12 @@ def run_dir(task: Task, run_id: int) -> Path:
 
 
 def train(task: Task, version: int, engine: Engine, params: TrainParams,
-          progress: bool = True) -> tuple[dict[str, Any], TextClassifier]:
-    """Train, save and record one model; return the summary and the fitted classifier."""
+          progress: bool = True) -> tuple[dict[str, Any], TextClassifier, pd.DataFrame]:
+    """Train, save and record one model.
+
+    Returns the summary, the fitted classifier and its predictions on every post of the version
+    (indexed by post id, one probability column per label).
+    """
     weak = data.read_weak(version, task, params.weak_splits)
     golden = data.golden_labels(engine, task, version)
     dev_texts = data.read_texts(version, ["dev"])
@@ -166,7 +170,7 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
               "keras": str(final / Path(paths["keras"]).name), "saved_model": str(final / Path(paths["saved_model"]).name),
               "architecture": params.architecture, "golden": golden_n, "training": training,
               "predictions": len(everything)}
-    return result, clf
+    return result, clf, pd.DataFrame(probs, index=everything["id"].to_numpy(), columns=task.labels)
 
 
 def update_model_card(model_path: str | Path, **fields: Any) -> None:
@@ -186,7 +190,7 @@ def train_model(task_path: str | Path | None = None, version: int | None = None,
     task = load_task(task_path)
     engine = engine or get_engine()
     version = version if version is not None else latest_version(engine)
-    result, _ = train(task, version, engine, train_params(task, **overrides), progress)
+    result, _, _ = train(task, version, engine, train_params(task, **overrides), progress)
     return result
 
 

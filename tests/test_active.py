@@ -89,7 +89,7 @@ def test_refresh_writes_active_and_review_queues(engine, tmp_path: Path):
     test.loc[test["id"].isin(flipped), "label"] = test.loc[test["id"].isin(flipped), "label"].map(
         {"ham": "spam", "spam": "ham"})
     add_golden(engine, world.task, test)
-    _, clf = train(world.task, world.version, engine, train_params(world.task), progress=False)
+    _, clf, predictions = train(world.task, world.version, engine, train_params(world.task), progress=False)
     params = active_params(world.task)
     result = refresh_queues(engine, world.task, world.version, clf, params)
     assert result["active"]["cold_start"] is True and result["active"]["items"] == params.queue_size
@@ -112,6 +112,13 @@ def test_refresh_writes_active_and_review_queues(engine, tmp_path: Path):
     add_golden(engine, world.task, pool_labels)
     again = refresh_queues(engine, world.task, world.version, clf, params)
     assert again["active"]["cold_start"] is False and again["active"]["pool"] == result["active"]["pool"] - 6
+    # the training stage's predictions give the same queues as predicting the pool again
+    reused = refresh_queues(engine, world.task, world.version, clf, params, predictions=predictions)
+    with engine.connect() as conn:
+        ranked = [conn.execute(sa.text("SELECT post_id FROM queue_items WHERE queue_id = :i ORDER BY rank"),
+                               {"i": r[kind]["queue_id"]}).scalars().all()
+                  for r in (again, reused) for kind in ("active", "review")]
+    assert ranked[0] == ranked[2] and ranked[1] == ranked[3] and len(ranked[0]) == params.queue_size
 
 
 def test_batch_skips_near_duplicates():
