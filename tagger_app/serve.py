@@ -8,6 +8,7 @@ coordinate. Each child ends with the parent (also on SIGKILL of the parent).
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--processes and --threads must be at least 1")
     from waitress import create_server
 
+    # waitress warns "Task queue depth is N" on every request that waits for a worker thread:
+    # under load that is a log line (and a stderr write) per request, telling nothing new.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = create_app({"TAGGER_TASK": args.task, "TAGGER_VERSION": args.version})
     with app.app_context():
         with tagger().engine.connect() as conn:  # connect (and migrate) before announcing the URL

@@ -12,7 +12,7 @@ from tagger_app.store import labels as label_store
 from tagger_app.store import posts, queues
 
 MAX_BATCH = 20
-SPARE_CANDIDATES = 8  # extra items fetched per query, in case others claim the first ones meanwhile
+SPARE_CANDIDATES = 3  # extra items fetched per query, in case others claim the first ones meanwhile
 REVIEW_QUEUES = ("review", "disagree", "predictions")
 
 

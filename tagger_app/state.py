@@ -48,11 +48,13 @@ class TaggerState:
         Its own pool, sized for the server's threads and without a ping per checkout: each
         request uses one connection, and a connection broken by a database restart fails one
         request (the client keeps the answer and retries) and is then replaced. Connections are
-        in autocommit mode (see ``connection``); ``transaction`` uses the shared transactional engine.
+        in autocommit mode (see ``connection``), so a connection going back to the pool has no
+        transaction to roll back (no reset round trip); ``transaction`` uses the shared
+        transactional engine.
         """
         if self._engine is None:
             self._engine = sa.create_engine(db.get_engine().url, pool_size=POOL_SIZE, max_overflow=POOL_SIZE,
-                                            isolation_level="AUTOCOMMIT")
+                                            isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
         return self._engine
 
     def current_version(self, conn: Connection) -> int | None:
