@@ -14,6 +14,9 @@ from tagger_app.store import posts, queues
 MAX_BATCH = 20
 SPARE_CANDIDATES = 3  # extra items fetched per query, in case others claim the first ones meanwhile
 REVIEW_QUEUES = ("review", "disagree", "predictions")
+# Queues whose items are open for the annotator (so no label of theirs) and that show no golden
+# label (tagger.js): their items are loaded without the label look-ups.
+UNLABELED_QUEUES = ("split", "random")
 
 
 class BadRequest(ValueError):
@@ -59,7 +62,7 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
         return {"queue": q.as_dict(), "available": False, "message": str(exc), "items": []}
     n = max(1, min(int(n), MAX_BATCH))
     ids = _claim(conn, state, annotator, query, n, exclude)
-    items = posts.load(conn, state.task.name, version, annotator, ids, hints)
+    items = posts.load(conn, state.task.name, version, annotator, ids, hints, labels=q.kind not in UNLABELED_QUEUES)
     if q.kind == "predictions":
         for item in items:
             item["prediction"] = posts.prediction(conn, state.task.name, q.source, item["post_id"])

@@ -8,16 +8,20 @@ from sqlalchemy.engine import Connection
 
 from tagger_app.prepared import Prepared
 
-_POSTS = Prepared(
-    "SELECT p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
-    "       p.media_urls, p.is_retweet, sm.split,"
+_COLUMNS = ("p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
+            " p.media_urls, p.is_retweet, sm.split")
+_FROM = " FROM raw_posts p LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id WHERE p.id = ANY(:ids)"
+_POSTS_WITH_LABELS = Prepared(
+    f"SELECT {_COLUMNS},"
     "       (SELECT al.label FROM annotator_labels al"
     "         WHERE al.task = :task AND al.post_id = p.id AND al.annotator = :annotator) AS my_label,"
     "       (SELECT g.label FROM golden_labels g WHERE g.task = :task AND g.post_id = p.id) AS golden_label"
-    " FROM raw_posts p"
-    " LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id"
-    " WHERE p.id = ANY(:ids)"
+    f"{_FROM}"
 )
+# Items a collecting queue just served are open for the annotator: no label of theirs and, in the
+# queues that show none, no golden label to show. Planning the two label views costs more than
+# reading the posts, so this form leaves them out.
+_POSTS = Prepared(f"SELECT {_COLUMNS}, CAST(NULL AS text) AS my_label, CAST(NULL AS text) AS golden_label{_FROM}")
 
 
 def latest_lf_run(conn: Connection, task: str) -> dict[str, Any] | None:
@@ -51,11 +55,16 @@ def _predictions(conn: Connection, task: str, ids: list[str]) -> dict[str, list[
 
 
 def load(conn: Connection, task: str, version: int | None, annotator: str, ids: list[str],
-         hints: bool) -> list[dict[str, Any]]:
-    """The posts ``ids`` in that order, as JSON-ready dicts; with ``hints``, LF votes and predictions."""
+         hints: bool, labels: bool = True) -> list[dict[str, Any]]:
+    """The posts ``ids`` in that order, as JSON-ready dicts; with ``hints``, LF votes and predictions.
+
+    ``labels``: fill ``my_label`` (the annotator's current label) and ``golden_label``; without
+    it both are None, for items known to carry neither that matters to the caller.
+    """
     if not ids:
         return []
-    rows = _POSTS.mappings(conn, {"task": task, "version": version, "annotator": annotator, "ids": ids})
+    statement = _POSTS_WITH_LABELS if labels else _POSTS
+    rows = statement.mappings(conn, {"task": task, "version": version, "annotator": annotator, "ids": ids})
     by_id = {}
     for row in rows:
         item = row
