@@ -22,7 +22,7 @@ from tqdm import tqdm
 from datasets import cli, db
 from datasets.errors import GoldloopError
 from labeling.store import copy_rows, transaction
-from labeling.task import Task, load_task
+from labeling.task import Task, add_task_argument, load_task
 
 SHOWN_REJECTS = 20
 
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "Labels are task label names, integer indices in the task's label order, or mapped with --map.\n"
                    "Exit status 2 when some rows were rejected (they are listed with their line numbers).")
     p.add_argument("file", type=Path, help="labels file (.csv, .tsv, .jsonl, .parquet; .gz for text files)")
-    p.add_argument("--task", type=Path, default=None, help="task file (default: labeling/tasks/ai_tweets.toml)")
+    add_task_argument(p)
     p.add_argument("--id-column", default="id", help="column holding post ids (default: id)")
     p.add_argument("--label-column", default="label", help="column holding labels (default: label)")
     p.add_argument("--annotator", default=None, help="annotator name recorded (default: import:<file name>)")

@@ -25,7 +25,7 @@ from datasets.errors import GoldloopError
 from datasets.splits import latest_version
 from labeling import analysis, store
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
-from labeling.task import Task, check_class_balance, load_task
+from labeling.task import Task, add_task_argument, check_class_balance, load_task
 
 FIT_SPLITS = ("lf", "train")
 EVAL_SPLITS = ("dev", "test")
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bin/label.sh``."""
     p = cli.parser("label.sh", "Apply a task's labeling functions to a data-set version, fit Snorkel's label "
                                "model, print the LF summary and scores, and write train_weak.parquet.")
-    p.add_argument("--task", type=Path, default=None, help="task file (default: labeling/tasks/ai_tweets.toml)")
+    add_task_argument(p)
     p.add_argument("--version", type=int, default=None, help="data-set version (default: the latest)")
     p.add_argument("--seed", type=int, default=None, help="label-model seed (default: the task's [label_model])")
     p.add_argument("--class-balance", type=_balance, default=None, metavar="P0,P1,...",

@@ -16,6 +16,7 @@ and the labeling function at fault.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
 import tomllib
@@ -107,6 +108,12 @@ class Task:
     def lf_names(self) -> list[str]:
         """Names of the labeling functions, in label-matrix column order."""
         return [lf.name for lf in self.lfs]
+
+
+def add_task_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--task FILE`` option every command shares (default: the shipped ``ai_tweets`` task)."""
+    p.add_argument("--task", type=Path, default=None,
+                   help=f"task file (default: {DEFAULT_TASK.relative_to(REPO_ROOT)})")
 
 
 def load_task(path: str | Path | None = None) -> Task:

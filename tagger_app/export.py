@@ -17,7 +17,7 @@ from typing import Any
 
 from datasets import cli, db, workspace
 from datasets.errors import GoldloopError
-from labeling.task import load_task
+from labeling.task import add_task_argument, load_task
 from tagger_app.store import golden
 from tagger_app.store.queues import SPLITS
 
@@ -64,7 +64,7 @@ def write(rows: list[dict[str, Any]], path: Path, fmt: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("export.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--task", help="task file (default labeling/tasks/ai_tweets.toml)")
+    add_task_argument(p)
     p.add_argument("--version", type=int, help="data-set version (default: the latest)")
     p.add_argument("--split", action="append", choices=SPLITS, help="split to export (repeatable; default all)")
     p.add_argument("--format", choices=FORMATS, default="parquet", help="output format (default parquet)")

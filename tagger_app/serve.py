@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from flask import Flask
 
 from datasets import cli, db
+from labeling.task import add_task_argument
 from tagger_app import create_app
 from tagger_app.state import tagger
 from tagger_app.store import annotators
@@ -26,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("tagger.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--task", help="task file (default labeling/tasks/ai_tweets.toml)")
+    add_task_argument(p)
     p.add_argument("--version", type=int, help="data-set version to serve (default: the latest)")
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads per process (default 8)")
     p.add_argument("--processes", type=int, default=1, help="server processes sharing the socket (default 1)")
