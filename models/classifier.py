@@ -89,6 +89,9 @@ class TextClassifier:
                                                        name="vectorize")
             tokens = tfidf.tokenize(vectorize, texts)
             vocabulary, idf = tfidf.vocabulary(tokens, p.max_tokens)
+            if not len(vocabulary):
+                raise ValueError(f"no words to learn from: all {tokens.n_docs} training texts are empty"
+                                 " once standardized")
             vectorize.set_vocabulary(vocabulary, idf_weights=idf)
             model = keras.Model(inputs, softmax(keras.layers.Dropout(p.dropout, name="dropout")(vectorize(inputs))),
                                 name="goldloop_tfidf")

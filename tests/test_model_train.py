@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 import tensorflow as tf
 
@@ -30,6 +31,11 @@ def test_classifier_learns_soft_targets_and_round_trips(tmp_path: Path):
     served = tf.saved_model.load(str(tmp_path / "m" / "saved_model"))  # what TF Serving loads
     out = served.serve(tf.constant([["my channel"], ["this song"]]))
     assert np.allclose(np.asarray(out), probs, atol=1e-5)
+
+
+def test_training_texts_without_words_are_refused_clearly():
+    with pytest.raises(ValueError, match="no words to learn from"):
+        TextClassifier(["ham", "spam"], TINY).fit(["", "!!! ..."], [0, 1])
 
 
 def test_bilstm_option_trains_and_embeds():
