@@ -22,7 +22,7 @@ from datasets.errors import GoldloopError
 from datasets.ingest import ingest_paths
 from datasets.splits import create_version, latest_version
 from labeling.import_labels import import_labels
-from labeling.task import DEFAULT_TASK, load_task
+from labeling.task import add_task_argument, load_task
 from models.loop import run_iteration, summary
 
 GOLDEN_SPLITS = ("test", "dev")
@@ -59,7 +59,7 @@ def _golden_subset(engine: sa.engine.Engine, gold: Path, version: int, target: P
     return kept
 
 
-def run(inputs: Sequence[Path], task_path: Path, gold: Path | None, sizes: dict[str, int], seed: int,
+def run(inputs: Sequence[Path], task_path: Path | None, gold: Path | None, sizes: dict[str, int], seed: int,
         new_version: bool, progress: bool = True) -> dict[str, Any]:
     """Run the main job and return a summary of every step."""
     task = load_task(task_path)
@@ -102,7 +102,7 @@ def _human(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("pipeline.sh", __doc__.split("\n\n", 1)[1])
     p.add_argument("--input", nargs="+", type=Path, help="posts to ingest (default: the demo corpus)")
-    p.add_argument("--task", type=Path, default=DEFAULT_TASK, help="task file (default: %(default)s)")
+    add_task_argument(p)
     p.add_argument("--gold", type=Path,
                    help="labels file (id,label) for the golden test/dev sets (default: the demo's, with the demo corpus)")
     p.add_argument("--test", type=int, default=200, help="test split size for a new version (default: %(default)s)")

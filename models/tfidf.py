@@ -15,6 +15,7 @@ and takes raw strings. ``tests/test_tfidf.py`` checks both against the layer its
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
@@ -65,7 +66,7 @@ def vocabulary(tokens: Tokens, max_tokens: int) -> tuple[np.ndarray, np.ndarray]
     return np.array([t.decode() for t in uniques[order]]), idf
 
 
-def features(tokens: Tokens, vocabulary: list[str], idf: np.ndarray) -> sp.csr_matrix:
+def features(tokens: Tokens, vocabulary: Sequence[str], idf: np.ndarray) -> sp.csr_matrix:
     """The layer's TF-IDF output for ``tokens`` as a CSR matrix, ``(n_docs, len(vocabulary) + 1)``.
 
     ``vocabulary`` and ``idf`` are what :func:`vocabulary` returned (no OOV entry); column 0
