@@ -1,6 +1,6 @@
 """Load test of the web tagger: concurrent annotators labeling through the JSON API.
 
-Starts the production server (``python -m tagger_app.serve``, waitress) on loopback against a
+Starts the production server (``python -m tagger_app.serve``, granian) on loopback against a
 private embedded PostgreSQL in a temporary GOLDLOOP_HOME, seeds posts and annotator accounts, then
 runs ``--users`` annotators (processes x threads, each with its own keep-alive HTTP connection and
 session) that log in and repeat "fetch next item, submit a label" for ``--seconds``. Reports
@@ -248,7 +248,7 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
 
 
 def _human(r: dict) -> str:
-    return (f"{r['users']} annotators for {r['seconds']:.0f} s (think {r['think_ms']:.0f} ms), waitress "
+    return (f"{r['users']} annotators for {r['seconds']:.0f} s (think {r['think_ms']:.0f} ms), granian "
             f"{r['server_processes']} x {r['server_threads']}: {r['labels_acknowledged']} labels ({r['throughput']}/s), {r['requests_per_s']} requests/s\n"
             f"latency p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms "
             f"(submit p95 {r['submit_p95_ms']}, next p95 {r['next_p95_ms']})\n"
@@ -261,12 +261,14 @@ def _human(r: dict) -> str:
 def main() -> int:
     sys.path.insert(0, str(REPO_ROOT))
     from datasets import cli
+    from tagger_app.serve import DEFAULT_THREADS
 
     p = cli.parser("tagger_load.py", __doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--users", type=int, default=20)
     p.add_argument("--processes", type=int, default=4, help="client processes the users are spread over")
-    p.add_argument("--threads", type=int, default=8, help="waitress threads per server process")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"application threads per server process (default {DEFAULT_THREADS}, as bin/tagger.sh)")
     p.add_argument("--server-processes", type=int, default=1, help="server processes (tagger.sh --processes)")
     p.add_argument("--posts", type=int, default=100_000, help="posts seeded in the train split")
     p.add_argument("--think-ms", type=float, default=0, help="pause after each label (0: back to back, a stress test)")

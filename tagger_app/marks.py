@@ -1,7 +1,7 @@
 """Low-water marks of the collecting queues (see ``QueueQuery.advance``), kept per process.
 
 An undo can reopen an item behind a mark. The process that served the undo clears its marks at
-once; every process also compares the task's undo count when it advances a mark (``sync_undos``),
+once; every process also compares the task's latest undo when it advances a mark (``sync_undos``),
 so marks of other server processes are dropped within ``ADVANCE_EVERY_S`` as well.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 ADVANCE_EVERY_S = 0.25
+_UNSEEN = object()  # no undo id read yet
 
 
 class Marks:
@@ -19,7 +20,7 @@ class Marks:
     def __init__(self) -> None:
         self._marks: dict[tuple, Any] = {}
         self._generation = 0
-        self._undos: int | None = None
+        self._undos: int | None | object = _UNSEEN
         self._advanced: dict[tuple, float] = {}
         self._lock = threading.Lock()
 
@@ -49,11 +50,12 @@ class Marks:
             if generation == self._generation and (current is None or value > current):
                 self._marks[key] = value
 
-    def sync_undos(self, undos: int) -> None:
-        """Clear every mark when the undo count differs from the last one seen (an item may have reopened)."""
+    def sync_undos(self, latest_undo: int | None) -> None:
+        """Clear every mark when the task's latest undo differs from the last one seen (an item may
+        have reopened)."""
         with self._lock:
-            changed = self._undos is not None and undos != self._undos
-            self._undos = undos
+            changed = self._undos is not _UNSEEN and latest_undo != self._undos
+            self._undos = latest_undo
         if changed:
             self.clear()
 

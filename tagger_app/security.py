@@ -12,6 +12,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from datasets import workspace
+from tagger_app.sessions import VerifiedCookieSessionInterface
 from tagger_app.state import connection
 from tagger_app.store import annotators
 
@@ -97,7 +98,8 @@ def _error(status: int, message: str) -> tuple[Response | str, int]:
 
 
 def init_app(app: Flask) -> None:
-    """Install CSRF protection, flask-login, the login-everywhere rule, headers and error pages."""
+    """Install sessions, CSRF protection, flask-login, the login-everywhere rule, headers and error pages."""
+    app.session_interface = VerifiedCookieSessionInterface()
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"

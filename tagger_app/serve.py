@@ -1,18 +1,21 @@
-"""``bin/tagger.sh``: serve the web tagger with waitress (production WSGI server).
+"""``bin/tagger.sh``: serve the web tagger with granian (production WSGI server, HTTP in Rust).
 
-Binds to 127.0.0.1 unless ``--host`` says otherwise and prints the URL to open. With
-``--processes N`` (N > 1) the bound socket is shared by N forked waitress processes, so Python
-uses more than one core; item leases and labels live in PostgreSQL, so the processes need not
-coordinate. Each child ends with the parent (also on SIGKILL of the parent).
+Binds to 127.0.0.1 unless ``--host`` says otherwise and prints the URL to open once the server
+answers. The application is built (task file read, database migrated) before any worker starts;
+``--processes N`` forks N worker processes (item leases and labels live in PostgreSQL, so they
+need not coordinate), each running the WSGI application on ``--threads`` threads. Workers end with
+the server process, also when it is killed with SIGKILL.
 """
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 
 from flask import Flask
 
@@ -22,6 +25,10 @@ from tagger_app import create_app
 from tagger_app.state import tagger
 from tagger_app.store import annotators
 
+DEFAULT_THREADS = 4  # measured best tail latency on 2 cores (docs/benchmarks.md)
+READY_TIMEOUT_S = 60
+_PR_SET_PDEATHSIG = 1
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("tagger.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
@@ -29,80 +36,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     add_task_argument(p)
     p.add_argument("--version", type=int, help="data-set version to serve (default: the latest)")
-    p.add_argument("--threads", type=int, default=8, help="waitress worker threads per process (default 8)")
-    p.add_argument("--processes", type=int, default=1, help="server processes sharing the socket (default 1)")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"application threads per worker process (default {DEFAULT_THREADS})")
+    p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     args = p.parse_args(argv)
     if args.processes < 1 or args.threads < 1:
         p.error("--processes and --threads must be at least 1")
-    from waitress import create_server
-
-    # waitress warns "Task queue depth is N" on every request that waits for a worker thread:
-    # under load that is a log line (and a stderr write) per request, telling nothing new.
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = create_app({"TAGGER_TASK": args.task, "TAGGER_VERSION": args.version})
     with app.app_context():
         with tagger().engine.connect() as conn:  # connect (and migrate) before announcing the URL
             accounts = [a for a in annotators.list_all(conn) if a.active]
-    server = create_server(app, host=args.host, port=args.port, threads=args.threads,
-                           connection_limit=200, channel_timeout=60, ident="goldloop")
-    url = f"http://{args.host}:{server.effective_port}/"
-    info = {"url": url, "task": app.extensions["goldloop_tagger"].task.name,
-            "annotators": len(accounts)}
-    if args.json:
-        cli.emit(info, True, str)
-    else:
-        print(f"goldloop tagger for task {info['task']}: {url}")
-        if not accounts:
-            print("no annotator accounts yet: create one with bin/annotator.sh add NAME", file=sys.stderr)
-        print("Ctrl-C stops the server.")
-    sys.stdout.flush()
-    if args.processes > 1:
-        return _run_forked(app, server, args.processes, args.threads)
+    port = args.port or _free_port(args.host)
+    url = f"http://{args.host}:{port}/"
+    info = {"url": url, "task": app.extensions["goldloop_tagger"].task.name, "annotators": len(accounts)}
+
+    def announce() -> None:
+        if args.json:
+            cli.emit(info, True, str)
+        else:
+            print(f"goldloop tagger for task {info['task']}: {url}")
+            if not accounts:
+                print("no annotator accounts yet: create one with bin/annotator.sh add NAME", file=sys.stderr)
+            print("Ctrl-C stops the server.")
+        sys.stdout.flush()
+
+    threading.Thread(target=_announce_when_ready, args=(args.host, port, announce), daemon=True).start()
+    return _serve(app, args.host, port, args.processes, args.threads)
+
+
+def _free_port(host: str) -> int:
+    """A port nobody listens on right now (for ``--port 0``: every worker must bind the same one)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _announce_when_ready(host: str, port: int, announce: Callable[[], None]) -> None:
+    """Call ``announce`` once the server accepts connections on ``host:port``."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)
+            continue
+        announce()
+        return
+    print(f"error: the server did not answer on {host}:{port} within {READY_TIMEOUT_S} s", file=sys.stderr)
+
+
+def _worker_app(app: Flask) -> Flask:
+    """The application as a forked worker process runs it: own database connections, and it ends
+    with the server process (SIGTERM on the parent's death, even a SIGKILL)."""
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
+    app.extensions["goldloop_tagger"].engine.dispose(close=False)
+    db.get_engine().dispose(close=False)
+    return app
+
+
+def _serve(app: Flask, host: str, port: int, processes: int, threads: int) -> int:
+    """Run granian until Ctrl-C or SIGTERM; returns the exit status."""
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    server = Server("tagger_app.serve:app", address=host, port=port, interface=Interfaces.WSGI, workers=processes,
+                    blocking_threads=threads, log_level=LogLevels.warning, log_access=False, websockets=False,
+                    workers_kill_timeout=10)
     try:
-        server.run()
-    finally:
-        server.close()
+        server.serve(target_loader=lambda: _worker_app(app), wrap_loader=False)
+    except SystemExit as exc:  # granian exits non-zero when a worker failed
+        return int(exc.code or 0)
     return cli.EXIT_OK
-
-
-def _run_forked(app: Flask, server, processes: int, threads: int) -> int:
-    """Serve ``server``'s socket from ``processes`` forked children; stop them all when one ends
-    or the parent is asked to stop. Returns the exit status."""
-    from waitress import create_server
-
-    sock = server.socket
-    children = []
-    for _ in range(processes):
-        pid = os.fork()
-        if pid == 0:  # child: own database connections, dies with the parent, never runs atexit hooks
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-            app.extensions["goldloop_tagger"].engine.dispose(close=False)
-            db.get_engine().dispose(close=False)
-            child = create_server(app, sockets=[sock], threads=threads, connection_limit=200, channel_timeout=60,
-                                  ident="goldloop")
-            try:
-                child.run()
-            finally:
-                os._exit(0)
-        children.append(pid)
-
-    def _stop(signum: int, _frame) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        os.wait()  # any child ending (a crash) stops the whole server
-        return cli.EXIT_ERROR
-    except (KeyboardInterrupt, SystemExit):
-        return cli.EXIT_OK
-    finally:
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        server.close()
 
 
 if __name__ == "__main__":

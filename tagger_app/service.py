@@ -87,7 +87,7 @@ def _claim(conn: Connection, state: TaggerState, annotator: str, query: queues.Q
         if len(got) >= n or ran_out:
             break
     if state.marks.due(query.mark_key):
-        state.marks.sync_undos(queues.undo_count(conn, state.task.name))
+        state.marks.sync_undos(queues.latest_undo(conn, state.task.name))
         state.marks.raise_to(query.mark_key, query.advance(conn, mark), generation)
     return got
 

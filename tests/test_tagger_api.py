@@ -332,3 +332,28 @@ def test_login_redirects_only_within_the_site_and_pages_carry_security_headers(e
     assert "default-src 'self'" in r.headers["Content-Security-Policy"]
     assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Cache-Control"] == "no-store"
     assert "<script>" not in r.get_data(as_text=True).split("</main>")[0]   # no inline script in the page body
+
+
+def test_session_cookies_are_verified_once_but_a_forged_one_never_passes(engine, app) -> None:
+    add_annotator(engine, "alice")
+    client = Client(app, "alice").http
+    cookie = client.get_cookie("session").value
+    assert client.get("/api/me").status_code == 200 and client.get("/api/me").status_code == 200  # cached
+    payload, rest = cookie.split(".", 1)
+    forged_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
+    forgeries = (forged_payload + "." + rest, cookie[:-2] + ("AA" if cookie[-2:] != "AA" else "BB"))
+    for forged in forgeries:
+        client.set_cookie("session", forged)
+        assert client.get("/api/me").status_code == 401
+    client.set_cookie("session", cookie)
+    assert client.get("/api/me").get_json()["annotator"] == "alice"
+    interface = app.session_interface
+    assert cookie in interface._verified and not set(forgeries) & set(interface._verified)
+    client.delete_cookie("session")
+    assert client.get("/api/me").status_code == 401
+    failed = app.test_client()   # a failed login flashes a message: a list in the session, never cached
+    page = failed.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    r = failed.post("/login", data={"csrf_token": token, "name": "alice", "password": "wrong-password"})
+    assert r.status_code == 401 and "Unknown annotator" in r.get_data(as_text=True)
+    assert not any("_flashes" in data for data, _ in interface._verified.values())

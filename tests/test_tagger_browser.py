@@ -1,4 +1,4 @@
-"""The tagger in a real Chromium (Playwright) against a real waitress server and PostgreSQL."""
+"""The tagger in a real Chromium (Playwright) against a real granian server and PostgreSQL."""
 from __future__ import annotations
 
 import re

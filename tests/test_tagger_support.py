@@ -70,7 +70,7 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """A real ``bin/tagger.sh`` (waitress) subprocess."""
+    """A real ``bin/tagger.sh`` (granian) subprocess."""
 
     port: int
     proc: subprocess.Popen | None = None

@@ -95,7 +95,7 @@ class QueueQuery:
 
         Items before it are closed for every annotator, so ``claim`` need not scan them again;
         each closed item is passed over about once instead of on every request. An undo can
-        reopen an item, so callers drop their marks on undo (see ``undo_count``). None when the
+        reopen an item, so callers drop their marks on undo (see ``latest_undo``). None when the
         queue has no mark.
         """
         if not (self.keyset and self.capped and self.since is None):
@@ -200,10 +200,11 @@ def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
                       info={"strategy": "lf_disagreement_fallback", "lf_run": run["id"]})
 
 
-def undo_count(conn: Connection, task: str) -> int:
-    """How many undos the task has had: when it changes, another process may have reopened an item."""
-    return conn.execute(sa.text("SELECT count(*) FROM human_labels WHERE undoes IS NOT NULL AND task = :t"),
-                        {"t": task}).scalar_one()
+def latest_undo(conn: Connection, task: str) -> int | None:
+    """Id of the task's latest undo (one probe of a partial index): when it changes, another
+    process may have reopened an item."""
+    return conn.execute(sa.text("SELECT max(id) FROM human_labels WHERE undoes IS NOT NULL AND task = :t"),
+                        {"t": task}).scalar()
 
 
 def default_prediction_source(conn: Connection, task: str) -> str:
