@@ -183,9 +183,11 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
                                "--processes", str(server_processes)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = server.stdout.readline()
-        if "http://" not in line:
-            raise RuntimeError(f"server did not start: {line}{server.stdout.read()}")
+        lines = [server.stdout.readline()]  # the URL comes once the server answers, maybe after log lines
+        while "http://" not in lines[-1]:
+            if server.poll() is not None:
+                raise RuntimeError("server did not start:\n" + "".join(lines) + server.stdout.read())
+            lines.append(server.stdout.readline())
         log: list[str] = []  # keep reading the server's output: a full pipe would block its logging
         threading.Thread(target=lambda: log.extend(server.stdout), daemon=True).start()
         names = [f"load{u:02d}" for u in range(users)]

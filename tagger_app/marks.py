@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-ADVANCE_EVERY_S = 0.25
+ADVANCE_EVERY_S = 0.05
 _UNSEEN = object()  # no undo id read yet
 
 

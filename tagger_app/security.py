@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 
 from datasets import workspace
-from tagger_app.sessions import VerifiedCookieSessionInterface
+from tagger_app.verified import VerifiedCookieSessionInterface, VerifiedCSRFProtect
 from tagger_app.state import connection
 from tagger_app.store import annotators
 
@@ -20,7 +20,6 @@ PUBLIC_ENDPOINTS = {"auth.login", "static"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
-csrf = CSRFProtect()
 login_manager = LoginManager()
 
 
@@ -100,7 +99,7 @@ def _error(status: int, message: str) -> tuple[Response | str, int]:
 def init_app(app: Flask) -> None:
     """Install sessions, CSRF protection, flask-login, the login-everywhere rule, headers and error pages."""
     app.session_interface = VerifiedCookieSessionInterface()
-    csrf.init_app(app)
+    VerifiedCSRFProtect().init_app(app)  # per application: what it remembers belongs to one secret key
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
     app.before_request(_require_login)

@@ -357,3 +357,21 @@ def test_session_cookies_are_verified_once_but_a_forged_one_never_passes(engine,
     r = failed.post("/login", data={"csrf_token": token, "name": "alice", "password": "wrong-password"})
     assert r.status_code == 401 and "Unknown annotator" in r.get_data(as_text=True)
     assert not any("_flashes" in data for data, _ in interface._verified.values())
+
+
+def test_csrf_tokens_are_verified_once_and_only_fit_their_own_session(engine, app) -> None:
+    ids = seed_posts(engine, {"test": 4})["test"]
+    add_annotator(engine, "alice")
+    add_annotator(engine, "bob")
+    alice, bob = Client(app, "alice"), Client(app, "bob")
+    for post_id in ids[:2]:                                   # the second submit passes on the remembered token
+        alice.submit(post_id=post_id, label="ai")
+    alice_token = alice.token
+    assert alice_token in app.extensions["csrf"]._unsigned
+    for token in (bob.token, alice_token[:-2] + ("AA" if alice_token[-2:] != "AA" else "BB"), ""):
+        alice.token = token                                    # bob's genuine token, a forged one, none at all
+        r = alice.post("/api/submit", {"post_id": ids[2], "label": "ai"})
+        assert r.status_code == 400 and "refused" in r.get_json()["error"]
+    bob.token = alice_token                                   # alice's token does not fit bob's session either
+    assert bob.post("/api/submit", {"post_id": ids[3], "label": "ai"}).status_code == 400
+    assert current_labels(engine, "alice") == {ids[0]: "ai", ids[1]: "ai"} and current_labels(engine, "bob") == {}
