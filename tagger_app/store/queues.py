@@ -83,11 +83,12 @@ class QueueQuery:
         picked among the first ``candidates`` open items nobody else holds, in one statement.
 
         Returns the leased ids and whether the queue ran out (fewer than ``candidates`` found).
+        The limit is written into the statement, so its cached plan knows it reads a handful of rows.
         """
         sql = (f"SELECT {self.id_expr} {self.from_where}{self._from_mark(mark)} AND {self.id_expr} <> ALL(:exclude)"
-               f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT :candidates")
+               f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT {int(candidates)}")
         _, [(ids, found)] = prepared.statement(leases.claim_sql(sql)).execute(
-            conn, self._bind(n=n, candidates=candidates, exclude=exclude, mark=mark))
+            conn, self._bind(n=n, exclude=exclude, mark=mark))
         return ids, found < candidates
 
     def advance(self, conn: Connection, mark: Any) -> Any:
