@@ -295,7 +295,7 @@ def _human(r: dict) -> str:
 def main() -> int:
     sys.path.insert(0, str(REPO_ROOT))
     from datasets import cli
-    from tagger_app.serve import DEFAULT_THREADS
+    from tagger_app.serve import DEFAULT_PROCESSES, DEFAULT_THREADS
 
     p = cli.parser("tagger_load.py", __doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60)
@@ -303,7 +303,8 @@ def main() -> int:
     p.add_argument("--processes", type=int, default=4, help="client processes the users are spread over")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"application threads per server process (default {DEFAULT_THREADS}, as bin/tagger.sh)")
-    p.add_argument("--server-processes", type=int, default=1, help="server processes (tagger.sh --processes)")
+    p.add_argument("--server-processes", type=int, default=DEFAULT_PROCESSES,
+                   help=f"server worker processes (default {DEFAULT_PROCESSES}, as bin/tagger.sh --processes)")
     p.add_argument("--posts", type=int, default=100_000, help="posts seeded in the train split")
     p.add_argument("--think-ms", type=float, default=0, help="pause after each label (0: back to back, a stress test)")
     args = p.parse_args()

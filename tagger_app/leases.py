@@ -25,11 +25,17 @@ def free_for(id_expr: str) -> str:
             f" WHERE l.task = :task AND l.post_id = {id_expr}), true)")
 
 
-def claim_sql(candidates_sql: str) -> str:
+def claim_sql(candidates_sql: str, rows_sql: str | None = None) -> str:
     """One statement that leases up to ``:n`` of the ids ``candidates_sql`` selects (in its order)
-    to ``:annotator``; its one row is (claimed ids, number of candidates)."""
-    return (f"WITH c AS MATERIALIZED (SELECT ARRAY({candidates_sql}) AS ids)"
-            f" SELECT tagger_claim(:task, :annotator, c.ids, :n, CAST('{TTL}' AS interval)), cardinality(c.ids) FROM c")
+    to ``:annotator``. Its first row starts with (claimed ids, number of candidates); with
+    ``rows_sql``, a SELECT over the claimed ids as ``l.ids``, each of its rows follows those two
+    columns (one row of NULLs when nothing was claimed), so the items come in the same round trip."""
+    sql = (f"WITH c AS MATERIALIZED (SELECT ARRAY({candidates_sql}) AS ids),"
+           f" l AS MATERIALIZED (SELECT tagger_claim(:task, :annotator, c.ids, :n, CAST('{TTL}' AS interval)) AS ids,"
+           f" cardinality(c.ids) AS found FROM c)")
+    if rows_sql is None:
+        return sql + " SELECT l.ids, l.found FROM l"
+    return sql + f" SELECT l.ids, l.found, r.* FROM l LEFT JOIN LATERAL ({rows_sql}) r ON true"
 
 
 def claim(conn: Connection, task: str, annotator: str, post_ids: list[str]) -> list[str]:

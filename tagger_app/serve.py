@@ -25,7 +25,8 @@ from tagger_app import create_app
 from tagger_app.state import tagger
 from tagger_app.store import annotators
 
-DEFAULT_THREADS = 4  # measured best tail latency on 2 cores (docs/benchmarks.md)
+DEFAULT_PROCESSES = min(os.cpu_count() or 1, 4)  # one worker per core (a few at most): no GIL to share
+DEFAULT_THREADS = 3  # per worker: one runs Python while the others wait for PostgreSQL (docs/benchmarks.md)
 READY_TIMEOUT_S = 60
 _PR_SET_PDEATHSIG = 1
 
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version", type=int, help="data-set version to serve (default: the latest)")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"application threads per worker process (default {DEFAULT_THREADS})")
-    p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
+                   help=f"worker processes (default {DEFAULT_PROCESSES}: the number of CPUs, at most 4)")
     args = p.parse_args(argv)
     if args.processes < 1 or args.threads < 1:
         p.error("--processes and --threads must be at least 1")

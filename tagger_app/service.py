@@ -15,7 +15,7 @@ MAX_BATCH = 20
 SPARE_CANDIDATES = 3  # extra items fetched per query, in case others claim the first ones meanwhile
 REVIEW_QUEUES = ("review", "disagree", "predictions")
 # Queues whose items are open for the annotator (so no label of theirs) and that show no golden
-# label (tagger.js): their items are loaded without the label look-ups.
+# label (tagger.js): their items are fetched without the label look-ups.
 UNLABELED_QUEUES = ("split", "random")
 
 
@@ -61,8 +61,11 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
     except queues.QueueUnavailable as exc:
         return {"queue": q.as_dict(), "available": False, "message": str(exc), "items": []}
     n = max(1, min(int(n), MAX_BATCH))
-    ids = _claim(conn, state, annotator, query, n, exclude)
-    items = posts.load(conn, state.task.name, version, annotator, ids, hints, labels=q.kind not in UNLABELED_QUEUES)
+    ids, rows = _claim(conn, state, annotator, query, n, exclude,
+                       posts.rows_sql("l.ids", labels=q.kind not in UNLABELED_QUEUES))
+    items = posts.items(rows, ids)
+    if hints:
+        posts.add_hints(conn, state.task.name, items)
     if q.kind == "predictions":
         for item in items:
             item["prediction"] = posts.prediction(conn, state.task.name, q.source, item["post_id"])
@@ -76,20 +79,23 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
 
 
 def _claim(conn: Connection, state: TaggerState, annotator: str, query: queues.QueueQuery, n: int,
-           exclude: list[str]) -> list[str]:
-    """Up to ``n`` next items, leased to ``annotator`` (retrying when other annotators won races)."""
+           exclude: list[str], rows_sql: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Up to ``n`` next items leased to ``annotator`` (retrying when other annotators won races):
+    their ids and their post rows (``rows_sql``, fetched by the claiming statement itself)."""
     mark, generation = state.marks.get(query.mark_key)
     got: list[str] = []
+    rows: list[dict[str, Any]] = []
     for _ in range(4):
         want = n - len(got)
-        ids, ran_out = query.claim(conn, want, want + SPARE_CANDIDATES, exclude + got, mark)
-        got += ids
-        if len(got) >= n or ran_out:
+        claimed = query.claim(conn, want, want + SPARE_CANDIDATES, exclude + got, mark, rows_sql)
+        got += claimed.ids
+        rows += claimed.rows
+        if len(got) >= n or claimed.ran_out:
             break
     if state.marks.due(query.mark_key):
         state.marks.sync_undos(queues.latest_undo(conn, state.task.name))
         state.marks.raise_to(query.mark_key, query.advance(conn, mark), generation)
-    return got
+    return got, rows
 
 
 def _label_for_answer(conn: Connection, state: TaggerState, q: QueueRequest, post_id: str,

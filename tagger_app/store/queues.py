@@ -54,6 +54,15 @@ def _open_for(id_expr: str, *, annotator: bool, since: bool, capped: bool) -> st
 
 
 @dataclass
+class Claimed:
+    """What one claim leased: the ids, whether the queue ran out, and their rows (when asked for)."""
+
+    ids: list[str]
+    ran_out: bool
+    rows: list[dict[str, Any]]
+
+
+@dataclass
 class QueueQuery:
     """One queue as SQL: the candidate set, its order, and which answers take an item out of it."""
 
@@ -78,18 +87,20 @@ class QueueQuery:
         return f" AND {self.keyset} >= :mark" if self.keyset and mark is not None else ""
 
     def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
-              mark: Any = None) -> tuple[list[str], bool]:
+              mark: Any = None, rows_sql: str | None = None) -> Claimed:
         """Lease up to ``n`` post ids to show next, in queue order (from the low-water ``mark``),
-        picked among the first ``candidates`` open items nobody else holds, in one statement.
+        picked among the first ``candidates`` open items nobody else holds, in one statement;
+        with ``rows_sql`` (see ``leases.claim_sql``), the same statement returns their rows.
 
-        Returns the leased ids and whether the queue ran out (fewer than ``candidates`` found).
         The limit is written into the statement, so its cached plan knows it reads a handful of rows.
         """
         sql = (f"SELECT {self.id_expr} {self.from_where}{self._from_mark(mark)} AND {self.id_expr} <> ALL(:exclude)"
                f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT {int(candidates)}")
-        _, [(ids, found)] = prepared.statement(leases.claim_sql(sql)).execute(
+        columns, rows = prepared.statement(leases.claim_sql(sql, rows_sql)).execute(
             conn, self._bind(n=n, exclude=exclude, mark=mark))
-        return ids, found < candidates
+        ids, found = rows[0][0], rows[0][1]
+        records = [dict(zip(columns[2:], row[2:])) for row in rows if rows_sql and row[2] is not None]
+        return Claimed(ids, found < candidates, records)
 
     def advance(self, conn: Connection, mark: Any) -> Any:
         """The new low-water mark: the order key of the first item not yet at cap (for everyone).
@@ -118,12 +129,13 @@ class RandomQueue(QueueQuery):
     """Random order without sorting the table: start at a random point of the md5-ordered index."""
 
     def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
-              mark: Any = None) -> tuple[list[str], bool]:
-        ids, ran_out = QueueQuery.claim(self._from(secrets.token_hex(16)), conn, n, candidates, exclude)
-        if ran_out and len(ids) < n:  # wrap around to the start of the index
-            more, ran_out = QueueQuery.claim(self._from(""), conn, n - len(ids), candidates, exclude + ids)
-            ids += [i for i in more if i not in ids]
-        return ids, ran_out
+              mark: Any = None, rows_sql: str | None = None) -> Claimed:
+        first = QueueQuery.claim(self._from(secrets.token_hex(16)), conn, n, candidates, exclude, rows_sql=rows_sql)
+        if not (first.ran_out and len(first.ids) < n):
+            return first
+        more = QueueQuery.claim(self._from(""), conn, n - len(first.ids), candidates, exclude + first.ids,
+                                rows_sql=rows_sql)  # wrap around to the start of the index
+        return Claimed(first.ids + more.ids, more.ran_out, first.rows + more.rows)
 
     def _from(self, start: str) -> QueueQuery:
         return QueueQuery(self.kind, self.id_expr, self.from_where + " AND sm.norm_hash >= :start",
