@@ -74,7 +74,9 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
     if progress:
         out["progress"] = query.progress(conn)
     if not items:
-        out["message"] = "Nothing left in this queue."
+        out["message"] = "Nothing left in this queue." + (
+            f" Items already labeled by {state.annotations_per_item} annotator(s) are skipped; the task file's"
+            " [tagger] annotations_per_item asks for more opinions." if query.capped else "")
     return out
 
 

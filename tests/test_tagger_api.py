@@ -375,3 +375,13 @@ def test_csrf_tokens_are_verified_once_and_only_fit_their_own_session(engine, ap
     bob.token = alice_token                                   # alice's token does not fit bob's session either
     assert bob.post("/api/submit", {"post_id": ids[3], "label": "ai"}).status_code == 400
     assert current_labels(engine, "alice") == {ids[0]: "ai", ids[1]: "ai"} and current_labels(engine, "bob") == {}
+
+
+def test_exhausted_queue_says_why(engine, app) -> None:
+    ids = seed_posts(engine, {"test": 1})["test"]
+    add_annotator(engine, "alice")
+    add_annotator(engine, "bob")
+    Client(app, "alice").submit(post_id=ids[0], label="ai")
+    answer = Client(app, "bob").next()
+    assert answer["items"] == [] and "already labeled by 1 annotator(s)" in answer["message"]
+    assert "annotations_per_item" in answer["message"]

@@ -25,6 +25,7 @@
     writes: Promise.resolve(),  // answers and undos are sent one after another, in order
     fetching: null,
     exhausted: false,
+    exhaustedMessage: '',
     progress: { done: 0, total: 0 },
   };
 
@@ -73,6 +74,7 @@
         const known = new Set(held());
         data.items.forEach((item) => { if (!known.has(item.post_id)) state.buffer.push(item); });
         state.exhausted = data.items.length === 0;
+        state.exhaustedMessage = data.message || '';
         if (data.progress) { state.progress = data.progress; renderProgress(); }
         if (!data.available) announce(data.message);
       })
@@ -148,7 +150,7 @@
     if (!item) {
       els.post.dataset.postId = '';
       els.meta.textContent = '';
-      els.text.textContent = state.exhausted ? 'Nothing left in this queue. Well done!' : 'Loading…';
+      els.text.textContent = state.exhausted ? (state.exhaustedMessage || 'Nothing left in this queue.') : 'Loading…';
       els.context.hidden = true;
       els.hints.hidden = true;
       return;
