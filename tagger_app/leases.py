@@ -25,11 +25,14 @@ def free_for(id_expr: str) -> str:
             f" WHERE l.task = :task AND l.post_id = {id_expr}), true)")
 
 
+CLAIMED_IDS = "l.ids"  # how a ``rows_sql`` of ``claim_sql`` names the array of claimed ids
+
+
 def claim_sql(candidates_sql: str, rows_sql: str | None = None) -> str:
     """One statement that leases up to ``:n`` of the ids ``candidates_sql`` selects (in its order)
     to ``:annotator``. Its first row starts with (claimed ids, number of candidates); with
-    ``rows_sql``, a SELECT over the claimed ids as ``l.ids``, each of its rows follows those two
-    columns (one row of NULLs when nothing was claimed), so the items come in the same round trip."""
+    ``rows_sql``, a SELECT over the claimed ids as ``CLAIMED_IDS``, each of its rows follows those
+    two columns (one row of NULLs when nothing was claimed), so the items come in the same round trip."""
     sql = (f"WITH c AS MATERIALIZED (SELECT ARRAY({candidates_sql}) AS ids),"
            f" l AS MATERIALIZED (SELECT tagger_claim(:task, :annotator, c.ids, :n, CAST('{TTL}' AS interval)) AS ids,"
            f" cardinality(c.ids) AS found FROM c)")

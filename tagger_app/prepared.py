@@ -35,7 +35,7 @@ class Prepared:
         numbered = _PARAM.sub(lambda m: f"${self.names.index(m.group(1)) + 1}", sql)
         self._prepare = f"PREPARE {self.name} AS {numbered}"
         args = ", ".join(f"%({n})s" for n in self.names)
-        self._execute = "SET LOCAL enable_seqscan = off; " + f"EXECUTE {self.name}" + (f" ({args})" if args else "")
+        self._execute = f"SET LOCAL enable_seqscan = off; EXECUTE {self.name}" + (f" ({args})" if args else "")
 
     def execute(self, conn: Connection, params: dict[str, Any]) -> tuple[list[str], list[tuple]]:
         """Run on ``conn``'s DBAPI connection; returns the column names and all rows."""

@@ -104,11 +104,11 @@ def _serve(app: Flask, host: str, port: int, processes: int, threads: int) -> in
     from granian.log import LogLevels
     from granian.server import Server
 
-    server = Server("tagger_app.serve:app", address=host, port=port, interface=Interfaces.WSGI, workers=processes,
+    server = Server("tagger_app:create_app", address=host, port=port, interface=Interfaces.WSGI, workers=processes,
                     blocking_threads=threads, log_level=LogLevels.warning, log_access=False, websockets=False,
                     workers_kill_timeout=10)
     try:
-        server.serve(target_loader=lambda: _worker_app(app), wrap_loader=False)
+        server.serve(target_loader=lambda: _worker_app(app), wrap_loader=False)  # the app built above, not the target
     except SystemExit as exc:  # granian exits non-zero when a worker failed
         return int(exc.code or 0)
     return cli.EXIT_OK

@@ -62,7 +62,7 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueReq
         return {"queue": q.as_dict(), "available": False, "message": str(exc), "items": []}
     n = max(1, min(int(n), MAX_BATCH))
     ids, rows = _claim(conn, state, annotator, query, n, exclude,
-                       posts.rows_sql("l.ids", labels=q.kind not in UNLABELED_QUEUES))
+                       posts.rows_sql(leases.CLAIMED_IDS, labels=q.kind not in UNLABELED_QUEUES))
     items = posts.items(rows, ids)
     if hints:
         posts.add_hints(conn, state.task.name, items)
