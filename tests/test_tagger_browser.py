@@ -1,10 +1,12 @@
 """The tagger in a real Chromium (Playwright) against a real granian server and PostgreSQL."""
 from __future__ import annotations
 
+import os
 import re
 import signal
 from collections.abc import Iterator
 
+import psutil
 import pytest
 import requests
 import sqlalchemy as sa
@@ -203,3 +205,15 @@ def test_acknowledged_labels_survive_sigkill(engine: sa.engine.Engine, server: S
     press_and_wait(page, "1")
     wait_saved(page)
     assert len(current_labels(engine, "alice")) == 6
+
+
+def test_workers_end_with_the_server_process(engine: sa.engine.Engine, server: Server) -> None:
+    """SIGKILL of the server process alone (not its process group): no worker lives on holding the port."""
+    workers = psutil.Process(server.proc.pid).children(recursive=True)
+    assert workers
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(timeout=30)
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/login", timeout=2)
