@@ -188,12 +188,6 @@ def _seed(engine, posts: int, users: int) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE")  # planner statistics, as a database in use has them
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] * 1000
 
@@ -206,10 +200,11 @@ def run(seconds: float, users: int, processes: int, threads: int, posts: int, th
     os.environ.pop("DATABASE_URL", None)
     sys.path.insert(0, str(REPO_ROOT))
     from datasets import db
+    from tagger_app.serve import free_port
 
     engine = db.get_engine()
     _seed(engine, posts, users)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": db.database_url(), "PYTHONPATH": str(REPO_ROOT)}
     server = subprocess.Popen([sys.executable, "-m", "tagger_app.serve", "--port", str(port), "--threads", str(threads),
                                "--processes", str(server_processes)],

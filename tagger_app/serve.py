@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with app.app_context():
         with tagger().engine.connect() as conn:  # connect (and migrate) before announcing the URL
             accounts = [a for a in annotators.list_all(conn) if a.active]
-    port = args.port or _free_port(args.host)
+    port = args.port or free_port(args.host)
     url = f"http://{args.host}:{port}/"
     info = {"url": url, "task": app.extensions["goldloop_tagger"].task.name, "annotators": len(accounts)}
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(app, args.host, port, args.processes, args.threads)
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     """A port nobody listens on right now (for ``--port 0``: every worker must bind the same one)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.bind((host, 0))

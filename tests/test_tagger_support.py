@@ -5,7 +5,6 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tagger_app.serve import free_port
 from tagger_app.store import annotators
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,13 +59,6 @@ def current_labels(engine: sa.engine.Engine, annotator: str, task: str = "ai_twe
         rows = conn.execute(sa.text("SELECT post_id, label FROM annotator_labels WHERE task = :t AND annotator = :a "
                                     "AND action = 'label'"), {"t": task, "a": annotator})
         return dict(rows.all())
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
