@@ -1,27 +1,37 @@
 """Active learning: rank the unlabeled pool so people label the most useful posts first.
 
-Strategies (``[active_learning] strategy``):
+Query strategies are composed the way small-text composes them: base strategies rank the pool
+on their own, and wrappers take any strategy and re-order what it ranked. Every strategy has
+one method, ``rank(pool, rng) -> Ranking``, so a wrapper neither knows nor cares what it wraps.
+
+Base strategies (``[active_learning] strategy``):
 
 - ``entropy`` (alias ``uncertainty``) and ``margin``: the end model's uncertainty, computed
   with scikit-activeml's ``uncertainty_scores``;
 - ``lf_conflict``: entropy of the LFs' non-abstain votes (posts no LF covers come next);
 - ``disagreement``: total-variation distance between label-model and end-model probabilities;
-- ``diverse``: uncertainty within clusters: the ``batch_size * candidates_per_cluster`` most
-  uncertain posts are clustered (k-means on the model's features, ``batch_size`` clusters)
-  and the most uncertain post of each cluster forms the batch;
-- ``random``: the baseline.
+- ``random``: the baseline, never wrapped (it must stay an unbiased reference).
 
-Near duplicates: for every strategy but ``random``, a batch never holds two posts whose model
-features (TF-IDF vector or BiLSTM state) have a cosine similarity of ``duplicate_similarity``
-or more; the skipped near-duplicates follow the batch (labeling one teaches the model the other).
+Wrappers:
 
-Cold start: while the pool holds no golden label, every strategy but ``random`` interleaves
-the LFs' majority classes (round-robin) so the first batch shows every class.
+- :class:`ClusterHeads`: the base's ``batch_size * candidates_per_cluster`` best posts are
+  clustered (k-means on the model's features, ``batch_size`` clusters) and the best post of
+  each cluster forms the batch; the strategy ``diverse`` is ``ClusterHeads(entropy)``;
+- :class:`ColdStart`: while the pool holds no golden label, the LFs' majority classes are
+  interleaved (round-robin) so the first batch shows every class;
+- :class:`DistinctBatch`: a batch never holds two posts whose model features (TF-IDF vector or
+  BiLSTM state) have a cosine similarity of ``duplicate_similarity`` or more; the skipped
+  near-duplicates follow the batch (labeling one teaches the model the other).
+
+:func:`build_strategy` is the one place that composes them; :func:`rank_pool` turns the
+composed strategy's ranking into queue rows.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,9 +41,12 @@ from sklearn.decomposition import TruncatedSVD
 
 from models.evaluate import majority_vote
 from models.metrics import ABSTAIN
-from models.params import ActiveParams
+from models.params import ActiveParams, normalize_strategy
 
 SVD_DIMS = 32
+
+Embed = Callable[[list[str]], np.ndarray]
+"""Texts -> the end model's features (one row per text), e.g. ``TextClassifier.embed``."""
 
 
 @dataclass
@@ -48,118 +61,246 @@ class Pool:
     labels: list[str]
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Per pool row: how useful labeling it is (higher = sooner; NaN = unscored) and why, for people."""
+
+    values: np.ndarray
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A strategy's answer: pool rows, most useful first, with the scores behind the order.
+
+    Scores stay indexed by pool row (not by rank) so a wrapper can re-order without
+    re-aligning them.
+    """
+
+    order: np.ndarray
+    scores: Scores
+
+
+class QueryStrategy(Protocol):
+    """Anything that ranks a pool; ``rng`` breaks ties and drives random choices, so a seed
+    reproduces a ranking."""
+
+    def rank(self, pool: Pool, rng: np.random.Generator) -> Ranking: ...
+
+
+class ScoreStrategy(ABC):
+    """A base strategy that scores each post on its own and ranks by score."""
+
+    @abstractmethod
+    def score(self, pool: Pool) -> Scores:
+        """Each post's usefulness and the reason shown in the tagger."""
+
+    def rank(self, pool: Pool, rng: np.random.Generator) -> Ranking:
+        """Best score first; equal scores (e.g. posts no LF votes on) come in random, not file, order."""
+        scores = self.score(pool)
+        tiebreak = rng.permutation(len(pool.ids))
+        return Ranking(np.lexsort((tiebreak, -scores.values)), scores)
+
+
+@dataclass(frozen=True)
+class Uncertainty(ScoreStrategy):
+    """The end model's uncertainty by a scikit-activeml ``method`` (``entropy``, ``margin_sampling``)."""
+
+    method: str
+
+    def score(self, pool: Pool) -> Scores:
+        best = pool.end_probs.argmax(1)
+        return Scores(uncertainty_scores(pool.end_probs, method=self.method),
+                      [f"model unsure: {pool.labels[b]} {pool.end_probs[i, b]:.2f}" for i, b in enumerate(best)])
+
+
 def _vote_counts(votes: np.ndarray, k: int) -> np.ndarray:
     return np.stack([(votes == c).sum(axis=1) for c in range(k)], axis=1) if votes.size else np.zeros((len(votes), k))
 
 
-def _lf_conflict(pool: Pool) -> tuple[np.ndarray, list[str]]:
-    counts = _vote_counts(pool.votes, len(pool.labels))
-    total = counts.sum(axis=1)
-    dist = np.divide(counts, total[:, None], out=np.full(counts.shape, 1 / len(pool.labels)), where=total[:, None] > 0)
-    score = np.where(total > 0, uncertainty_scores(dist, method="entropy"), 0.0)
-    score = score + np.where(total == 0, 1e-3, 0.0)  # uncovered posts right after the conflicts
-    reasons = [("LFs disagree: " + ", ".join(f"{int(c)} {pool.labels[j]}" for j, c in enumerate(row) if c))
-               if (row > 0).sum() > 1 else ("no LF voted" if row.sum() == 0 else "LFs agree")
-               for row in counts]
-    return score, reasons
+class LFConflict(ScoreStrategy):
+    """Entropy of the LFs' non-abstain votes: where LFs disagree, a label settles the conflict."""
+
+    def score(self, pool: Pool) -> Scores:
+        counts = _vote_counts(pool.votes, len(pool.labels))
+        total = counts.sum(axis=1)
+        dist = np.divide(counts, total[:, None], out=np.full(counts.shape, 1 / len(pool.labels)),
+                         where=total[:, None] > 0)
+        values = np.where(total > 0, uncertainty_scores(dist, method="entropy"), 0.0)
+        values = values + np.where(total == 0, 1e-3, 0.0)  # uncovered posts right after the conflicts
+        reasons = [("LFs disagree: " + ", ".join(f"{int(c)} {pool.labels[j]}" for j, c in enumerate(row) if c))
+                   if (row > 0).sum() > 1 else ("no LF voted" if row.sum() == 0 else "LFs agree")
+                   for row in counts]
+        return Scores(values, reasons)
 
 
-def _uncertainty(method: str) -> Callable[[Pool], tuple[np.ndarray, list[str]]]:
-    def score(pool: Pool) -> tuple[np.ndarray, list[str]]:
-        values = uncertainty_scores(pool.end_probs, method=method)
-        best = pool.end_probs.argmax(1)
-        return values, [f"model unsure: {pool.labels[b]} {pool.end_probs[i, b]:.2f}" for i, b in enumerate(best)]
-    return score
+class Disagreement(ScoreStrategy):
+    """Total-variation distance between label-model and end-model probabilities; the end
+    model's entropy when the label model's probabilities are unknown."""
+
+    def score(self, pool: Pool) -> Scores:
+        if pool.label_probs is None:
+            return Uncertainty("entropy").score(pool)
+        values = 0.5 * np.abs(pool.end_probs - pool.label_probs).sum(axis=1)
+        lm, em = pool.label_probs.argmax(1), pool.end_probs.argmax(1)
+        return Scores(values, [f"label model {pool.labels[a]} vs end model {pool.labels[b]}" for a, b in zip(lm, em)])
 
 
-def _disagreement(pool: Pool) -> tuple[np.ndarray, list[str]]:
-    if pool.label_probs is None:
-        return _uncertainty("entropy")(pool)
-    score = 0.5 * np.abs(pool.end_probs - pool.label_probs).sum(axis=1)
-    lm, em = pool.label_probs.argmax(1), pool.end_probs.argmax(1)
-    return score, [f"label model {pool.labels[a]} vs end model {pool.labels[b]}" for a, b in zip(lm, em)]
+class RandomOrder:
+    """The baseline: a seeded random order, unscored."""
+
+    def rank(self, pool: Pool, rng: np.random.Generator) -> Ranking:
+        n = len(pool.ids)
+        return Ranking(rng.permutation(n), Scores(np.full(n, np.nan), ["random baseline"] * n))
 
 
-SCORERS: dict[str, Callable[[Pool], tuple[np.ndarray, list[str]]]] = {
-    "entropy": _uncertainty("entropy"), "margin": _uncertainty("margin_sampling"),
-    "lf_conflict": _lf_conflict, "disagreement": _disagreement, "diverse": _uncertainty("entropy"),
+BASE_STRATEGIES: dict[str, QueryStrategy] = {
+    "entropy": Uncertainty("entropy"), "margin": Uncertainty("margin_sampling"),
+    "lf_conflict": LFConflict(), "disagreement": Disagreement(), "random": RandomOrder(),
 }
 
 
-def _diverse_order(order: np.ndarray, pool: Pool, score: np.ndarray, params: ActiveParams,
-                   embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """Re-order ``order`` (most uncertain first): the most uncertain post of each k-means
-    cluster of the top candidates, then the rest."""
-    n_candidates = min(len(order), params.batch_size * params.candidates_per_cluster)
-    candidates = order[:n_candidates]
-    n_clusters = min(params.batch_size, n_candidates)
-    if n_clusters < 2:
-        return order
-    features = embed([pool.texts[i] for i in candidates])
-    if features.shape[1] > SVD_DIMS and n_candidates > SVD_DIMS:
-        features = TruncatedSVD(SVD_DIMS, random_state=params.seed).fit_transform(features)
-    clusters = KMeans(n_clusters, n_init=1, random_state=params.seed).fit_predict(features)
-    heads = [candidates[clusters == c][0] for c in range(n_clusters) if (clusters == c).any()]
-    heads = sorted(heads, key=lambda i: -score[i])
-    chosen = set(heads)
-    return np.array(heads + [i for i in order if i not in chosen], dtype=int)
+def _head_first(order: np.ndarray, head: Sequence[int]) -> np.ndarray:
+    """``head``, then the rest of ``order`` in its order: what a wrapper passes over stays in
+    the queue, right after what it chose."""
+    head = [int(i) for i in head]
+    chosen = set(head)
+    return np.array(head + [int(i) for i in order if i not in chosen], dtype=int)
 
 
-def _distinct_batch(order: np.ndarray, pool: Pool, params: ActiveParams,
-                    embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """Re-order ``order``: the batch takes posts in order, skipping near-duplicates of posts
-    already in it (cosine similarity of model features >= ``duplicate_similarity``); the rest follow."""
-    n_candidates = min(len(order), params.batch_size * params.candidates_per_cluster)
-    if params.duplicate_similarity > 1 or n_candidates < 2:
-        return order
-    candidates = order[:n_candidates]
-    features = np.asarray(embed([pool.texts[i] for i in candidates]), dtype="float64")
-    features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    picked: list[int] = []
-    for j in range(n_candidates):
-        if len(picked) == params.batch_size:
-            break
-        if not picked or float((features[picked] @ features[j]).max()) < params.duplicate_similarity:
-            picked.append(j)
-    batch = candidates[picked]
-    chosen = set(batch.tolist())
-    return np.concatenate([batch, np.array([i for i in order if i not in chosen], int)]).astype(int)
+@dataclass(frozen=True)
+class StrategyWrapper(ABC):
+    """A strategy that re-orders what ``base`` (any strategy) ranked."""
+
+    base: QueryStrategy
+
+    def rank(self, pool: Pool, rng: np.random.Generator) -> Ranking:
+        return self.rerank(pool, self.base.rank(pool, rng))
+
+    @abstractmethod
+    def rerank(self, pool: Pool, ranking: Ranking) -> Ranking:
+        """The base's ``ranking`` re-ordered (and its reasons amended) by this wrapper."""
 
 
-def _cold_start(order: np.ndarray, pool: Pool, limit: int) -> np.ndarray:
-    """Interleave the LFs' majority classes (round-robin) over the head of ``order``."""
-    vote = majority_vote(pool.votes, len(pool.labels))[order]
-    lanes = [list(order[vote == c]) for c in range(len(pool.labels))]
-    mixed: list[int] = []
-    while len(mixed) < limit and any(lanes):
-        for lane in lanes:
-            if lane and len(mixed) < limit:
-                mixed.append(lane.pop(0))
-    chosen = set(mixed)
-    return np.concatenate([np.array(mixed, int), np.array([i for i in order if i not in chosen], int)]).astype(int)
+@dataclass(frozen=True)
+class ClusterHeads(StrategyWrapper):
+    """Diversity: the base's best post of each k-means cluster of its top candidates, then the rest.
+
+    Uncertainty alone fills a batch with posts of one confusing kind; one post per cluster
+    spreads the batch over the kinds the model is unsure about.
+    """
+
+    embed: Embed
+    batch_size: int
+    candidates: int   # how many of the base's best posts are clustered
+    seed: int         # k-means and SVD seed
+
+    def rerank(self, pool: Pool, ranking: Ranking) -> Ranking:
+        order = ranking.order
+        n_candidates = min(len(order), self.candidates)
+        candidates = order[:n_candidates]
+        n_clusters = min(self.batch_size, n_candidates)
+        if n_clusters < 2:
+            return ranking
+        features = self.embed([pool.texts[i] for i in candidates])
+        if features.shape[1] > SVD_DIMS and n_candidates > SVD_DIMS:
+            features = TruncatedSVD(SVD_DIMS, random_state=self.seed).fit_transform(features)
+        clusters = KMeans(n_clusters, n_init=1, random_state=self.seed).fit_predict(features)
+        heads = [candidates[clusters == c][0] for c in range(n_clusters) if (clusters == c).any()]
+        heads = sorted(heads, key=lambda i: -ranking.scores.values[i])
+        return Ranking(_head_first(order, heads), ranking.scores)
+
+
+@dataclass(frozen=True)
+class ColdStart(StrategyWrapper):
+    """Round-robin over the LFs' majority classes (each class in the base's order) for the
+    first ``depth`` posts.
+
+    Without golden labels the end model only echoes the weak labels, and its uncertainty can
+    sit in one class; showing every class early gives the next model golden labels of each.
+    Posts the LFs leave undecided follow.
+    """
+
+    depth: int
+
+    def rerank(self, pool: Pool, ranking: Ranking) -> Ranking:
+        vote = majority_vote(pool.votes, len(pool.labels))
+        ordered_vote = vote[ranking.order]
+        lanes = [list(ranking.order[ordered_vote == c]) for c in range(len(pool.labels))]
+        mixed: list[int] = []
+        while len(mixed) < self.depth and any(lanes):
+            for lane in lanes:
+                if lane and len(mixed) < self.depth:
+                    mixed.append(lane.pop(0))
+        reasons = [f"cold start (LF vote {pool.labels[v]}): {r}" if v != ABSTAIN else r
+                   for v, r in zip(vote, ranking.scores.reasons)]
+        return Ranking(_head_first(ranking.order, mixed), Scores(ranking.scores.values, reasons))
+
+
+@dataclass(frozen=True)
+class DistinctBatch(StrategyWrapper):
+    """The batch takes the base's posts in order, skipping near-duplicates of posts already in
+    it (cosine similarity of model features >= ``duplicate_similarity``), looking ``candidates``
+    posts deep.
+
+    Near-copies (spam templates, retweets) get the same scores and would sit side by side; a
+    batch of them spends several labels on what one label teaches.
+    """
+
+    embed: Embed
+    batch_size: int
+    candidates: int
+    duplicate_similarity: float
+
+    def rerank(self, pool: Pool, ranking: Ranking) -> Ranking:
+        order = ranking.order
+        n_candidates = min(len(order), self.candidates)
+        if n_candidates < 2:
+            return ranking
+        candidates = order[:n_candidates]
+        features = np.asarray(self.embed([pool.texts[i] for i in candidates]), dtype="float64")
+        features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+        picked: list[int] = []
+        for j in range(n_candidates):
+            if len(picked) == self.batch_size:
+                break
+            if not picked or float((features[picked] @ features[j]).max()) < self.duplicate_similarity:
+                picked.append(j)
+        return Ranking(_head_first(order, candidates[picked]), ranking.scores)
+
+
+def build_strategy(name: str, params: ActiveParams, *, cold_start: bool, embed: Embed | None = None) -> QueryStrategy:
+    """The strategy ``name`` (aliases allowed) composed with the wrappers ``params`` ask for.
+
+    Innermost first: ``diverse`` clusters entropy's candidates (with ``embed``); cold start
+    interleaves classes when ``cold_start``; near-duplicates are skipped when ``embed`` is given
+    and ``duplicate_similarity`` <= 1. ``random`` is never wrapped. Without ``embed``, ``diverse``
+    is plain entropy.
+    """
+    name = normalize_strategy(name)
+    if name == "random":
+        return BASE_STRATEGIES[name]
+    candidates = params.batch_size * params.candidates_per_cluster
+    strategy = BASE_STRATEGIES["entropy" if name == "diverse" else name]
+    if name == "diverse" and embed is not None:
+        strategy = ClusterHeads(strategy, embed, params.batch_size, candidates, params.seed)
+    if cold_start:
+        strategy = ColdStart(strategy, params.queue_size)
+    if embed is not None and params.duplicate_similarity <= 1:
+        strategy = DistinctBatch(strategy, embed, params.batch_size, candidates, params.duplicate_similarity)
+    return strategy
 
 
 def rank_pool(pool: Pool, strategy: str, params: ActiveParams, *, cold_start: bool,
-              embed: Callable[[list[str]], np.ndarray] | None = None, seed: int | None = None) -> pd.DataFrame:
-    """Rank the pool for ``strategy``: ``post_id, rank (1 = first), score, reason``, ``queue_size`` rows."""
-    n = len(pool.ids)
-    limit = min(n, params.queue_size)
-    rng = np.random.default_rng(params.seed if seed is None else seed)
-    if strategy == "random":
-        order, score, reasons = rng.permutation(n), np.full(n, np.nan), ["random baseline"] * n
-    else:
-        score, reasons = SCORERS[strategy](pool)
-        tiebreak = rng.permutation(n)  # equal scores come in random, not file, order
-        order = np.lexsort((tiebreak, -score))
-        if strategy == "diverse" and embed is not None:
-            order = _diverse_order(order, pool, score, params, embed)
-        if cold_start:
-            order = _cold_start(order, pool, limit)
-            reasons = [f"cold start (LF vote {pool.labels[v]}): {r}" if v != ABSTAIN else r
-                       for v, r in zip(majority_vote(pool.votes, len(pool.labels)), reasons)]
-        if embed is not None:
-            order = _distinct_batch(order, pool, params, embed)
-    head = order[:limit]
+              embed: Embed | None = None, seed: int | None = None) -> pd.DataFrame:
+    """Rank the pool for ``strategy``: ``post_id, rank (1 = first), score, reason``, ``queue_size`` rows.
+
+    ``seed`` (default ``params.seed``) seeds tie-breaking and ``random``.
+    """
+    query = build_strategy(strategy, params, cold_start=cold_start, embed=embed)
+    ranking = query.rank(pool, np.random.default_rng(params.seed if seed is None else seed))
+    head = ranking.order[:params.queue_size]
+    values, reasons = ranking.scores.values, ranking.scores.reasons
     return pd.DataFrame({"post_id": [pool.ids[i] for i in head], "rank": np.arange(1, len(head) + 1),
-                         "score": [None if np.isnan(score[i]) else float(score[i]) for i in head],
+                         "score": [None if np.isnan(values[i]) else float(values[i]) for i in head],
                          "reason": [reasons[i] for i in head]})

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from models.active import Pool, rank_pool
+from models.active import (ClusterHeads, ColdStart, DistinctBatch, Pool, RandomOrder, Ranking, Scores,
+                           Uncertainty, build_strategy, rank_pool)
 from models.params import ActiveParams
 from models.queues import refresh_queues
 from models.train import train
@@ -135,3 +136,72 @@ def test_batch_skips_near_duplicates():
     off = rank_pool(pool, "entropy", ActiveParams(batch_size=3, queue_size=6, duplicate_similarity=1.01),
                     cold_start=False, embed=embed)
     assert off["post_id"].head(3).tolist() == ["q0", "q1", "q2"]
+
+
+class FixedOrder:
+    """A stand-in base strategy, blind to the pool's contents: the rows ``head``, then the
+    other rows by index."""
+
+    def __init__(self, head: list[int]):
+        self.head = head
+
+    def rank(self, pool: Pool, rng: np.random.Generator) -> Ranking:
+        order = np.array(self.head + [i for i in range(len(pool.ids)) if i not in self.head])
+        values = np.zeros(len(pool.ids))
+        values[order] = -np.arange(len(order), dtype=float)
+        return Ranking(order, Scores(values, ["fixed"] * len(pool.ids)))
+
+
+def _ranked_ids(strategy, pool: Pool) -> list[int]:
+    return strategy.rank(pool, np.random.default_rng(0)).order.tolist()
+
+
+def test_cold_start_interleaves_classes_over_any_strategy():
+    pool = _pool()  # rows 0-19: LF vote spam; 20-39: ham (21 ties, so abstains)
+    base = FixedOrder(list(range(39, -1, -1)))  # all ham first
+    ranking = ColdStart(base, depth=6).rank(pool, np.random.default_rng(0))
+    assert ranking.order[:6].tolist() == [39, 19, 38, 18, 37, 17]
+    assert ranking.order[6:].tolist() == [i for i in range(39, -1, -1) if i not in {39, 19, 38, 18, 37, 17}]
+    assert ranking.scores.reasons[39] == "cold start (LF vote ham): fixed" and ranking.scores.reasons[21] == "fixed"
+
+
+def test_distinct_batch_drops_near_duplicates_over_any_strategy():
+    pool = _pool()
+    features = np.eye(len(pool.ids))
+    features[5] = features[9] + 0.01              # q5 is a near-copy of q9
+    embed = lambda texts: features[[int(t.split()[1]) for t in texts]]
+    base = FixedOrder([9, 5, 2, 30, 1])
+    wrapped = DistinctBatch(base, embed, batch_size=3, candidates=10, duplicate_similarity=0.9)
+    assert _ranked_ids(wrapped, pool)[:5] == [9, 2, 30, 5, 1]  # q5 waits until after the batch
+
+
+def test_cluster_heads_takes_one_post_per_cluster_over_any_strategy():
+    pool = _pool()
+    cluster_of = np.arange(len(pool.ids)) % 4
+    embed = lambda texts: (np.eye(4)[cluster_of[[int(t.split()[1]) for t in texts]]]
+                           + 0.001 * np.arange(len(texts))[:, None])
+    base = FixedOrder([0, 4, 8, 12, 1, 5, 2, 3])  # cluster 0 first
+    wrapped = ClusterHeads(base, embed, batch_size=4, candidates=8, seed=0)
+    order = _ranked_ids(wrapped, pool)
+    assert order[:4] == [0, 1, 2, 3] and order[4:8] == [4, 8, 12, 5]
+
+
+def test_build_strategy_composes_the_wrappers():
+    embed = lambda texts: np.eye(len(texts))
+    params = ActiveParams()
+    composed = build_strategy("uncertainty", params, cold_start=True, embed=embed)
+    assert isinstance(composed, DistinctBatch) and isinstance(composed.base, ColdStart)
+    assert composed.base.base == Uncertainty("entropy")
+    diverse = build_strategy("diverse", ActiveParams(duplicate_similarity=1.01), cold_start=False, embed=embed)
+    assert isinstance(diverse, ClusterHeads) and diverse.base == Uncertainty("entropy")
+    assert build_strategy("diverse", params, cold_start=False) == Uncertainty("entropy")  # nothing to cluster on
+    assert build_strategy("margin", params, cold_start=False) == Uncertainty("margin_sampling")
+
+
+def test_random_is_never_wrapped():
+    embed = lambda texts: np.ones((len(texts), 2))  # every post a near-duplicate of every other
+    assert isinstance(build_strategy("random", ActiveParams(), cold_start=True, embed=embed), RandomOrder)
+    params = ActiveParams(batch_size=3, queue_size=10)
+    wrapped_inputs = rank_pool(_pool(), "random", params, cold_start=True, embed=embed, seed=2)
+    plain = rank_pool(_pool(), "random", params, cold_start=False, seed=2)
+    assert wrapped_inputs.equals(plain) and (plain["reason"] == "random baseline").all()
