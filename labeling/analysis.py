@@ -56,32 +56,62 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, cardinality: int) -> dict[str
                                              average="macro", zero_division=0)), 4)}
 
 
-def lf_summary(L: np.ndarray, names: list[str], kinds: list[str], labels: list[str],
-               L_dev: np.ndarray | None = None, y_dev: np.ndarray | None = None,
-               weights: np.ndarray | None = None) -> list[dict[str, Any]]:
-    """Snorkel's LF summary of ``L`` per LF, with correct/incorrect/accuracy on golden dev rows.
+def label_priors(y: np.ndarray, cardinality: int) -> np.ndarray:
+    """Share of each label among golden rows ``y``: the precision a constant guess of that label gets."""
+    return np.bincount(y, minlength=cardinality) / len(y)
 
-    Keys: name, kind, polarity (label names), coverage, overlaps, conflicts, correct, incorrect,
-    emp_acc (None without golden dev labels), weight (the label model's learned accuracy).
+
+def vote_weighted_prior(votes: np.ndarray, priors: np.ndarray) -> float | None:
+    """Prior of the labels one LF votes, weighted by how often it votes each (None without votes).
+
+    An LF whose golden precision is below this does worse than always guessing its own
+    label(s): it adds noise to every combiner of the votes.
     """
+    counts = np.bincount(votes[votes >= 0], minlength=len(priors))
+    return float(counts @ priors / counts.sum()) if counts.sum() else None
+
+
+def golden_precision(row: dict[str, Any], votes: np.ndarray, priors: np.ndarray) -> dict[str, Any]:
+    """``precision``, ``prior`` and ``hurts`` of one LF from its golden correct/incorrect counts."""
+    prior = vote_weighted_prior(votes, priors)
+    precision = row["emp_acc"]  # Snorkel's empirical accuracy: correct / (correct + incorrect) where it voted
+    return {"precision": precision, "prior": None if prior is None else round(prior, 4),
+            "hurts": precision is not None and prior is not None and precision < round(prior, 4)}
+
+
+def lf_summary(L: np.ndarray, names: list[str], kinds: list[str], labels: list[str],
+               L_gold: np.ndarray | None = None, y_gold: np.ndarray | None = None,
+               weights: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Snorkel's LF summary of ``L`` per LF, with correct/incorrect/precision on golden rows.
+
+    ``L_gold``/``y_gold`` are the golden non-test rows (dev, LF and train splits): never test,
+    which stays untouched for honest evaluation. Keys: name, kind, polarity (label names),
+    coverage, overlaps, conflicts, correct, incorrect, emp_acc (Snorkel's empirical accuracy),
+    precision (the same number, under the name the "hurts" rule uses), prior (vote-weighted
+    share of the LF's label(s) among golden rows), hurts (precision < prior), weight (the label
+    model's learned accuracy). The golden fields are None (hurts False) without golden rows.
+    """
+    has_gold = L_gold is not None and y_gold is not None and len(y_gold) > 0
     with warnings.catch_warnings():  # scipy's dtype FutureWarning inside Snorkel's LFAnalysis
         warnings.simplefilter("ignore", FutureWarning)
         summary = LFAnalysis(L.astype(np.int64)).lf_summary() if len(L) else None
-        dev = (LFAnalysis(L_dev.astype(np.int64)).lf_summary(Y=y_dev.astype(np.int64))
-               if L_dev is not None and y_dev is not None and len(y_dev) else None)
+        gold = LFAnalysis(L_gold.astype(np.int64)).lf_summary(Y=y_gold.astype(np.int64)) if has_gold else None
+    priors = label_priors(y_gold.astype(np.int64), len(labels)) if has_gold else None
     rows = []
     for j, name in enumerate(names):
         row: dict[str, Any] = {"name": name, "kind": kinds[j], "polarity": [], "coverage": 0.0,
                                "overlaps": 0.0, "conflicts": 0.0, "correct": None, "incorrect": None,
-                               "emp_acc": None, "weight": None if weights is None else round(float(weights[j]), 4)}
+                               "emp_acc": None, "precision": None, "prior": None, "hurts": False,
+                               "weight": None if weights is None else round(float(weights[j]), 4)}
         if summary is not None:
             s = summary.iloc[j]
             row.update(polarity=[labels[int(p)] for p in s["Polarity"]], coverage=round(float(s["Coverage"]), 4),
                        overlaps=round(float(s["Overlaps"]), 4), conflicts=round(float(s["Conflicts"]), 4))
-        if dev is not None:
-            d = dev.iloc[j]
-            acc = float(d["Emp. Acc."])
-            row.update(correct=int(d["Correct"]), incorrect=int(d["Incorrect"]),
+        if gold is not None:
+            g = gold.iloc[j]
+            acc = float(g["Emp. Acc."])
+            row.update(correct=int(g["Correct"]), incorrect=int(g["Incorrect"]),
                        emp_acc=None if np.isnan(acc) else round(acc, 4))
+            row.update(golden_precision(row, L_gold[:, j], priors))
         rows.append(row)
     return rows

@@ -3,9 +3,11 @@
     result = run_label("labeling/tasks/ai_tweets.toml", version=None)  # None = latest version
 
 Applies the LFs to all four splits (chunk by chunk), fits Snorkel's ``LabelModel`` on the LF
-and train splits, scores it and majority vote against golden dev/test labels, writes
-``<version dir>/<task>/{train,lf}_weak.parquet`` and records the run, its votes and the label
-model's predictions in PostgreSQL in one transaction.
+and train splits, scores it and majority vote against golden dev/test labels, lets the golden
+dev/LF/train labels pick the combiner of the votes that makes the weak targets
+(``labeling.combiners``) and flag the LFs that hurt, writes
+``<version dir>/<task>/{train,lf}_weak.parquet`` and records the run, its votes and the weak
+targets (as ``label_model`` predictions) in PostgreSQL in one transaction.
 """
 from __future__ import annotations
 
@@ -23,12 +25,14 @@ from datasets import cli, db, workspace
 from datasets.export import SPLITS, read_split, split_path
 from datasets.errors import GoldloopError
 from datasets.splits import latest_version
-from labeling import analysis, store
+from labeling import analysis, combiners, store
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
 from labeling.task import Task, add_task_argument, check_class_balance, load_task
 
 FIT_SPLITS = ("lf", "train")
 EVAL_SPLITS = ("dev", "test")
+#: Splits whose golden labels judge LFs and choose the weak-target combiner; test stays for honest evaluation.
+GOLDEN_SPLITS = ("dev", "lf", "train")
 WEAK_OUTPUTS = {"train": "train_weak.parquet", "lf": "lf_weak.parquet"}
 
 
@@ -56,6 +60,27 @@ def _apply_split(applier: TaskApplier, version: int, split: str, chunk_rows: int
 
 def _golden_vector(ids: list[str], golden: dict[str, int]) -> np.ndarray:
     return np.array([golden.get(i, -1) for i in ids], dtype=np.int64)
+
+
+def _eval_scores(L: dict[str, np.ndarray], y: dict[str, np.ndarray], lm_probs: dict[str, np.ndarray],
+                 k: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Label model and majority vote against the golden labels of each of ``EVAL_SPLITS``."""
+    metrics: dict[str, dict[str, Any]] = {"label_model": {}, "majority_vote": {}}
+    for split in EVAL_SPLITS:
+        rows = np.flatnonzero(y[split] >= 0)
+        if not len(rows):
+            continue
+        for name, p in (("label_model", lm_probs[split][rows]),
+                        ("majority_vote", analysis.majority_probs(L[split][rows], k))):
+            metrics[name][split] = analysis.scores(y[split][rows], analysis.hard_labels(p, seed), k)
+    return metrics
+
+
+def _golden_rows(L: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Votes and golden labels of the golden rows of ``GOLDEN_SPLITS`` (never test)."""
+    rows = {s: np.flatnonzero(y[s] >= 0) for s in GOLDEN_SPLITS}
+    return (np.vstack([L[s][rows[s]] for s in GOLDEN_SPLITS]).astype(np.int64),
+            np.concatenate([y[s][rows[s]] for s in GOLDEN_SPLITS]))
 
 
 def _write_weak(task: Task, version: int, split: str, probs: np.ndarray, covered: np.ndarray,
@@ -90,8 +115,10 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
     ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings. Returns
     ``run_id``, ``task``, ``task_hash``, ``version``, ``counts`` and ``coverage`` per split,
     ``golden`` (golden labels per split), ``lf_summary`` (one dict per LF), ``label_model`` and
-    ``majority_vote`` (per golden split: ``n``, ``accuracy``, ``macro_f1``), ``clusters``
-    (per cluster LF: its clusters and votes), ``params`` and ``outputs`` (paths).
+    ``majority_vote`` (per golden split: ``n``, ``accuracy``, ``macro_f1``), ``lf_golden`` (golden
+    labels per split that judged the LFs and the combiners), ``weak_targets`` (the chosen
+    combiner, its reason, each candidate's CV macro-F1, folds, golden count), ``clusters`` (per
+    cluster LF: its clusters and votes), ``params`` and ``outputs`` (paths).
     """
     task = load_task(task_path)
     params = dict(task.label_model)
@@ -119,28 +146,26 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
         raise GoldloopError(f"data-set version {version} has no posts in its LF and train splits")
     k = len(task.labels)
     model = analysis.fit_label_model(L_fit, k, params, progress)
-    probs = {s: model.predict_proba(L[s].astype(np.int64)) if len(L[s]) else np.zeros((0, k)) for s in SPLITS}
+    lm_probs = {s: combiners.predict_all(model.predict_proba, L[s].astype(np.int64), k) for s in SPLITS}
     covered = {s: (L[s] >= 0).any(axis=1) for s in SPLITS}
     y = {s: _golden_vector(ids[s], golden) for s in SPLITS}
 
-    metrics: dict[str, dict[str, Any]] = {"label_model": {}, "majority_vote": {}}
-    for split in EVAL_SPLITS:
-        rows = np.flatnonzero(y[split] >= 0)
-        if not len(rows):
-            continue
-        sub = L[split][rows]
-        for name, p in (("label_model", probs[split][rows]), ("majority_vote", analysis.majority_probs(sub, k))):
-            metrics[name][split] = analysis.scores(y[split][rows], analysis.hard_labels(p, params["seed"]), k)
-    dev_rows = np.flatnonzero(y["dev"] >= 0)
-    lf_summary = analysis.lf_summary(
-        L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
-        L["dev"][dev_rows] if len(dev_rows) else None, y["dev"][dev_rows] if len(dev_rows) else None,
-        weights=model.get_weights())
+    metrics = _eval_scores(L, y, lm_probs, k, params["seed"])
+    L_gold, y_gold = _golden_rows(L, y)
+    targets = combiners.choose_weak_targets(model, L_gold, y_gold, task.labels, params["seed"],
+                                            "/".join(GOLDEN_SPLITS))
+    probs = {s: combiners.predict_all(targets.predict_proba, L[s], k) for s in SPLITS}
+    lf_summary = analysis.lf_summary(L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
+                                     L_gold, y_gold, weights=model.get_weights())
     counts = {s: len(ids[s]) for s in SPLITS}
     coverage = {s: round(float(covered[s].mean()), 4) if counts[s] else 0.0 for s in SPLITS}
     golden_counts = {s: int((y[s] >= 0).sum()) for s in SPLITS}
     clusters = {lf.name: lf.report_ for lf in applier.clusters.values()}
-    summary = {"lf_summary": lf_summary, **metrics, "counts": counts, "coverage": coverage, "golden": golden_counts}
+    summary = {"lf_summary": lf_summary, "lf_golden": {s: golden_counts[s] for s in GOLDEN_SPLITS}, **metrics,
+               "weak_targets": targets.report(), "counts": counts, "coverage": coverage, "golden": golden_counts}
+    params["weak_targets"] = {"choice": targets.choice, "min_golden": combiners.MIN_GOLDEN,
+                              "min_per_class": combiners.MIN_PER_CLASS, "folds": combiners.CV_FOLDS,
+                              "supervised_C": combiners.SUPERVISED_C}
 
     tmp_paths = {}
     try:
@@ -171,24 +196,42 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def format_result(result: dict[str, Any]) -> str:
-    """The human summary: LF table, then label model and majority vote side by side per split."""
-    lines = [f"task {result['task']} on data-set version {result['version']} (LF run {result['run_id']}): "
-             f"{len(result['lf_summary'])} LFs; label model fitted on "
-             f"{result['counts']['lf'] + result['counts']['train']:,} LF+train posts"]
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _lf_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Snorkel's LF summary as aligned text; "HURTS" marks LFs less precise than their label's prior."""
     header = ["LF", "kind", "polarity", "coverage", "overlaps", "conflicts", "correct", "incorrect", "emp.acc",
-              "weight"]
+              "prior", "weight", "hurts"]
     table = [header] + [[r["name"], r["kind"], ",".join(r["polarity"]) or "-", _pct(r["coverage"]),
-                         _pct(r["overlaps"]), _pct(r["conflicts"]),
-                         "-" if r["correct"] is None else str(r["correct"]),
-                         "-" if r["incorrect"] is None else str(r["incorrect"]), _pct(r["emp_acc"]),
-                         "-" if r["weight"] is None else f"{r['weight']:.2f}"] for r in result["lf_summary"]]
+                         _pct(r["overlaps"]), _pct(r["conflicts"]), _count(r["correct"]), _count(r["incorrect"]),
+                         _pct(r["emp_acc"]), _pct(r["prior"]),
+                         "-" if r["weight"] is None else f"{r['weight']:.2f}", "HURTS" if r["hurts"] else ""]
+                        for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines += ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-              for row in table]
-    lines.append("")
-    lines.append(f"{'split':<6} {'golden':>6}  {'label model acc':>15} {'macro-F1':>8}  "
-                 f"{'majority vote acc':>17} {'macro-F1':>8}")
+    return ["  ".join(cell.ljust(w) if i < 3 or i == len(header) - 1 else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in table]
+
+
+def _lf_golden_lines(result: dict[str, Any]) -> list[str]:
+    """Which golden labels judged the LFs, and the LFs that hurt."""
+    used = result["lf_golden"]
+    if not sum(used.values()):
+        return ["correct/incorrect/emp.acc/prior: no golden labels on " + "/".join(GOLDEN_SPLITS)]
+    lines = [f"correct/incorrect/emp.acc/prior on {sum(used.values())} golden labels ("
+             + ", ".join(f"{s} {n}" for s, n in used.items()) + "; test labels are never used here)"]
+    hurting = [r for r in result["lf_summary"] if r["hurts"]]
+    if hurting:
+        lines.append("LFs that hurt (golden precision below their label's prior): "
+                     + ", ".join(f"{r['name']} ({r['precision']:.2f} < {r['prior']:.2f})" for r in hurting))
+    return lines
+
+
+def _eval_table(result: dict[str, Any]) -> list[str]:
+    """Label model and majority vote side by side on each golden evaluation split."""
+    lines = [f"{'split':<6} {'golden':>6}  {'label model acc':>15} {'macro-F1':>8}  "
+             f"{'majority vote acc':>17} {'macro-F1':>8}"]
     for split in EVAL_SPLITS:
         lm, mv = result["label_model"].get(split), result["majority_vote"].get(split)
         if lm is None:
@@ -196,6 +239,16 @@ def format_result(result: dict[str, Any]) -> str:
             continue
         lines.append(f"{split:<6} {lm['n']:>6}  {_pct(lm['accuracy']):>15} {lm['macro_f1']:>8.3f}  "
                      f"{_pct(mv['accuracy']):>17} {mv['macro_f1']:>8.3f}")
+    return lines
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """The human summary: LF table and "hurts" flags, the scores per split, the weak-target choice, outputs."""
+    lines = [f"task {result['task']} on data-set version {result['version']} (LF run {result['run_id']}): "
+             f"{len(result['lf_summary'])} LFs; label model fitted on "
+             f"{result['counts']['lf'] + result['counts']['train']:,} LF+train posts"]
+    lines += _lf_table(result["lf_summary"]) + _lf_golden_lines(result) + [""] + _eval_table(result)
+    lines.append(combiners.describe(result["weak_targets"]))
     lines.append("coverage: " + ", ".join(f"{s} {_pct(c)} of {result['counts'][s]:,}"
                                           for s, c in result["coverage"].items()))
     lines += [f"wrote {path}" for path in result["outputs"].values()]

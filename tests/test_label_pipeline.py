@@ -61,6 +61,14 @@ def test_run_label_scores_exports_and_records(engine, labeled_version) -> None:
     assert list(summary) == load_task(TASK).lf_names
     assert summary["kw_lookalike_traps"]["polarity"] == ["not_ai"] and summary["kw_lookalike_traps"]["coverage"] > 0
     assert summary["hashtag_ai"]["correct"] > 0 and summary["hashtag_ai"]["emp_acc"] == 1.0
+    assert not summary["hashtag_ai"]["hurts"] and summary["hashtag_ai"]["precision"] == 1.0
+    # golden dev labels (the only non-test ones) judge the LFs and the weak-target combiners
+    assert result["lf_golden"] == {"dev": 48, "lf": 0, "train": 0}
+    weak = result["weak_targets"]
+    assert weak["n_golden"] == 48 and weak["folds"] == 5 and set(weak["cv_macro_f1"]) == {
+        "label_model", "majority_vote", "supervised"}
+    assert weak["cv_macro_f1"]["label_model"] == 1.0  # the demo LFs are near perfect: a tie keeps the label model
+    assert weak["choice"] == "label_model" and "preferred on ties" in weak["reason"]
 
     # train_weak.parquet: schema, one row per train post, probabilities summing to 1, covered flag
     train = pq.read_table(weak_path(version, "ai_tweets"))
@@ -87,6 +95,8 @@ def test_run_label_scores_exports_and_records(engine, labeled_version) -> None:
     assert run.summary["label_model"]["test"]["accuracy"] == result["label_model"]["test"]["accuracy"]
     lf_names, labels, ids, L = store.load_votes(engine, result["run_id"])
     assert lf_names == run.lf_names and len(ids) == 240 and L.shape == (240, len(lf_names)) and L.dtype == np.int8
+    dev_votes = L[[ids.index(i) for i in dev_ids]]
+    assert sum(r["correct"] + r["incorrect"] for r in summary.values()) == int((dev_votes >= 0).sum())  # no test votes
     assert n_predictions == 240  # every synthetic post is covered
 
     # a second run replaces the label-model predictions instead of piling them up
@@ -109,6 +119,9 @@ def test_uncovered_rows_are_kept_and_marked(engine, tmp_path: Path) -> None:
     assert len(both) == 75 and not marked[[f"x{i}" for i in range(15)]].any()
     assert marked.drop([f"x{i}" for i in range(15)]).all()
     assert result["label_model"] == {} and result["majority_vote"] == {}  # no golden labels: no scores
+    assert result["weak_targets"]["choice"] == "label_model" and result["weak_targets"]["reason"].startswith(
+        "only 0 golden labels")
+    assert not any(row["hurts"] for row in result["lf_summary"])
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM predictions WHERE post_id LIKE %s", ("x%",)).scalar() == 0
 
