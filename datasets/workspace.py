@@ -41,3 +41,8 @@ def models_dir() -> Path:
 def reports_dir() -> Path:
     """Root of reports (learning curves, evaluation output)."""
     return home() / "reports"
+
+
+def embeddings_dir() -> Path:
+    """Root of the sentence-encoder embedding caches (``embeddings/<encoder>/``)."""
+    return home() / "embeddings"

