@@ -1,25 +1,29 @@
 """The end model: a Keras 3 text classifier with a scikit-learn style interface.
 
-``TextVectorization`` sits inside the model, so the saved model takes raw strings::
-
     clf = TextClassifier(["ham", "spam"], TrainParams())
     clf.fit(texts, targets)            # targets: class indices or a probability matrix
     clf.predict_proba(["check out my channel"])
     clf.save(run_dir)                   # model.keras + saved_model/ (TF Serving) export
     TextClassifier.load(run_dir)
 
-Two architectures: ``tfidf`` (the fast default: word n-gram TF-IDF features -> dropout ->
-softmax, i.e. a regularised multinomial logistic regression; the texts are vectorized once
-and the softmax trains on sparse rows, see :mod:`models.tfidf`) and ``bilstm`` (the original
-design: Embedding -> bidirectional LSTM -> softmax, trained end to end on strings).
+Linear architectures (``tfidf``, ``encoder``, ``tfidf+encoder``, optionally with LF votes as
+extra features, see :mod:`models.features`) end in one softmax ``Dense`` layer. Its weights are
+the exact optimum of an L2-regularised multinomial logistic regression found by L-BFGS
+(scikit-learn): the problem is convex, so the fit converges to the same answer for every seed
+and data order, where stochastic gradient steps left learning curves jumping between runs.
+The Keras model computes the same features from raw strings (TF-IDF layer inside), the
+post's sentence embedding and its LF votes, and is what is saved and served.
+
+``bilstm`` (the original design: Embedding -> bidirectional LSTM -> softmax) is trained end to
+end by Keras on strings, with early stopping on golden dev labels.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,24 +32,26 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
-from models import tfidf  # noqa: E402
+from models.features import FeatureSpace, Posts, as_posts  # noqa: E402
 from models.params import TrainParams  # noqa: E402
 from models.standardize import standardize_post  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # no retracing chatter when many small models are trained in one process
 
-TrainInputs = tf.Tensor | sp.csr_matrix
-Featurizer = Callable[[tf.Tensor], TrainInputs]
-
 MODEL_FILE = "model.keras"
 EXPORT_DIR = "saved_model"
 META_FILE = "classifier.json"
 PREDICT_BATCH = 1024
+MAX_ITER = 2000
+MISSING_CLASS_BIAS = -30.0  # logit of a class absent from the training targets: probability ~0
 
 
 def _strings(texts: Sequence[str] | np.ndarray) -> tf.Tensor:
-    """Raw texts as a ``(n, 1)`` string tensor, the model's input shape."""
+    """Raw texts as a ``(n, 1)`` string tensor, the bilstm model's input shape."""
     return tf.constant(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1))
 
 
@@ -59,123 +65,203 @@ def to_targets(y: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
     return y.astype("float32")
 
 
-class TextClassifier:
-    """Keras text classifier on raw strings with ``fit`` / ``predict`` / ``predict_proba``."""
+def balanced_weights(targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``weights`` times the inverse frequency of each row's most likely class (scikit-learn's
+    ``class_weight="balanced"`` on the argmax of soft targets)."""
+    hard = targets.argmax(1)
+    counts = np.bincount(hard, minlength=targets.shape[1]).astype("float64")
+    return (weights * (len(hard) / (targets.shape[1] * np.maximum(counts, 1)))[hard]).astype("float64")
 
-    def __init__(self, labels: Sequence[str], params: TrainParams | None = None) -> None:
+
+def fit_softmax(X: sp.csr_matrix | np.ndarray, targets: np.ndarray, weights: np.ndarray, l2: float,
+                scale_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The softmax layer minimising ``sum(w * cross-entropy) / S + l2 * |W|^2`` on soft targets.
+
+    ``S`` is the total weight of ``scale_rows`` (a boolean mask; default every row): passing
+    the golden rows makes ``l2`` a penalty per unit of golden evidence, so a value chosen on
+    golden labels alone means the same once weak rows are added. Soft targets become one
+    weighted row per class with non-zero probability (the expected cross-entropy), so
+    scikit-learn's L-BFGS logistic regression solves the problem exactly.
+    Returns ``(kernel (d, k), bias (k,), iterations)`` for a Keras ``Dense`` layer.
+    """
+    n_classes = targets.shape[1]
+    scale = float(weights[scale_rows].sum()) if scale_rows is not None and scale_rows.any() else float(weights.sum())
+    rows, classes = np.nonzero(targets > 1e-6)
+    row_weights = weights[rows] * targets[rows, classes]
+    kernel = np.zeros((X.shape[1], n_classes), "float32")
+    bias = np.full(n_classes, MISSING_CLASS_BIAS, "float32")
+    present = np.unique(classes)
+    if len(present) < 2:
+        bias[present] = 0.0
+        return kernel, bias, 0
+    c = 1.0 / (2.0 * max(l2, 1e-12) * scale)
+    X = X[rows]
+    # Columns that are zero on every training row get weight 0 at the optimum (only the penalty
+    # acts on them): leaving them out gives the same solution with far fewer variables.
+    used = np.flatnonzero(X.getnnz(axis=0)) if sp.issparse(X) else np.arange(X.shape[1])
+    # One BLAS/OpenMP thread: next to TensorFlow's and torch's thread pools, multi-threaded BLAS
+    # on these small matrices ran the fit about 30 times slower on 2 cores (docs/benchmarks.md).
+    with threadpool_limits(limits=1):
+        model = LogisticRegression(C=c, max_iter=MAX_ITER).fit(X[:, used], classes, sample_weight=row_weights)
+    coef, intercept = model.coef_, model.intercept_
+    if len(present) == 2:  # binary: one logit for the second class -> two softmax logits
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    kernel[np.ix_(used, present)] = coef.T
+    bias[present] = intercept
+    return kernel, bias, int(np.max(model.n_iter_))
+
+
+def softmax_probs(X: sp.csr_matrix | np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Class probabilities of the softmax layer on feature rows ``X``."""
+    logits = np.asarray(X @ kernel) + bias
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+class TextClassifier:
+    """Keras text classifier on posts with ``fit`` / ``predict`` / ``predict_proba``.
+
+    Methods take :class:`models.features.Posts` (texts with ids and LF votes) or plain texts.
+    """
+
+    def __init__(self, labels: Sequence[str], params: TrainParams | None = None, *, n_lfs: int = 0) -> None:
         self.labels = list(labels)
         self.params = params or TrainParams()
+        self.n_lfs = n_lfs
         self.model: keras.Model | None = None
+        self.space: FeatureSpace | None = None
         self.history: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
+        self.n_iter_: int = 0
 
-    # -- building ---------------------------------------------------------------------------
-    def _build(self, texts: tf.Tensor) -> tuple[keras.Model, keras.Model, TrainInputs, Featurizer]:
-        """Build the model on raw strings and the model that is trained, with its inputs.
+    @property
+    def linear(self) -> bool:
+        return self.params.architecture != "bilstm"
 
-        ``tfidf``: the vocabulary comes from one tokenizing pass (:mod:`models.tfidf`), the
-        training texts become a sparse TF-IDF matrix once, and a sparse-input head
-        (dropout -> softmax) trains the very ``Dense`` layer the string model ends in.
-        ``bilstm``: Keras' ``adapt``; the string model itself is trained.
-        Returns ``(model, trainee, training inputs, featurizer for validation texts)``.
-        """
+    def _feature_space(self) -> FeatureSpace:
         p = self.params
-        inputs = keras.Input(shape=(1,), dtype="string", name="text")
-        softmax = keras.layers.Dense(len(self.labels), activation="softmax", name="probs",
-                                     kernel_regularizer=keras.regularizers.L2(p.l2) if p.l2 else None)
-        if p.architecture == "tfidf":
-            vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, ngrams=p.ngrams,
-                                                       standardize=standardize_post, output_mode="tf_idf",
-                                                       name="vectorize")
-            tokens = tfidf.tokenize(vectorize, texts)
-            vocabulary, idf = tfidf.vocabulary(tokens, p.max_tokens)
-            if not len(vocabulary):
-                raise ValueError(f"no words to learn from: all {tokens.n_docs} training texts are empty"
-                                 " once standardized")
-            vectorize.set_vocabulary(vocabulary, idf_weights=idf)
-            model = keras.Model(inputs, softmax(keras.layers.Dropout(p.dropout, name="dropout")(vectorize(inputs))),
-                                name="goldloop_tfidf")
-            sparse = keras.Input(shape=(len(vocabulary) + 1,), sparse=True, name="tfidf")
-            trainee = keras.Model(sparse, softmax(_SparseDropout(p.dropout, p.seed)(sparse)), name="goldloop_tfidf_head")
-            featurize: Featurizer = lambda strings: tfidf.features(tfidf.tokenize(vectorize, strings), vocabulary, idf)
-            train_inputs: TrainInputs = tfidf.features(tokens, vocabulary, idf)
-        else:
-            vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, standardize=standardize_post,
-                                                       output_mode="int",
-                                                       output_sequence_length=p.sequence_length,
-                                                       name="vectorize")
-            vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))
-            x = keras.layers.Embedding(p.max_tokens, p.embedding_dim, mask_zero=True, name="embed")(vectorize(inputs))
-            x = keras.layers.Bidirectional(keras.layers.LSTM(p.lstm_units), name="bilstm")(x)
-            model = trainee = keras.Model(inputs, softmax(keras.layers.Dropout(p.dropout, name="dropout")(x)),
-                                          name="goldloop_bilstm")
-            featurize, train_inputs = (lambda strings: strings), texts
-        trainee.compile(optimizer=keras.optimizers.Adam(p.learning_rate), loss="categorical_crossentropy")
-        return model, trainee, train_inputs, featurize
+        return FeatureSpace(p.architecture, n_classes=len(self.labels), n_lfs=self.n_lfs, lf_features=p.lf_features,
+                            max_tokens=p.max_tokens, ngrams=p.ngrams, encoder_name=p.encoder)
 
     # -- scikit-learn interface -------------------------------------------------------------
-    def fit(self, texts: Sequence[str], y: Sequence[int] | np.ndarray, *,
-            sample_weight: np.ndarray | None = None,
-            validation: tuple[Sequence[str], Sequence[int] | np.ndarray] | None = None,
+    def fit(self, posts: Posts | Sequence[str], y: Sequence[int] | np.ndarray, *,
+            sample_weight: np.ndarray | None = None, scale_rows: np.ndarray | None = None,
+            validation: tuple[Posts | Sequence[str], Sequence[int] | np.ndarray] | None = None,
             verbose: int = 0) -> TextClassifier:
-        """Train on ``texts`` with hard (class index) or soft (probability) targets ``y``.
+        """Train on ``posts`` with hard (class index) or soft (probability) targets ``y``.
 
-        ``validation`` (golden dev texts and labels) enables early stopping on its loss with
-        the best weights restored. ``class_weight = "balanced"`` multiplies ``sample_weight`` by
-        the inverse frequency of each row's most likely class. An epoch takes at most
-        ``max_steps_per_epoch`` steps: large training sets get proportionally larger batches.
+        ``class_weight = "balanced"`` multiplies ``sample_weight`` by the inverse frequency of
+        each row's most likely class. ``scale_rows`` marks the golden rows whose total weight
+        scales the linear head's L2 penalty (see :func:`fit_softmax`). ``validation`` (golden
+        dev posts and labels) drives early stopping of the bilstm; the convex linear head needs none.
         """
+        posts = as_posts(posts)
+        targets = to_targets(y, len(self.labels))
+        weights = np.ones(len(targets)) if sample_weight is None else np.asarray(sample_weight, "float64")
+        if self.params.class_weight == "balanced":
+            weights = balanced_weights(targets, weights)
+        started = time.perf_counter()
+        if self.linear:
+            self._fit_linear(posts, targets, weights, scale_rows)
+        else:
+            self._fit_bilstm(posts, targets, weights, validation, verbose)
+        if not self.epoch_seconds:
+            self.epoch_seconds = [time.perf_counter() - started]
+        return self
+
+    def _fit_linear(self, posts: Posts, targets: np.ndarray, weights: np.ndarray,
+                    scale_rows: np.ndarray | None) -> None:
+        self.space = self._feature_space().fit(posts.texts)
+        kernel, bias, self.n_iter_ = fit_softmax(self.space.transform(posts), targets, weights, self.params.l2,
+                                                 scale_rows)
+        inputs, features = self.space.keras_inputs()
+        softmax = keras.layers.Dense(len(self.labels), activation="softmax", name="probs")
+        self.model = keras.Model(inputs, softmax(features), name="goldloop_linear")
+        softmax.set_weights([kernel, bias])
+
+    def _fit_bilstm(self, posts: Posts, targets: np.ndarray, weights: np.ndarray,
+                    validation: tuple[Posts | Sequence[str], Sequence[int] | np.ndarray] | None, verbose: int) -> None:
         p = self.params
         keras.utils.set_random_seed(p.seed)
-        x = _strings(texts)
-        targets = to_targets(y, len(self.labels))
-        weights = np.ones(len(targets), "float32") if sample_weight is None else np.asarray(sample_weight, "float32")
-        if p.class_weight == "balanced":
-            hard = targets.argmax(1)
-            counts = np.bincount(hard, minlength=len(self.labels)).astype("float32")
-            weights = weights * (len(hard) / (len(self.labels) * np.maximum(counts, 1)))[hard]
-        self.model, trainee, inputs, featurize = self._build(x)
+        texts = _strings(posts.texts)
+        vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, standardize=standardize_post,
+                                                   output_mode="int", output_sequence_length=p.sequence_length,
+                                                   name="vectorize")
+        vectorize.adapt(tf.data.Dataset.from_tensor_slices(tf.reshape(texts, [-1])).batch(PREDICT_BATCH))
+        if not vectorize.vocabulary_size() > 2:
+            raise ValueError(f"no words to learn from: all {len(posts)} training texts are empty once standardized")
+        inputs = keras.Input(shape=(1,), dtype="string", name="text")
+        x = keras.layers.Embedding(p.max_tokens, p.embedding_dim, mask_zero=True, name="embed")(vectorize(inputs))
+        x = keras.layers.Bidirectional(keras.layers.LSTM(p.lstm_units), name="bilstm")(x)
+        softmax = keras.layers.Dense(len(self.labels), activation="softmax", name="probs",
+                                     kernel_regularizer=keras.regularizers.L2(p.l2) if p.l2 else None)
+        self.model = keras.Model(inputs, softmax(keras.layers.Dropout(p.dropout, name="dropout")(x)),
+                                 name="goldloop_bilstm")
+        self.model.compile(optimizer=keras.optimizers.Adam(p.learning_rate), loss="categorical_crossentropy")
         callbacks: list[keras.callbacks.Callback] = [_EpochTimer(self.epoch_seconds)]
         validation_data = None
         if validation is not None and len(validation[0]):
-            validation_data = (featurize(_strings(validation[0])), to_targets(validation[1], len(self.labels)))
+            validation_data = (_strings(as_posts(validation[0]).texts), to_targets(validation[1], len(self.labels)))
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=p.patience,
                                                            restore_best_weights=True))
         batch_size = max(p.batch_size, -(-len(targets) // p.max_steps_per_epoch))
-        history = trainee.fit(inputs, targets, sample_weight=weights, epochs=p.epochs, batch_size=batch_size,
-                                 validation_data=validation_data, callbacks=callbacks, shuffle=True,
-                                 verbose=verbose)
+        history = self.model.fit(texts, targets, sample_weight=weights.astype("float32"), epochs=p.epochs,
+                                 batch_size=batch_size, validation_data=validation_data, callbacks=callbacks,
+                                 shuffle=True, verbose=verbose)
         self.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-        return self
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def _check_fitted(self) -> None:
+        if self.model is None:
+            raise NotFittedError("TextClassifier is not fitted: call fit() or TextClassifier.load()")
+
+    def _feed(self, posts: Posts) -> tf.Tensor | dict[str, np.ndarray]:
+        self._check_fitted()
+        if self.space is None:
+            return _strings(posts.texts)
+        return self.space.keras_feed(posts)
+
+    def predict_proba(self, posts: Posts | Sequence[str]) -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``, columns in ``labels`` order."""
-        if self.model is None:
-            raise RuntimeError("TextClassifier is not fitted")
-        if len(texts) == 0:
+        posts = as_posts(posts)
+        feed = self._feed(posts)
+        if len(posts) == 0:
             return np.zeros((0, len(self.labels)), "float32")
-        return np.asarray(self.model.predict(_strings(texts), batch_size=PREDICT_BATCH, verbose=0))
+        return np.asarray(self.model.predict(feed, batch_size=PREDICT_BATCH, verbose=0))  # type: ignore[union-attr]
 
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
+    def predict(self, posts: Posts | Sequence[str]) -> np.ndarray:
         """Predicted class indices."""
-        return self.predict_proba(texts).argmax(axis=1)
+        return self.predict_proba(posts).argmax(axis=1)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Features the softmax layer sees (TF-IDF vector or BiLSTM state), for diversity sampling."""
-        if self.model is None:
-            raise RuntimeError("TextClassifier is not fitted")
-        features = keras.Model(self.model.inputs, self.model.get_layer("dropout").input)
-        return np.asarray(features.predict(_strings(texts), batch_size=PREDICT_BATCH, verbose=0))
+    def embed(self, posts: Posts | Sequence[str]) -> np.ndarray:
+        """What the model sees of the posts' text (TF-IDF and embedding blocks, or the BiLSTM
+        state), for diversity sampling and near-duplicate checks; LF votes are left out, since
+        they are not what makes two posts near duplicates."""
+        posts = as_posts(posts)
+        self._check_fitted()
+        strings = _strings(posts.texts)
+        if self.space is None:
+            return self._submodel("text", "probs", output=False).predict(strings, batch_size=PREDICT_BATCH, verbose=0)
+        parts = []
+        if "tfidf" in self.space.blocks:
+            parts.append(self._submodel("text", "tfidf_norm").predict(strings, batch_size=PREDICT_BATCH, verbose=0))
+        if "encoder" in self.space.blocks:
+            parts.append(self.space.embeddings(posts))
+        return np.hstack(parts)
+
+    def _submodel(self, source: str, target: str, output: bool = True) -> keras.Model:
+        """The part of the model from input ``source`` to layer ``target``'s output (or input)."""
+        layer = self.model.get_layer(target)  # type: ignore[union-attr]
+        return keras.Model(self.model.get_layer(source).output, layer.output if output else layer.input)  # type: ignore[union-attr]
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: Path) -> dict[str, str]:
         """Write ``model.keras``, the ``saved_model/`` export (TF Serving) and label metadata."""
-        if self.model is None:
-            raise RuntimeError("TextClassifier is not fitted")
+        self._check_fitted()
         directory.mkdir(parents=True, exist_ok=True)
         self.model.save(directory / MODEL_FILE)
         self.model.export(str(directory / EXPORT_DIR), verbose=False)
-        meta = {"labels": self.labels, "params": asdict(self.params)}
+        meta = {"labels": self.labels, "params": asdict(self.params), "n_lfs": self.n_lfs}
         (directory / META_FILE).write_text(json.dumps(meta, indent=2))
         return {"keras": str(directory / MODEL_FILE), "saved_model": str(directory / EXPORT_DIR)}
 
@@ -183,24 +269,10 @@ class TextClassifier:
     def load(cls, directory: Path) -> TextClassifier:
         """Load a classifier written by :meth:`save`."""
         meta = json.loads((directory / META_FILE).read_text())
-        clf = cls(meta["labels"], TrainParams(**meta["params"]))
+        clf = cls(meta["labels"], TrainParams(**meta["params"]), n_lfs=meta.get("n_lfs", 0))
         clf.model = keras.saving.load_model(directory / MODEL_FILE)
+        clf.space = clf._feature_space() if clf.linear else None
         return clf
-
-
-class _SparseDropout(keras.layers.Layer):
-    """Dropout on the stored values of a sparse input (Keras' ``Dropout`` would densify it)."""
-
-    def __init__(self, rate: float, seed: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.rate = rate
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs: tf.SparseTensor, training: bool | None = None) -> tf.SparseTensor:
-        if not training or not self.rate:
-            return inputs
-        values = keras.random.dropout(inputs.values, self.rate, seed=self.seed_generator)
-        return tf.SparseTensor(inputs.indices, values, inputs.dense_shape)
 
 
 class _EpochTimer(keras.callbacks.Callback):

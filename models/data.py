@@ -20,6 +20,7 @@ from datasets.errors import GoldloopError
 from datasets.export import read_split
 from labeling import store
 from labeling.task import Task
+from models.features import Posts
 
 
 def weak_path(version: int, task: Task, split: str):
@@ -107,3 +108,11 @@ def label_model_probs(engine: Engine, task: Task, ids: Sequence[str]) -> np.ndar
     found = {post_id: probs for post_id, probs in rows}
     return np.array([[float(found[i].get(label, 0.0)) for label in task.labels] if i in found
                      else [np.nan] * len(task.labels) for i in ids])
+
+
+def posts(frame: pd.DataFrame, votes: LFVotes | None = None) -> Posts:
+    """The ``id, text`` rows of ``frame`` as model inputs, with their LF votes when ``votes``
+    holds any (models that use LF votes as features need them)."""
+    ids = frame["id"].astype(str).tolist()
+    return Posts(texts=frame["text"].tolist(), ids=ids,
+                 votes=votes.for_ids(ids) if votes is not None and votes.lf_names else None)

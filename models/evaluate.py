@@ -91,8 +91,8 @@ def evaluate(task_path: str | Path | None = None, version: int | None = None, *,
     ids = test["id"].tolist()
     if classifier is None and ids:
         classifier = TextClassifier.load(Path(train_run["model_path"]))
-    end_probs = classifier.predict_proba(test["text"].tolist()) if ids else None
     lf = data.lf_votes(engine, task, version, train_run["lf_run_id"])
+    end_probs = classifier.predict_proba(data.posts(test, lf)) if ids else None
     models = compare_models(task, test["y"].to_numpy(int), end_probs=end_probs,
                             label_probs=data.label_model_probs(engine, task, ids), votes=lf.for_ids(ids),
                             lf_names=lf.lf_names) if ids else {}

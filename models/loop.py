@@ -24,10 +24,10 @@ from labeling.task import load_task
 from models.cliargs import add_task_arguments
 from models.evaluate import MODEL_ORDER, evaluate
 from models.params import active_params, train_params
-from models.plots import plot_curves
+from models.plots import Series, plot_curves
 from models.queues import refresh_queues
 from models.runs import insert_run, list_runs
-from models.train import train
+from models.train import selection_lines, train
 
 
 class _Stopwatch:
@@ -61,7 +61,7 @@ def iteration_table(engine: Engine, task_name: str) -> pd.DataFrame:
 def learning_curve(table: pd.DataFrame, task_name: str) -> Path:
     """Draw macro-F1 and accuracy against golden training labels for every model."""
     xs = table["golden_train"].tolist()
-    panels = {metric: {m: (xs, [None if pd.isna(v) else v for v in table[f"{m}_{key}"]]) for m in MODEL_ORDER}
+    panels = {metric: {m: Series(xs, [None if pd.isna(v) else v for v in table[f"{m}_{key}"]]) for m in MODEL_ORDER}
               for metric, key in (("macro-F1", "macro_f1"), ("accuracy", "accuracy"))}
     return plot_curves(panels, "golden training labels", workspace.reports_dir() / task_name / "learning_curve.png",
                        f"{task_name}: loop iterations")
@@ -87,7 +87,8 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     with engine.begin() as conn:
         loop_id = insert_run(conn, task, version, "loop", parent_id=trained["run_id"], lf_run_id=label["run_id"],
                              params={"strategy": aparams.strategy, "batch_size": aparams.batch_size},
-                             metrics={"models": scores, "n_test": evaluation["n_test"], "warning": evaluation["warning"],
+                             metrics={"models": scores, "selection": trained["selection"],
+                                      "n_test": evaluation["n_test"], "warning": evaluation["warning"],
                                       "evaluation_run": evaluation["run_id"], "queues": queues,
                                       "seconds": clock.seconds},
                              model_path=trained["model_path"],
@@ -95,7 +96,8 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     table = iteration_table(engine, task.name)
     return {"loop_run": loop_id, "task": task.name, "version": version, "lf_run": label["run_id"],
             "train_run": trained["run_id"], "evaluation_run": evaluation["run_id"],
-            "model_path": trained["model_path"], "models": scores, "n_test": evaluation["n_test"],
+            "model_path": trained["model_path"], "selection": trained["selection"], "models": scores,
+            "n_test": evaluation["n_test"],
             "warning": evaluation["warning"], "queues": queues, "seconds": clock.seconds,
             "iterations": table.drop(columns=["created_at"]).to_dict("records"),
             "learning_curve": str(learning_curve(table, task.name))}
@@ -112,6 +114,7 @@ def summary(result: dict[str, Any]) -> str:
     for row in result["iterations"]:
         lines.append(f"{row['iteration']:>4} {row['run_id']:>5} {row['version']:>4} {row['golden_train']:>7} "
                      f"{row['golden_test']:>5}  " + " ".join(f"{_fmt(row[f'{m}_macro_f1']):>14}" for m in MODEL_ORDER))
+    lines.append(selection_lines(result["selection"]))
     active, review = result["queues"]["active"], result["queues"]["review"]
     lines.append(f"active-learning queue {active['queue_id']}: {active['items']} posts ({active['strategy']}"
                  + (", cold start from LF votes" if active["cold_start"] else "") + ")")

@@ -12,7 +12,10 @@ from typing import Any, TypeVar
 from datasets.errors import GoldloopError
 from labeling.task import Task
 
-ARCHITECTURES = ("tfidf", "bilstm")
+LINEAR_ARCHITECTURES = ("tfidf", "encoder", "tfidf+encoder")
+ARCHITECTURES = (*LINEAR_ARCHITECTURES, "bilstm")
+# How weak supervision enters a model: not at all, as LF-vote input features, or as weak targets.
+WEAK_MODES = ("golden_only", "lf_features", "weak")
 STRATEGIES = ("entropy", "margin", "lf_conflict", "disagreement", "diverse", "random")
 STRATEGY_ALIASES = {"uncertainty": "entropy"}
 
@@ -21,24 +24,40 @@ STRATEGY_ALIASES = {"uncertainty": "entropy"}
 class TrainParams:
     """Classifier hyper-parameters (``[train]``)."""
 
-    architecture: str = "tfidf"       # "tfidf": n-gram TF-IDF -> softmax; "bilstm": Embedding + BiLSTM
+    # "tfidf": word n-gram TF-IDF, "encoder": sentence embeddings, "tfidf+encoder": both, each -> softmax
+    # fitted exactly (L-BFGS); "bilstm": Embedding + BiLSTM trained by Keras
+    architecture: str = "tfidf+encoder"
+    encoder: str = "minilm"           # sentence encoder of the "encoder" block (models.encoder.ENCODERS)
+    lf_features: bool = False         # LF votes (one-hot) as extra input features
+    use_weak: bool = True             # train on weak labels too (False: golden labels only)
     max_tokens: int = 20000           # vocabulary size of the TextVectorization layer
-    ngrams: int = 2                   # word n-grams of the tfidf architecture
+    ngrams: int = 2                   # word n-grams of the tfidf block
     sequence_length: int = 64         # tokens per post for the bilstm architecture
     embedding_dim: int = 64
     lstm_units: int = 64
-    dropout: float = 0.3
-    l2: float = 0.001                 # L2 penalty on the softmax layer's weights (chosen by leave-one-video-out CV, docs/benchmarks.md)
-    epochs: int = 10
-    batch_size: int = 64
-    max_steps_per_epoch: int = 200    # large data sets get bigger batches: batch = max(batch_size, n / this)
-    learning_rate: float = 0.01
-    patience: int = 3                 # early stopping on golden dev loss (when golden dev exists)
-    class_weight: str = "none"        # "none" or "balanced"
+    dropout: float = 0.3              # bilstm only
+    l2: float = 0.001                 # L2 penalty on the softmax weights (per unit of mean weighted loss)
+    epochs: int = 10                  # bilstm only
+    batch_size: int = 64              # bilstm only
+    max_steps_per_epoch: int = 200    # bilstm: large data sets get bigger batches: batch = max(batch_size, n / this)
+    learning_rate: float = 0.01       # bilstm only
+    patience: int = 3                 # bilstm: early stopping on golden dev loss (when golden dev exists)
+    class_weight: str = "balanced"    # "none" or "balanced" (inverse class frequency; macro-F1 is the score)
     golden_weight: float = 3.0        # sample weight of a golden label relative to a weak one
     target_temperature: float = 1.0   # soft targets = label-model probs ** (1 / T), renormalised; < 1 sharpens
     weak_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
     seed: int = 0
+    # Model selection (models.selection): cross-validation over golden labels picks the
+    # architecture, how weak labels are used and the L2 penalty among these candidates.
+    select: bool = True
+    select_architectures: list[str] = field(default_factory=lambda: list(LINEAR_ARCHITECTURES))
+    select_golden_weights: list[float] = field(default_factory=lambda: [1.0, 10.0, 100.0])
+    select_l2: list[float] = field(default_factory=lambda: [0.001, 0.0001])
+    select_folds: int = 5
+    select_weak_modes: list[str] = field(default_factory=lambda: list(WEAK_MODES))
+    select_weak_rows: int = 2000      # weak rows per CV fit (a weighted sample: the same total weight)
+    select_min_golden: int = 30       # fewer golden labels than this (or than select_min_per_class
+    select_min_per_class: int = 5     # in some class): no selection, the task file's settings are used
 
 
 @dataclass(frozen=True)
@@ -69,7 +88,7 @@ def _coerce(cls: type[P], values: dict[str, Any], where: str) -> P:
         if key not in known:
             raise GoldloopError(f"{where}: unknown setting {key!r}; known: {sorted(known)}")
         expected = getattr(defaults, key)
-        if isinstance(expected, bool) or not isinstance(value, type(expected)):
+        if isinstance(expected, bool) != isinstance(value, bool) or not isinstance(value, type(expected)):
             if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             elif isinstance(expected, list) and isinstance(value, (list, tuple)):
@@ -88,6 +107,14 @@ def train_params(task: Task, **overrides: Any) -> TrainParams:
         raise GoldloopError(f"{task.path} [train] architecture: {params.architecture!r} is not one of {ARCHITECTURES}")
     if params.target_temperature <= 0:
         raise GoldloopError(f"{task.path} [train] target_temperature: must be positive")
+    bad = [a for a in params.select_architectures if a not in LINEAR_ARCHITECTURES]
+    if bad:
+        raise GoldloopError(f"{task.path} [train] select_architectures: {bad} not among {LINEAR_ARCHITECTURES}")
+    bad = [m for m in params.select_weak_modes if m not in WEAK_MODES]
+    if bad or not params.select_weak_modes:
+        raise GoldloopError(f"{task.path} [train] select_weak_modes: must be a non-empty list among {WEAK_MODES}")
+    if params.select_folds < 2:
+        raise GoldloopError(f"{task.path} [train] select_folds: must be at least 2")
     if params.class_weight not in ("none", "balanced"):
         raise GoldloopError(f"{task.path} [train] class_weight: must be 'none' or 'balanced'")
     return params

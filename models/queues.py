@@ -1,8 +1,8 @@
 """Write the queues the tagger serves: the active-learning queue and the label-review queue.
 
-Label review checks golden labels of the test and dev splits only: the end model never trains
-on them, so its probabilities there are out of sample, as confident learning requires (golden
-training labels are fitted by the model and would hide their own errors).
+Label review checks golden labels of the test split only: the end model never trains on them,
+so its probabilities there are out of sample, as confident learning requires (golden training
+labels, dev included, are fitted by the model and would hide their own errors).
 
 A queue is one ``queues`` row plus its ranked ``queue_items``; the tagger serves the latest
 queue of each kind. Writing a queue is one transaction.
@@ -22,6 +22,7 @@ from labeling.task import Task
 from models import data
 from models.active import Pool, rank_pool
 from models.classifier import TextClassifier
+from models.features import Posts
 from models.params import ActiveParams
 
 REVIEW_STRATEGY = "confident_learning"
@@ -64,15 +65,15 @@ def review_items(task: Task, golden: pd.DataFrame, probs: np.ndarray, min_per_cl
     return (pd.DataFrame(rows) if rows else empty), None
 
 
-def end_probs(clf: TextClassifier, ids: list[str], texts: list[str], known: pd.DataFrame | None) -> np.ndarray:
-    """End-model probabilities of the posts ``ids``: rows of ``known`` (indexed by post id, one
-    column per label, e.g. what :func:`models.train.train` just predicted) when it holds them
-    all, otherwise predicted from ``texts``."""
+def end_probs(clf: TextClassifier, posts: Posts, known: pd.DataFrame | None) -> np.ndarray:
+    """End-model probabilities of ``posts``: rows of ``known`` (indexed by post id, one column
+    per label, e.g. what :func:`models.train.train` just predicted) when it holds them all,
+    otherwise predicted."""
     if known is not None:
-        rows = known.reindex(ids).to_numpy("float32")
+        rows = known.reindex(posts.ids).to_numpy("float32")
         if not np.isnan(rows).any():
             return rows
-    return clf.predict_proba(texts)
+    return clf.predict_proba(posts)
 
 
 def build_pool(engine: Engine, task: Task, version: int, params: ActiveParams, clf: TextClassifier,
@@ -87,9 +88,10 @@ def build_pool(engine: Engine, task: Task, version: int, params: ActiveParams, c
         label_probs = None if np.isnan(label_probs).any() else label_probs
     except GoldloopError:
         label_probs = None
-    texts = posts["text"].tolist()
-    return Pool(ids=ids, texts=texts, end_probs=end_probs(clf, ids, texts, known),
-                label_probs=label_probs, votes=data.lf_votes(engine, task, version).for_ids(ids), labels=task.labels)
+    inputs = data.posts(posts, data.lf_votes(engine, task, version))
+    return Pool(ids=ids, texts=inputs.texts, end_probs=end_probs(clf, inputs, known), label_probs=label_probs,
+                votes=inputs.votes if inputs.votes is not None else np.full((len(ids), 0), -1, np.int16),
+                labels=task.labels)
 
 
 def refresh_queues(engine: Engine, task: Task, version: int, clf: TextClassifier, params: ActiveParams,
@@ -105,9 +107,8 @@ def refresh_queues(engine: Engine, task: Task, version: int, clf: TextClassifier
     common = {"run_id": run_id, "batch_size": params.batch_size, "pool_splits": params.pool_splits}
     active_id = write_queue(engine, task, "active", params.strategy, version, items,
                             {**common, "cold_start": cold, "pool": len(pool.ids)})
-    held_out = golden[golden["split"].isin(["test", "dev"])].merge(
-        data.read_texts(version, ["test", "dev"])[["id", "text"]], on="id")
-    probs = end_probs(clf, held_out["id"].tolist(), held_out["text"].tolist(), predictions)
+    held_out = golden[golden["split"] == "test"].merge(data.read_texts(version, ["test"])[["id", "text"]], on="id")
+    probs = end_probs(clf, data.posts(held_out, data.lf_votes(engine, task, version)), predictions)
     review, why_not = review_items(task, held_out, probs, params.review_threshold)
     review_id = write_queue(engine, task, "review", REVIEW_STRATEGY, version, review,
                             {**common, "checked": len(held_out), "skipped": why_not})

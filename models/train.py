@@ -3,13 +3,18 @@
 Training data: every post of the ``weak_splits`` (default LF + train) that at least one LF
 covered, with the label model's class probabilities as soft targets; golden labels on those
 splits replace the soft target with a one-hot target and weigh ``golden_weight`` times more.
-Golden dev labels drive early stopping. The model goes to
+Whether weak labels are used at all, at which golden weight, whether LF votes become input
+features, and which text representation wins is decided first by cross-validation over the
+golden labels of those splits and dev (:mod:`models.selection`); every candidate's score goes
+to the model card and the run. The linear models then train on the dev labels too (the bilstm
+keeps them for early stopping): the golden test set is what stays held out. The model goes to
 ``$GOLDLOOP_HOME/models/<task>/run-<id>/`` (``model.keras``, ``saved_model/``,
 ``model_card.json``), its predictions on every split of the version to ``predictions``
 (source ``end_model``), and the run to ``runs`` (kind ``train``), all or nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -34,57 +39,92 @@ from labeling.task import Task, load_task
 from models import data
 from models.cliargs import add_task_arguments
 from models.classifier import TextClassifier
-from models.params import TrainParams, train_params
+from models.data import LFVotes
+from models.features import Posts
+from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params
 from models.runs import insert_run
+from models.selection import CVData, Selection, select
 
 MODEL_CARD = "model_card.json"
 
 
 @dataclass
 class TrainingSet:
-    """Inputs of one fit: texts, soft/hard targets, sample weights and the golden dev set."""
+    """What one training can use: weak rows (soft targets), golden rows of the weak splits and
+    golden dev rows, each with ids, texts and (when an LF run exists) LF votes."""
 
-    texts: list[str]
-    targets: np.ndarray
-    weights: np.ndarray
-    dev_texts: list[str]
+    weak: Posts
+    weak_targets: np.ndarray
+    golden: Posts
+    golden_y: np.ndarray
+    dev: Posts
     dev_y: np.ndarray
     counts: dict[str, int]
 
+    def fit_rows(self, params: TrainParams) -> tuple[Posts, np.ndarray, np.ndarray, np.ndarray]:
+        """Posts, targets, sample weights and the golden-row mask of the final fit under
+        ``params``: the golden labels cross-validation judged by (weak splits and dev; the
+        bilstm keeps dev for early stopping), plus the weak rows weighing ``1 / golden_weight``
+        of a golden label when ``use_weak``."""
+        k = self.weak_targets.shape[1]
+        golden = [self.golden, self.dev] if params.architecture in LINEAR_ARCHITECTURES else [self.golden]
+        golden_y = np.concatenate([self.golden_y, self.dev_y][:len(golden)])
+        n_weak = len(self.weak) if params.use_weak else 0
+        posts = Posts.concat(([self.weak] if n_weak else []) + golden)
+        targets = np.vstack([self.weak_targets[:n_weak], np.eye(k, dtype="float32")[golden_y]])
+        weights = np.concatenate([np.ones(n_weak), np.full(len(golden_y), params.golden_weight)])
+        return posts, targets, weights, np.arange(len(weights)) >= n_weak
+
+    def cv_data(self, params: TrainParams) -> CVData:
+        """Golden rows of the weak splits and dev for cross-validation, and a weighted sample of
+        at most ``select_weak_rows`` weak rows (drawn with ``seed``) that joins every fold."""
+        rng = np.random.default_rng(params.seed)
+        n_weak = len(self.weak)
+        sample = np.sort(rng.choice(n_weak, min(n_weak, params.select_weak_rows), replace=False))
+        return CVData(golden=Posts.concat([self.golden, self.dev]), golden_y=np.concatenate([self.golden_y, self.dev_y]),
+                      weak=self.weak.take(sample), weak_targets=self.weak_targets[sample],
+                      weak_scale=n_weak / max(len(sample), 1))
+
 
 def training_set(task: Task, params: TrainParams, weak: pd.DataFrame, golden: pd.DataFrame,
-                 dev_texts: pd.DataFrame) -> TrainingSet:
-    """Combine weak rows (``data.read_weak``) and golden labels (``data.golden_labels``).
+                 dev_texts: pd.DataFrame, votes: LFVotes | None = None) -> TrainingSet:
+    """Combine weak rows (``data.read_weak``), golden labels (``data.golden_labels``) and LF votes.
 
     ``dev_texts`` holds ``id, text`` of the dev split. Golden labels outside the weak splits
-    and the dev split (e.g. test) are never used for training.
+    and the dev split (e.g. test) are never used for training or selection.
     """
-    probs = data.prob_columns(task)
     golden_pool = golden[golden["split"].isin(params.weak_splits)]
     golden_rows = golden_pool.merge(weak[["id", "text"]], on="id", how="inner")
     weak_rows = weak[weak["covered"].astype(bool) & ~weak["id"].isin(golden_rows["id"])]
-    k = len(task.labels)
-    soft = weak_rows[probs].to_numpy("float64") ** (1.0 / params.target_temperature)
+    soft = weak_rows[data.prob_columns(task)].to_numpy("float64") ** (1.0 / params.target_temperature)
     soft = soft / np.maximum(soft.sum(axis=1, keepdims=True), 1e-12)
-    targets = np.vstack([soft.astype("float32"),
-                         np.eye(k, dtype="float32")[golden_rows["y"].to_numpy(int)]])
-    weights = np.concatenate([np.ones(len(weak_rows), "float32"),
-                              np.full(len(golden_rows), params.golden_weight, "float32")])
-    if not len(targets):
+    if not len(weak_rows) and not len(golden_rows):
         raise GoldloopError(f"nothing to train {task.name!r} on: no LF covers any post and no golden labels"
                             f" on splits {params.weak_splits}")
     dev = golden[golden["split"] == "dev"].merge(dev_texts[["id", "text"]], on="id", how="inner")
-    return TrainingSet(texts=weak_rows["text"].tolist() + golden_rows["text"].tolist(), targets=targets,
-                       weights=weights, dev_texts=dev["text"].tolist(), dev_y=dev["y"].to_numpy(int),
+    return TrainingSet(weak=data.posts(weak_rows, votes), weak_targets=soft.astype("float32"),
+                       golden=data.posts(golden_rows, votes), golden_y=golden_rows["y"].to_numpy(int),
+                       dev=data.posts(dev, votes), dev_y=dev["y"].to_numpy(int),
                        counts={"weak": len(weak_rows), "golden_train": len(golden_rows), "golden_dev": len(dev),
                                "uncovered_dropped": int((~weak["covered"].astype(bool)).sum())})
 
 
-def fit_classifier(task: Task, params: TrainParams, tset: TrainingSet) -> TextClassifier:
-    """Fit a fresh :class:`TextClassifier` on ``tset`` (early stopping when golden dev exists)."""
-    clf = TextClassifier(task.labels, params)
-    validation = (tset.dev_texts, tset.dev_y) if tset.dev_texts else None
-    return clf.fit(tset.texts, tset.targets, sample_weight=tset.weights, validation=validation)
+def fit_selected(task: Task, params: TrainParams, tset: TrainingSet,
+                 progress: bool = False) -> tuple[TextClassifier, Selection]:
+    """Choose the training settings by cross-validation (:mod:`models.selection`), then fit a
+    fresh :class:`TextClassifier` on every row those settings use."""
+    n_lfs = 0 if tset.golden.votes is None else tset.golden.votes.shape[1]
+    selection = select(params, tset.cv_data(params), task.labels, n_lfs=n_lfs, progress=progress)
+    chosen = selection.params
+    if not chosen.use_weak and not len(tset.golden) + len(tset.dev):
+        chosen = dataclasses.replace(chosen, use_weak=True, lf_features=False)
+        selection = dataclasses.replace(selection, params=chosen, reason=selection.reason
+                                        + "; no golden labels on the weak splits or dev yet, so the weak labels are used")
+    posts, targets, weights, golden_rows = tset.fit_rows(chosen)
+    validation = (tset.dev, tset.dev_y) if len(tset.dev) and not chosen.architecture in LINEAR_ARCHITECTURES else None
+    clf = TextClassifier(task.labels, chosen, n_lfs=n_lfs).fit(posts, targets, sample_weight=weights,
+                                                              scale_rows=golden_rows, validation=validation)
+    return clf, selection
 
 
 def golden_counts(golden: pd.DataFrame, params: TrainParams) -> dict[str, int]:
@@ -132,24 +172,28 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
     weak = data.read_weak(version, task, params.weak_splits)
     golden = data.golden_labels(engine, task, version)
     dev_texts = data.read_texts(version, ["dev"])
-    tset = training_set(task, params, weak, golden, dev_texts)
-    _say(progress, f"training {params.architecture} on {tset.counts['weak']} weak + "
-                   f"{tset.counts['golden_train']} golden labels (dev: {tset.counts['golden_dev']})")
+    votes = data.lf_votes(engine, task, version)
+    tset = training_set(task, params, weak, golden, dev_texts, votes)
     started = time.perf_counter()
-    clf = fit_classifier(task, params, tset)
+    clf, selection = fit_selected(task, params, tset, progress)
     seconds = time.perf_counter() - started
+    chosen = selection.params
+    _say(progress, f"trained {chosen.architecture} on {tset.counts['weak'] if chosen.use_weak else 0} weak + "
+                   f"{tset.counts['golden_train']} golden labels (dev: {tset.counts['golden_dev']})")
     everything = data.read_texts(version, SPLITS)
     _say(progress, f"predicting {len(everything)} posts")
-    probs = clf.predict_proba(everything["text"].tolist())
-    lf_run_id = data.latest_lf_run(engine, task, version)
+    probs = clf.predict_proba(data.posts(everything, votes))
+    lf_run_id = votes.run_id
     golden_n = golden_counts(golden, params)
-    training = {**tset.counts, "epochs_run": len(clf.epoch_seconds), "seconds": round(seconds, 3),
-                "seconds_per_epoch": round(float(np.mean(clf.epoch_seconds)), 4),
+    training = {**tset.counts, "weak_used": tset.counts["weak"] if chosen.use_weak else 0,
+                "seconds": round(seconds, 3), "solver_iterations": clf.n_iter_,
+                "epochs_run": len(clf.history.get("loss", [])),
                 "final_loss": clf.history.get("loss", [None])[-1],
                 "best_val_loss": min(clf.history["val_loss"]) if "val_loss" in clf.history else None}
     tmp: Path | None = None
     with engine.begin() as conn:
-        run_id = insert_run(conn, task, version, "train", params=asdict(params), metrics={"training": training},
+        run_id = insert_run(conn, task, version, "train", params=asdict(chosen),
+                            metrics={"training": training, "selection": selection.to_json()},
                             lf_run_id=lf_run_id, golden=golden_n)
         final = run_dir(task, run_id)
         tmp = final.with_name(f".{final.name}.tmp")
@@ -158,7 +202,8 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
             card = {"task": task.name, "task_file": str(task.path), "task_hash": task.sha256,
                     "data_version": version, "run_id": run_id, "lf_run_id": lf_run_id,
                     "created_at": datetime.now(timezone.utc).isoformat(), "labels": task.labels,
-                    "parameters": asdict(params), "golden_labels": golden_n, "metrics": {"training": training}}
+                    "parameters": asdict(chosen), "selection": selection.to_json(), "golden_labels": golden_n,
+                    "metrics": {"training": training}}
             (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
             write_predictions(conn, task, version, run_id, everything["id"].tolist(), probs)
             conn.exec_driver_sql("UPDATE runs SET model_path = %s WHERE id = %s", (str(final), run_id))
@@ -168,7 +213,8 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
             raise
     result = {"run_id": run_id, "task": task.name, "version": version, "model_path": str(final),
               "keras": str(final / Path(paths["keras"]).name), "saved_model": str(final / Path(paths["saved_model"]).name),
-              "architecture": params.architecture, "golden": golden_n, "training": training,
+              "architecture": chosen.architecture, "golden": golden_n, "training": training,
+              "selection": selection.to_json(),
               "predictions": len(everything)}
     return result, clf, pd.DataFrame(probs, index=everything["id"].to_numpy(), columns=task.labels)
 
@@ -199,11 +245,19 @@ def _say(progress: bool, message: str) -> None:
         print(message, flush=True, file=sys.stderr)
 
 
+def selection_lines(selection: dict[str, Any]) -> str:
+    """Human lines of a :meth:`Selection.to_json` record: the choice, then each candidate, best first."""
+    lines = [f"model selection: {selection['chosen']} ({selection['reason']})"]
+    for row in sorted(selection["candidates"], key=lambda r: -r["cv_macro_f1"]):
+        lines.append(f"  {row['candidate']:<42} CV macro-F1 {row['cv_macro_f1']:.3f} +- {row['cv_std']:.3f}")
+    return "\n".join(lines)
+
+
 def _summary(r: dict[str, Any]) -> str:
     t = r["training"]
     return (f"trained run {r['run_id']} ({r['architecture']}) on data-set v{r['version']}: "
-            f"{t['weak']} weak + {t['golden_train']} golden labels, {t['epochs_run']} epochs, "
-            f"{t['seconds_per_epoch']:.2f} s/epoch\n"
+            f"{t['weak_used']} weak + {t['golden_train']} golden labels in {t['seconds']:.1f} s\n"
+            f"{selection_lines(r['selection'])}\n"
             f"model: {r['keras']}\nTF Serving export: {r['saved_model']}")
 
 
@@ -211,12 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``bin/train.sh``: train the end model once."""
     p = cli.parser("bin/train.sh", "Train the end model on weak + golden labels and save it.")
     add_task_arguments(p)
-    p.add_argument("--architecture", choices=["tfidf", "bilstm"], help="override [train] architecture")
+    p.add_argument("--architecture", choices=ARCHITECTURES, help="override [train] architecture")
+    p.add_argument("--no-select", dest="select", action="store_false", default=None,
+                   help="train with the task file's settings instead of choosing them by cross-validation")
     p.add_argument("--epochs", type=int, help="override [train] epochs")
     p.add_argument("--seed", type=int, help="override [train] seed")
     args = p.parse_args(argv)
     result = train_model(args.task, args.version, progress=not args.json, architecture=args.architecture,
-                         epochs=args.epochs, seed=args.seed)
+                         epochs=args.epochs, seed=args.seed, select=args.select)
     cli.emit(result, args.json, _summary)
     return cli.EXIT_OK
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,14 @@ import pytest
 import sqlalchemy as sa
 import tensorflow as tf
 
+from datasets.errors import GoldloopError
 from models.classifier import TextClassifier
+from models.features import Posts
 from models.params import TrainParams
 from models.train import train_model
 from tests.test_model_world import add_golden, make_world
 
-TINY = TrainParams(epochs=8, max_tokens=200, batch_size=16, learning_rate=0.01)
+TINY = TrainParams(architecture="tfidf", max_tokens=200)
 
 
 def test_classifier_learns_soft_targets_and_round_trips(tmp_path: Path):
@@ -29,7 +32,36 @@ def test_classifier_learns_soft_targets_and_round_trips(tmp_path: Path):
     again = TextClassifier.load(tmp_path / "m")
     assert np.allclose(again.predict_proba(["my channel", "this song"]), probs, atol=1e-6)
     served = tf.saved_model.load(str(tmp_path / "m" / "saved_model"))  # what TF Serving loads
-    out = served.serve(tf.constant([["my channel"], ["this song"]]))
+    out = served.serve({"text": tf.constant([["my channel"], ["this song"]])})
+    assert np.allclose(np.asarray(out), probs, atol=1e-5)
+
+
+def test_linear_fit_is_the_same_for_every_seed_and_row_order():
+    texts = ["subscribe to my channel", "love this song", "check my channel", "great song", "my song"] * 8
+    y = np.array([1, 0, 1, 0, 1] * 8)
+    first = TextClassifier(["ham", "spam"], TINY).fit(texts, y).predict_proba(["my channel", "nice song"])
+    order = np.random.default_rng(3).permutation(len(texts))
+    again = TextClassifier(["ham", "spam"], replace(TINY, seed=7)).fit([texts[i] for i in order], y[order])
+    assert np.allclose(again.predict_proba(["my channel", "nice song"]), first, atol=1e-5)
+
+
+def test_encoder_model_with_lf_votes_trains_saves_loads_and_predicts(tmp_path: Path, home: Path):
+    params = replace(TINY, architecture="tfidf+encoder", lf_features=True)
+    posts = Posts(texts=["subscribe to my channel", "love this song", "check out my page", "what a great voice"] * 5,
+                  ids=[f"p{i}" for i in range(20)], votes=np.array([[1, -1], [-1, 0], [1, -1], [-1, -1]] * 5))
+    clf = TextClassifier(["ham", "spam"], params, n_lfs=2).fit(posts, [1, 0, 1, 0] * 5)
+    new = Posts(texts=["visit my channel", "beautiful song"], votes=np.array([[1, -1], [-1, 0]]))
+    probs = clf.predict_proba(new)
+    assert list(probs.argmax(1)) == [1, 0]
+    clf.save(tmp_path / "m")
+    again = TextClassifier.load(tmp_path / "m")
+    assert np.allclose(again.predict_proba(new), probs, atol=1e-5)
+    assert clf.embed(new).shape[0] == 2 and clf.embed(new).shape[1] > 384  # text blocks only, no LF votes
+    with pytest.raises(GoldloopError, match="LF votes"):
+        again.predict_proba(["visit my channel"])
+    served = tf.saved_model.load(str(tmp_path / "m" / "saved_model"))
+    inputs = again.space.keras_feed(new)
+    out = served.serve({name: tf.constant(value) for name, value in inputs.items()})
     assert np.allclose(np.asarray(out), probs, atol=1e-5)
 
 

@@ -47,9 +47,17 @@ def test_simulate_cli_curves_outputs_and_no_label_pollution(engine, tmp_path: Pa
     for points in result["curves"].values():
         assert [p["labels"] for p in points] == [0, 5, 10]
         assert all(0.0 <= p["accuracy"] <= 1.0 and 0.0 <= p["macro_f1"] <= 1.0 for p in points)
+        assert all(p["macro_f1_std"] == 0.0 for p in points)  # one seed
+    baselines = result["baselines"]
+    assert [p["labels"] for p in baselines["golden_only"]] == [5, 10]  # nothing to train on at 0 labels
+    test_labels = world.truth[world.truth["split"] == "test"]["label"]
+    assert baselines["majority_class"]["accuracy"] == round(test_labels.value_counts(normalize=True).max(), 4)
+    assert 0.0 <= baselines["label_model"]["macro_f1"] <= 1.0
+    assert "simulating" in proc.stderr  # the progress bar shows on stderr even with --json
     assert result["n_test"] == int((world.truth["split"] == "test").sum())
     curves = pd.read_csv(out / "curves.csv")
-    assert len(curves) == 6 and set(curves.columns) == {"strategy", "seed", "labels", "accuracy", "macro_f1"}
+    assert len(curves) == 8 and set(curves.columns) == {"strategy", "seed", "labels", "accuracy", "macro_f1", "model"}
+    assert set(curves["strategy"]) == {"entropy", "random", "golden_only"}
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM human_labels")).scalar() == labels_before

@@ -1,0 +1,211 @@
+"""Model selection: golden labels decide how much the weak labels count, and which features win.
+
+A user's first task file is imperfect: weak labels can make the end model worse than golden
+labels alone. Before each training, stratified cross-validation over the golden labels of the
+pool splits plus dev scores every candidate by macro-F1 on the held-out folds:
+
+* architecture: ``tfidf``, ``encoder`` (sentence embeddings), ``tfidf+encoder``;
+* weak mode: ``golden_only`` (ignore the LFs), ``lf_features`` (golden labels, LF votes as extra
+  input features), ``weak`` (weak targets plus golden labels at each of a few golden weights);
+* the L2 penalty.
+
+The search runs in two stages (:func:`select`); the best candidate (ties go to the simpler)
+sets the final training's parameters. Every fit is the exact convex optimum of :func:`models.classifier.fit_softmax`, so
+the scores do not depend on a seed. Feature blocks are computed once for all rows; weak rows
+enter each CV fit as a fixed weighted sample with the same total weight as all of them, so the
+penalty means the same as in the final fit. With too few golden labels to decide, the task
+file's settings are used and :attr:`Selection.reason` says so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
+from tqdm import tqdm
+
+from models import encoder
+from models.classifier import balanced_weights, fit_softmax, softmax_probs, to_targets
+from models.features import FeatureSpace, Posts, join_blocks, one_hot_votes
+from models.params import TrainParams
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to train the end model."""
+
+    architecture: str
+    weak_mode: str
+    golden_weight: float | None
+    l2: float
+
+    @property
+    def name(self) -> str:
+        weak = f"weak x{self.golden_weight:g}" if self.weak_mode == "weak" else self.weak_mode
+        return f"{self.architecture} / {weak} / l2 {self.l2:g}"
+
+    def params(self, base: TrainParams) -> TrainParams:
+        """``base`` with this candidate's settings."""
+        return dataclasses.replace(base, architecture=self.architecture, use_weak=self.weak_mode == "weak",
+                                   lf_features=self.weak_mode == "lf_features", l2=self.l2,
+                                   golden_weight=self.golden_weight or base.golden_weight)
+
+
+def task_candidate(params: TrainParams) -> Candidate:
+    """The candidate the task file's settings describe."""
+    mode = "weak" if params.use_weak else ("lf_features" if params.lf_features else "golden_only")
+    return Candidate(params.architecture, mode, params.golden_weight if mode == "weak" else None, params.l2)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen training settings and the evidence for them."""
+
+    params: TrainParams
+    chosen: str
+    reason: str
+    folds: int = 0
+    n_golden: int = 0
+    scores: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chosen": self.chosen, "reason": self.reason, "folds": self.folds, "n_golden": self.n_golden,
+                "candidates": self.scores}
+
+
+@dataclass
+class CVData:
+    """The golden rows to cross-validate and the weak rows that join every training fold."""
+
+    golden: Posts
+    golden_y: np.ndarray
+    weak: Posts
+    weak_targets: np.ndarray
+    weak_scale: float          # each sampled weak row stands for this many weak rows
+
+
+def representations(params: TrainParams) -> list[Candidate]:
+    """Stage 1: every architecture and L2 penalty, trained on golden labels alone."""
+    architectures = [a for a in params.select_architectures if "encoder" not in a or encoder.available(params.encoder)]
+    return [Candidate(a, "golden_only", None, float(l2)) for a, l2 in itertools.product(architectures, params.select_l2)]
+
+
+def uses_of_weak(params: TrainParams, best: Candidate, has_votes: bool, has_weak: bool) -> list[Candidate]:
+    """Stage 2: the stage-1 winner trained with LF votes as features, or with weak targets at
+    each golden weight (the golden-only winner itself competes too)."""
+    out = []
+    if "lf_features" in params.select_weak_modes and has_votes:
+        out.append(dataclasses.replace(best, weak_mode="lf_features"))
+    if "weak" in params.select_weak_modes and has_weak:
+        out += [dataclasses.replace(best, weak_mode="weak", golden_weight=float(w))
+                for w in sorted(params.select_golden_weights, reverse=True)]
+    return out
+
+
+def too_few(params: TrainParams, y: np.ndarray, n_classes: int) -> str | None:
+    """Why ``y`` cannot decide between candidates, or None when it can."""
+    counts = np.bincount(y, minlength=n_classes)
+    if len(y) < params.select_min_golden or counts.min() < params.select_min_per_class:
+        return (f"only {len(y)} golden labels on the pool splits and dev ({counts.tolist()} per class); "
+                f"selection needs {params.select_min_golden} and {params.select_min_per_class} per class, "
+                "so the task file's settings are used")
+    return None
+
+
+def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, progress: bool = False) -> Selection:
+    """Cross-validate the candidates on ``data`` in two stages and return the best one's parameters.
+
+    Stage 1 picks the architecture and L2 penalty on golden labels alone (small, fast fits);
+    stage 2 asks whether LF votes as features or weak targets at some golden weight beat that
+    model. Because the penalty is per unit of golden evidence (:func:`fit_softmax`), the stage-1
+    penalty carries over to stage 2, which keeps the costly fits with weak rows few.
+    """
+    fallback = task_candidate(params)
+    if not params.select:
+        return Selection(params, fallback.name, "[train] select = false: the task file's settings")
+    if params.architecture == "bilstm":
+        return Selection(params, "bilstm", "the bilstm architecture is trained as configured, not selected")
+    k = len(labels)
+    why_not = too_few(params, data.golden_y, k)
+    if why_not:
+        return Selection(params, fallback.name, why_not, n_golden=len(data.golden_y))
+    n_folds = int(min(params.select_folds, np.bincount(data.golden_y, minlength=k).min()))
+    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=params.seed).split(data.golden_y, data.golden_y))
+    features = _Features(params, data, k, n_lfs)
+    scores: list[dict[str, Any]] = []
+
+    def score(stage: int, options: list[Candidate]) -> list[float]:
+        means = []
+        for candidate in tqdm(options, desc=f"model selection, stage {stage}", unit="candidate", disable=not progress):
+            values = [_fold_score(candidate, features, data, params, train, test, k) for train, test in folds]
+            means.append(float(np.mean(values)))
+            scores.append({"candidate": candidate.name, "stage": stage, "architecture": candidate.architecture,
+                           "weak_mode": candidate.weak_mode, "golden_weight": candidate.golden_weight,
+                           "l2": candidate.l2, "cv_macro_f1": round(means[-1], 4), "cv_std": round(float(np.std(values)), 4)})
+        return means
+
+    first = representations(params)
+    first_scores = score(1, first)
+    best = first[int(np.argmax(first_scores))]
+    second = uses_of_weak(params, best, data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0)
+    finalists = ([best] if "golden_only" in params.select_weak_modes else []) + second
+    finalist_scores = ([max(first_scores)] if "golden_only" in params.select_weak_modes else []) + score(2, second)
+    if not finalists:
+        return Selection(params, fallback.name, "no candidate allowed by [train] select_weak_modes fits this data",
+                         n_golden=len(data.golden_y))
+    chosen = finalists[int(np.argmax(finalist_scores))]  # ties: the first, i.e. golden-only, then LF features
+    return Selection(chosen.params(params), chosen.name,
+                     f"best of {len(scores)} candidates by {n_folds}-fold CV over {len(data.golden_y)} golden labels",
+                     folds=n_folds, n_golden=len(data.golden_y), scores=scores)
+
+
+class _Features:
+    """Feature matrices of the golden and sampled weak rows, one per architecture and LF use."""
+
+    def __init__(self, params: TrainParams, data: CVData, n_classes: int, n_lfs: int) -> None:
+        self.params, self.n_classes, self.n_lfs = params, n_classes, n_lfs
+        self.rows = Posts.concat([data.golden, data.weak])
+        self.n_golden = len(data.golden)
+        self._blocks: dict[str, sp.csr_matrix] = {}
+        self._matrices: dict[tuple[str, bool], sp.csr_matrix] = {}
+
+    def _block(self, name: str) -> sp.csr_matrix:
+        if name not in self._blocks:
+            space = FeatureSpace(name, n_classes=self.n_classes, n_lfs=self.n_lfs, max_tokens=self.params.max_tokens,
+                                 ngrams=self.params.ngrams, encoder_name=self.params.encoder).fit(self.rows.texts)
+            self._blocks[name] = space.block(name, self.rows)
+        return self._blocks[name]
+
+    def matrix(self, architecture: str, lf_features: bool) -> sp.csr_matrix | np.ndarray:
+        """Rows: golden first, then weak; columns as :meth:`FeatureSpace.transform` orders them."""
+        key = (architecture, lf_features)
+        if key not in self._matrices:
+            parts = [self._block(b) for b in architecture.split("+")]
+            if lf_features:
+                parts.append(one_hot_votes(self.rows.votes, self.n_classes))
+            self._matrices[key] = join_blocks(parts)
+        return self._matrices[key]
+
+
+def _fold_score(candidate: Candidate, features: _Features, data: CVData, params: TrainParams,
+                train: np.ndarray, test: np.ndarray, k: int) -> float:
+    """Macro-F1 on the held-out golden rows ``test`` of the candidate fitted on ``train``."""
+    X = features.matrix(candidate.architecture, candidate.weak_mode == "lf_features")
+    rows = train
+    targets = to_targets(data.golden_y[train], k)
+    weights = np.ones(len(train))
+    if candidate.weak_mode == "weak" and len(data.weak):
+        rows = np.concatenate([train, features.n_golden + np.arange(len(data.weak))])
+        targets = np.vstack([targets, data.weak_targets])
+        weights = np.concatenate([np.full(len(train), candidate.golden_weight or 1.0),
+                                  np.full(len(data.weak), data.weak_scale)])
+    if params.class_weight == "balanced":
+        weights = balanced_weights(targets, weights)
+    kernel, bias, _ = fit_softmax(X[rows], targets, weights, candidate.l2, scale_rows=np.arange(len(rows)) < len(train))
+    predicted = softmax_probs(X[test], kernel, bias).argmax(1)
+    return float(f1_score(data.golden_y[test], predicted, labels=list(range(k)), average="macro", zero_division=0))

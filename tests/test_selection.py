@@ -1,0 +1,69 @@
+"""Model selection: golden labels decide whether weak labels help, and the choice is recorded."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from models.features import Posts
+from models.params import TrainParams
+from models.selection import CVData, select
+from models.train import train_model
+from tests.test_model_world import HAM, SPAM, add_golden, make_world
+
+LABELS = ["ham", "spam"]
+FAST = TrainParams(architecture="tfidf", select_architectures=["tfidf"], max_tokens=500)
+
+
+def _posts(n: int, seed: int, prefix: str) -> tuple[Posts, np.ndarray]:
+    """``n`` spam/ham posts from the test world's templates, with their true classes."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    texts = [(SPAM if c else HAM)[int(rng.integers(5))].format(n=i) for i, c in enumerate(y)]
+    return Posts(texts=texts, ids=[f"{prefix}{i}" for i in range(n)]), y
+
+
+def _cv_data(weak_targets_from: str, n_golden: int = 60) -> CVData:
+    golden, golden_y = _posts(n_golden, 0, "g")
+    weak, weak_y = _posts(400, 1, "w")
+    truth = np.eye(2)[weak_y]
+    targets = {"right": truth, "adversarial": truth[:, ::-1]}[weak_targets_from]
+    return CVData(golden=golden, golden_y=golden_y, weak=weak, weak_targets=targets.astype("float32"), weak_scale=1.0)
+
+
+def test_adversarial_weak_labels_lose_to_golden_labels_alone():
+    params = replace(FAST, select_weak_modes=["golden_only", "weak"])
+    selection = select(params, _cv_data("adversarial"), LABELS, n_lfs=0)
+    assert selection.params.use_weak is False and selection.chosen.startswith("tfidf / golden_only")
+    scores = {row["candidate"]: row["cv_macro_f1"] for row in selection.scores}
+    # stage 1: both L2 penalties on golden labels; stage 2: the winner with weak targets at each weight
+    assert len(scores) == len(params.select_l2) + len(params.select_golden_weights)
+    assert {row["stage"] for row in selection.scores} == {1, 2}
+    assert max(v for k, v in scores.items() if "golden_only" in k) > 0.9
+    assert min(v for k, v in scores.items() if "weak x1 " in k) < 0.5  # weak labels drown the golden ones
+    assert selection.folds == 5 and selection.n_golden == 60
+
+
+def test_too_few_golden_labels_keep_the_task_settings_and_say_why():
+    selection = select(FAST, _cv_data("right", n_golden=12), LABELS, n_lfs=0)
+    assert selection.params == FAST and not selection.scores
+    assert "only 12 golden labels" in selection.reason and "task file's settings" in selection.reason
+
+
+def test_training_records_the_selection_in_card_and_runs(engine, tmp_path: Path):
+    world = make_world(engine, tmp_path, n=240)
+    pool = world.truth[world.truth["split"].isin(["lf", "train"])]
+    add_golden(engine, world.task, pool.groupby("label").head(25))
+    result = train_model(world.task.path, world.version, progress=False, select_architectures=["tfidf"])
+    card = json.loads((Path(result["model_path"]) / "model_card.json").read_text())
+    assert card["selection"]["chosen"] == result["selection"]["chosen"]
+    assert card["selection"]["n_golden"] == 50 and len(card["selection"]["candidates"]) >= 4
+    chosen = next(c for c in card["selection"]["candidates"] if c["candidate"] == card["selection"]["chosen"])
+    assert chosen["cv_macro_f1"] == max(c["cv_macro_f1"] for c in card["selection"]["candidates"])
+    assert card["parameters"]["architecture"] == "tfidf"
+    with engine.connect() as conn:
+        metrics = conn.execute(sa.text("SELECT metrics FROM runs WHERE id = :i"), {"i": result["run_id"]}).scalar()
+    assert metrics["selection"]["candidates"] == card["selection"]["candidates"]
