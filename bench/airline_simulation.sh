@@ -7,14 +7,9 @@
 # import the test tweets' labels as golden test labels, write the other tweets' labels as the
 # gold file, then run bin/simulate.sh (default: budget 500 in batches of 50, uncertainty vs
 # random, 3 seeds) and print its JSON.
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="${1:?usage: bench/airline_simulation.sh DATA_DIR [WORK_DIR] [simulate options]}"
-WORK="${2:-$(mktemp -d /tmp/goldloop-airline.XXXXXX)}"
-shift $(( $# >= 2 ? 2 : 1 ))
-export GOLDLOOP_HOME="$WORK/home"
+SCRATCH_NAME=airline
+source "$(dirname "${BASH_SOURCE[0]}")/_scratch_workspace.sh"
 TASK="$DATA/new_user_task.toml"
-mkdir -p "$WORK"
 "$ROOT/.venv/bin/python" - "$DATA" "$WORK" <<'PY'
 import sys
 import pandas as pd

@@ -6,14 +6,9 @@
 # video 05 as the test set (--assign), import video 05's CLASS as golden test labels, write
 # videos 01-04's CLASS as the gold file, then run bin/simulate.sh (default: budget 100 in batches
 # of 20, uncertainty vs random, 3 seeds) and print its JSON.
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="${1:?usage: bench/youtube_simulation.sh DATA_DIR [WORK_DIR] [simulate options]}"
-WORK="${2:-$(mktemp -d /tmp/goldloop-youtube.XXXXXX)}"
-shift $(( $# >= 2 ? 2 : 1 ))
-export GOLDLOOP_HOME="$WORK/home"
+SCRATCH_NAME=youtube
+source "$(dirname "${BASH_SOURCE[0]}")/_scratch_workspace.sh"
 TASK="$ROOT/labeling/tasks/youtube_spam.toml"
-mkdir -p "$WORK"
 "$ROOT/.venv/bin/python" - "$DATA" "$WORK" <<'PY'
 import glob, sys
 import pandas as pd

@@ -55,7 +55,7 @@ class TrainParams:
     select_l2: list[float] = field(default_factory=lambda: [0.001, 0.0001])
     select_folds: int = 5
     select_weak_modes: list[str] = field(default_factory=lambda: list(WEAK_MODES))
-    select_weak_rows: int = 2000      # weak rows per CV fit (a weighted sample: the same total weight)
+    select_weak_rows: int = 1000      # weak rows per CV fit (a weighted sample: the same total weight)
     select_min_golden: int = 30       # fewer golden labels than this (or than select_min_per_class
     select_min_per_class: int = 5     # in some class): no selection, the task file's settings are used
 
