@@ -9,8 +9,9 @@ pool splits plus dev scores every candidate by macro-F1 on the held-out folds:
   input features), ``weak`` (weak targets plus golden labels at each of a few golden weights);
 * the L2 penalty.
 
-The search runs in two stages (:func:`select`); the best candidate (ties go to the simpler)
-sets the final training's parameters. Every fit is the exact convex optimum of :func:`models.classifier.fit_softmax`, so
+The search runs in two stages (:func:`select`). A candidate's score is the macro-F1 of its
+out-of-fold predictions over all golden rows; the task file's own settings are kept unless
+another candidate beats them by more than one standard error (:func:`_pick`). Every fit is the exact convex optimum of :func:`models.classifier.fit_softmax`, so
 the scores do not depend on a seed. Feature blocks are computed once for all rows; weak rows
 enter each CV fit as a fixed weighted sample with the same total weight as all of them, so the
 penalty means the same as in the final fit. With too few golden labels to decide, the task
@@ -89,22 +90,41 @@ class CVData:
     weak_scale: float          # each sampled weak row stands for this many weak rows
 
 
+def _task_first(values: list[Any], preferred: Any) -> list[Any]:
+    """``values`` without duplicates, ``preferred`` first when it is among them."""
+    unique = list(dict.fromkeys(values))
+    return sorted(unique, key=lambda v: v != preferred)
+
+
 def representations(params: TrainParams) -> list[Candidate]:
-    """Stage 1: every architecture and L2 penalty, trained on golden labels alone."""
-    architectures = [a for a in params.select_architectures if "encoder" not in a or encoder.available(params.encoder)]
-    return [Candidate(a, "golden_only", None, float(l2)) for a, l2 in itertools.product(architectures, params.select_l2)]
+    """Stage 1: every architecture and L2 penalty, trained on golden labels alone; the task
+    file's own architecture and penalty first (they win ties, see :func:`_pick`)."""
+    architectures = [a for a in _task_first(params.select_architectures, params.architecture)
+                     if "encoder" not in a or encoder.available(params.encoder)]
+    penalties = _task_first([float(v) for v in params.select_l2], params.l2)
+    return [Candidate(a, "golden_only", None, l2) for a, l2 in itertools.product(architectures, penalties)]
 
 
 def uses_of_weak(params: TrainParams, best: Candidate, has_votes: bool, has_weak: bool) -> list[Candidate]:
-    """Stage 2: the stage-1 winner trained with LF votes as features, or with weak targets at
-    each golden weight (the golden-only winner itself competes too)."""
-    out = []
+    """Stage 2: the stage-1 winner alone, with LF votes as features, or with weak targets at
+    each golden weight (the task file's weight among them); the task file's own way first."""
+    out = [best] if "golden_only" in params.select_weak_modes else []
     if "lf_features" in params.select_weak_modes and has_votes:
         out.append(dataclasses.replace(best, weak_mode="lf_features"))
     if "weak" in params.select_weak_modes and has_weak:
-        out += [dataclasses.replace(best, weak_mode="weak", golden_weight=float(w))
-                for w in sorted(params.select_golden_weights, reverse=True)]
-    return out
+        weights = sorted({float(w) for w in params.select_golden_weights} | {params.golden_weight}, reverse=True)
+        out += [dataclasses.replace(best, weak_mode="weak", golden_weight=w) for w in weights]
+    mode = task_candidate(params)
+    own = dataclasses.replace(best, weak_mode=mode.weak_mode, golden_weight=mode.golden_weight)
+    return _task_first(out, own)
+
+
+def _pick(scores: list[float], errors: list[float]) -> int:
+    """The first option (the task file's own settings come first) whose score is within one
+    standard error of the best: with few golden labels CV scores are noisy, and switching
+    settings on noise made learning curves jump."""
+    best = int(np.argmax(scores))
+    return next(i for i, value in enumerate(scores) if value >= scores[best] - errors[best])
 
 
 def too_few(params: TrainParams, y: np.ndarray, n_classes: int) -> str | None:
@@ -139,28 +159,32 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     features = _Features(params, data, k, n_lfs)
     scores: list[dict[str, Any]] = []
 
-    def score(stage: int, options: list[Candidate]) -> list[float]:
-        means = []
+    def score(stage: int, options: list[Candidate]) -> tuple[list[float], list[float]]:
+        """Macro-F1 of each option's out-of-fold predictions, and its standard error over folds."""
+        values, errors = [], []
         for candidate in tqdm(options, desc=f"model selection, stage {stage}", unit="candidate", disable=not progress):
-            values = [_fold_score(candidate, features, data, params, train, test, k) for train, test in folds]
-            means.append(float(np.mean(values)))
+            predicted = np.empty_like(data.golden_y)
+            per_fold = []
+            for train, test in folds:
+                predicted[test] = _fold_predictions(candidate, features, data, params, train, test, k)
+                per_fold.append(_macro_f1(data.golden_y[test], predicted[test], k))
+            values.append(_macro_f1(data.golden_y, predicted, k))
+            errors.append(float(np.std(per_fold) / np.sqrt(len(folds))))
             scores.append({"candidate": candidate.name, "stage": stage, "architecture": candidate.architecture,
                            "weak_mode": candidate.weak_mode, "golden_weight": candidate.golden_weight,
-                           "l2": candidate.l2, "cv_macro_f1": round(means[-1], 4), "cv_std": round(float(np.std(values)), 4)})
-        return means
+                           "l2": candidate.l2, "cv_macro_f1": round(values[-1], 4), "cv_se": round(errors[-1], 4)})
+        return values, errors
 
     first = representations(params)
-    first_scores = score(1, first)
-    best = first[int(np.argmax(first_scores))]
-    second = uses_of_weak(params, best, data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0)
-    finalists = ([best] if "golden_only" in params.select_weak_modes else []) + second
-    finalist_scores = ([max(first_scores)] if "golden_only" in params.select_weak_modes else []) + score(2, second)
+    best = first[_pick(*score(1, first))]
+    finalists = uses_of_weak(params, best, data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0)
     if not finalists:
         return Selection(params, fallback.name, "no candidate allowed by [train] select_weak_modes fits this data",
                          n_golden=len(data.golden_y))
-    chosen = finalists[int(np.argmax(finalist_scores))]  # ties: the first, i.e. golden-only, then LF features
+    chosen = finalists[_pick(*score(2, finalists))]
     return Selection(chosen.params(params), chosen.name,
-                     f"best of {len(scores)} candidates by {n_folds}-fold CV over {len(data.golden_y)} golden labels",
+                     f"{n_folds}-fold CV over {len(data.golden_y)} golden labels: best of {len(scores)} candidates, "
+                     "or the task file's settings when within one standard error",
                      folds=n_folds, n_golden=len(data.golden_y), scores=scores)
 
 
@@ -192,9 +216,13 @@ class _Features:
         return self._matrices[key]
 
 
-def _fold_score(candidate: Candidate, features: _Features, data: CVData, params: TrainParams,
-                train: np.ndarray, test: np.ndarray, k: int) -> float:
-    """Macro-F1 on the held-out golden rows ``test`` of the candidate fitted on ``train``."""
+def _macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
+    return float(f1_score(y, predicted, labels=list(range(k)), average="macro", zero_division=0))
+
+
+def _fold_predictions(candidate: Candidate, features: _Features, data: CVData, params: TrainParams,
+                      train: np.ndarray, test: np.ndarray, k: int) -> np.ndarray:
+    """Predicted classes of the held-out golden rows ``test`` by the candidate fitted on ``train``."""
     X = features.matrix(candidate.architecture, candidate.weak_mode == "lf_features")
     rows = train
     targets = to_targets(data.golden_y[train], k)
@@ -207,5 +235,4 @@ def _fold_score(candidate: Candidate, features: _Features, data: CVData, params:
     if params.class_weight == "balanced":
         weights = balanced_weights(targets, weights)
     kernel, bias, _ = fit_softmax(X[rows], targets, weights, candidate.l2, scale_rows=np.arange(len(rows)) < len(train))
-    predicted = softmax_probs(X[test], kernel, bias).argmax(1)
-    return float(f1_score(data.golden_y[test], predicted, labels=list(range(k)), average="macro", zero_division=0))
+    return softmax_probs(X[test], kernel, bias).argmax(1)

@@ -249,7 +249,8 @@ def selection_lines(selection: dict[str, Any]) -> str:
     """Human lines of a :meth:`Selection.to_json` record: the choice, then each candidate, best first."""
     lines = [f"model selection: {selection['chosen']} ({selection['reason']})"]
     for row in sorted(selection["candidates"], key=lambda r: -r["cv_macro_f1"]):
-        lines.append(f"  {row['candidate']:<42} CV macro-F1 {row['cv_macro_f1']:.3f} +- {row['cv_std']:.3f}")
+        lines.append(f"  stage {row['stage']}: {row['candidate']:<42} CV macro-F1 {row['cv_macro_f1']:.3f} "
+                     f"(standard error {row['cv_se']:.3f})")
     return "\n".join(lines)
 
 

@@ -39,8 +39,9 @@ def test_adversarial_weak_labels_lose_to_golden_labels_alone():
     selection = select(params, _cv_data("adversarial"), LABELS, n_lfs=0)
     assert selection.params.use_weak is False and selection.chosen.startswith("tfidf / golden_only")
     scores = {row["candidate"]: row["cv_macro_f1"] for row in selection.scores}
-    # stage 1: both L2 penalties on golden labels; stage 2: the winner with weak targets at each weight
-    assert len(scores) == len(params.select_l2) + len(params.select_golden_weights)
+    # stage 1: both L2 penalties on golden labels; stage 2: the winner alone and with weak targets at
+    # each weight, the task file's 3.0 among them
+    assert len(selection.scores) == len(params.select_l2) + 1 + len({*params.select_golden_weights, params.golden_weight})
     assert {row["stage"] for row in selection.scores} == {1, 2}
     assert max(v for k, v in scores.items() if "golden_only" in k) > 0.9
     assert min(v for k, v in scores.items() if "weak x1 " in k) < 0.5  # weak labels drown the golden ones
