@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from datasets import db
+from models import encoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "goldloop_template"
@@ -75,3 +76,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def engine(database_url: str, home: Path) -> sa.engine.Engine:
     """SQLAlchemy engine on the test's database (schema applied), with a private workspace."""
     return db.get_engine()
+
+
+@pytest.fixture()
+def encode_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the posts ``embed`` hands to the real ``encode``."""
+    calls: list[int] = []
+    real = encoder.encode
+
+    def counting(texts, *args, **kwargs):
+        calls.append(len(texts))
+        return real(texts, *args, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode", counting)
+    return calls

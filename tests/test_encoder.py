@@ -24,20 +24,6 @@ def private_home(home: Path) -> Path:
     return home
 
 
-@pytest.fixture()
-def encode_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Count the posts ``embed`` hands to the real ``encode``."""
-    calls: list[int] = []
-    real = encoder.encode
-
-    def counting(texts, *args, **kwargs):
-        calls.append(len(texts))
-        return real(texts, *args, **kwargs)
-
-    monkeypatch.setattr(encoder, "encode", counting)
-    return calls
-
-
 def test_encode_returns_normalised_float32_rows_that_capture_meaning():
     vectors = encoder.encode(TEXTS)
     assert vectors.shape == (4, encoder.dimension()) == (4, 384)
