@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from models.classifier import TextClassifier
 from models.features import Posts
 from models.params import TrainParams
 from models.selection import CVData, select
@@ -68,3 +69,18 @@ def test_training_records_the_selection_in_card_and_runs(engine, tmp_path: Path)
     with engine.connect() as conn:
         metrics = conn.execute(sa.text("SELECT metrics FROM runs WHERE id = :i"), {"i": result["run_id"]}).scalar()
     assert metrics["selection"]["candidates"] == card["selection"]["candidates"]
+
+
+def test_three_classes_select_and_fit_end_to_end():
+    topics = {0: "my flight was delayed again {n}", 1: "which gate does flight {n} leave from", 2: "thanks for the great crew {n}"}
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 90)
+    golden = Posts(texts=[topics[c].format(n=i) for i, c in enumerate(y)], ids=[f"g{i}" for i in range(90)])
+    weak_y = rng.integers(0, 3, 60)
+    weak = Posts(texts=[topics[c].format(n=100 + i) for i, c in enumerate(weak_y)], ids=[f"w{i}" for i in range(60)])
+    data = CVData(golden=golden, golden_y=y, weak=weak, weak_targets=np.eye(3, dtype="float32")[weak_y], weak_scale=1.0)
+    labels = ["negative", "neutral", "positive"]
+    selection = select(FAST, data, labels, n_lfs=0)
+    assert selection.folds == 5 and all(row["cv_macro_f1"] > 0.9 for row in selection.scores)
+    clf = TextClassifier(labels, selection.params).fit(golden, y)
+    assert list(clf.predict(["flight delayed", "which gate", "great crew thanks"])) == [0, 1, 2]
