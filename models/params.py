@@ -43,7 +43,7 @@ class TrainParams:
     learning_rate: float = 0.01       # bilstm only
     patience: int = 3                 # bilstm: early stopping on golden dev loss (when golden dev exists)
     class_weight: str = "balanced"    # "none" or "balanced" (inverse class frequency; macro-F1 is the score)
-    golden_weight: float = 3.0        # sample weight of a golden label relative to a weak one
+    golden_weight: float = 10.0       # sample weight of a golden label relative to a weak one
     target_temperature: float = 1.0   # soft targets = label-model probs ** (1 / T), renormalised; < 1 sharpens
     weak_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
     seed: int = 0
