@@ -56,8 +56,11 @@ class TrainParams:
     select_folds: int = 5
     select_weak_modes: list[str] = field(default_factory=lambda: list(WEAK_MODES))
     select_weak_rows: int = 1000      # weak rows per CV fit (a weighted sample: the same total weight)
-    select_min_golden: int = 30       # fewer golden labels than this (or than select_min_per_class
-    select_min_per_class: int = 5     # in some class): no selection, the task file's settings are used
+    # Fewer golden labels than select_min_golden (or than select_min_per_class in some class): no
+    # selection, the task file's settings are used. Below ~100 labels the CV scores' standard error
+    # (0.03-0.06) exceeded the gaps between candidates and the choice flipped from round to round.
+    select_min_golden: int = 100
+    select_min_per_class: int = 5
 
 
 @dataclass(frozen=True)

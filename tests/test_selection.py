@@ -16,7 +16,7 @@ from models.train import train_model
 from tests.test_model_world import HAM, SPAM, add_golden, make_world
 
 LABELS = ["ham", "spam"]
-FAST = TrainParams(architecture="tfidf", select_architectures=["tfidf"], max_tokens=500)
+FAST = TrainParams(architecture="tfidf", select_architectures=["tfidf"], max_tokens=500, select_min_golden=30)
 
 
 def _posts(n: int, seed: int, prefix: str) -> tuple[Posts, np.ndarray]:
@@ -59,7 +59,8 @@ def test_training_records_the_selection_in_card_and_runs(engine, tmp_path: Path)
     world = make_world(engine, tmp_path, n=240)
     pool = world.truth[world.truth["split"].isin(["lf", "train"])]
     add_golden(engine, world.task, pool.groupby("label").head(25))
-    result = train_model(world.task.path, world.version, progress=False, select_architectures=["tfidf"])
+    result = train_model(world.task.path, world.version, progress=False, select_architectures=["tfidf"],
+                         select_min_golden=30)
     card = json.loads((Path(result["model_path"]) / "model_card.json").read_text())
     assert card["selection"]["chosen"] == result["selection"]["chosen"]
     assert card["selection"]["n_golden"] == 50 and len(card["selection"]["candidates"]) >= 4
