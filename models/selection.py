@@ -96,29 +96,35 @@ def _task_first(values: list[Any], preferred: Any) -> list[Any]:
     return sorted(unique, key=lambda v: v != preferred)
 
 
-def representations(params: TrainParams) -> list[Candidate]:
-    """Stage 1: every architecture and L2 penalty, trained on golden labels alone; the task
-    file's own architecture and penalty first (they win ties, see :func:`_pick`)."""
+def representations(params: TrainParams, has_votes: bool, has_weak: bool) -> list[Candidate]:
+    """Stage 1: every architecture and L2 penalty, each used the way the task file says (golden
+    labels alone when its way does not fit the data); the task file's own architecture and
+    penalty first (they win ties, see :func:`_pick`). Judging the representations with the
+    model they will mostly serve kept a TF-IDF-only model, good on 100 golden labels alone and
+    poor with the weak labels, from being picked on noise."""
+    mode = task_candidate(params)
+    if (mode.weak_mode == "weak" and not has_weak) or (mode.weak_mode == "lf_features" and not has_votes):
+        mode = dataclasses.replace(mode, weak_mode="golden_only", golden_weight=None)
     architectures = [a for a in _task_first(params.select_architectures, params.architecture)
                      if "encoder" not in a or encoder.available(params.encoder)]
     penalties = _task_first([float(v) for v in params.select_l2], params.l2)
-    return [Candidate(a, "golden_only", None, l2) for a, l2 in itertools.product(architectures, penalties)]
+    return [dataclasses.replace(mode, architecture=a, l2=l2) for a, l2 in itertools.product(architectures, penalties)]
 
 
 def uses_of_weak(params: TrainParams, best: Candidate, has_votes: bool, has_weak: bool) -> list[Candidate]:
     """Stage 2, in order of preference (see :func:`select`): the stage-1 winner used the way the
     task file says, then with LF votes as features, alone, and with weak targets at each golden
     weight."""
+    alone = dataclasses.replace(best, weak_mode="golden_only", golden_weight=None)
     out = []
     if "lf_features" in params.select_weak_modes and has_votes:
-        out.append(dataclasses.replace(best, weak_mode="lf_features"))
+        out.append(dataclasses.replace(alone, weak_mode="lf_features"))
     if "golden_only" in params.select_weak_modes:
-        out.append(best)
+        out.append(alone)
     if "weak" in params.select_weak_modes and has_weak:
         weights = sorted({float(w) for w in params.select_golden_weights} | {params.golden_weight}, reverse=True)
-        out += [dataclasses.replace(best, weak_mode="weak", golden_weight=w) for w in weights]
-    own = task_candidate(params)
-    return _task_first(out, dataclasses.replace(best, weak_mode=own.weak_mode, golden_weight=own.golden_weight))
+        out += [dataclasses.replace(alone, weak_mode="weak", golden_weight=w) for w in weights]
+    return _task_first(out, best)
 
 
 def _pick(scores: list[float], errors: list[float]) -> int:
@@ -142,8 +148,8 @@ def too_few(params: TrainParams, y: np.ndarray, n_classes: int) -> str | None:
 def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, progress: bool = False) -> Selection:
     """Cross-validate the candidates on ``data`` in two stages and return the best one's parameters.
 
-    Stage 1 picks the architecture and L2 penalty on golden labels alone (small, fast fits),
-    preferring the task file's. Stage 2 compares, for that model, the use of the LFs the task
+    Stage 1 picks the architecture and L2 penalty, each candidate using the LFs the way the task
+    file says, preferring the task file's architecture and penalty. Stage 2 compares, for that model, the use of the LFs the task
     file sets (by default weak targets, golden labels weighing 10 weak ones: what training uses
     until there are golden labels enough to choose), LF votes as input features, golden labels
     alone, and weak targets at each golden weight, preferring them in that order. Keeping the
@@ -152,7 +158,7 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     0.77 at 40 labels otherwise); LF votes as features come next because golden labels then
     decide how much each LF's vote counts, so a bad LF costs little and a good one helps.
     Because the penalty is per unit of golden evidence (:func:`fit_softmax`), the stage-1
-    penalty carries over to stage 2, which keeps the costly fits with weak rows few.
+    penalty carries over to stage 2.
     """
     fallback = task_candidate(params)
     if not params.select:
@@ -184,9 +190,10 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
                            "l2": candidate.l2, "cv_macro_f1": round(values[-1], 4), "cv_se": round(errors[-1], 4)})
         return values, errors
 
-    first = representations(params)
+    has_votes, has_weak = data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0
+    first = representations(params, has_votes, has_weak)
     best = first[_pick(*score(1, first))]
-    finalists = uses_of_weak(params, best, data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0)
+    finalists = uses_of_weak(params, best, has_votes, has_weak)
     if not finalists:
         return Selection(params, fallback.name, "no candidate allowed by [train] select_weak_modes fits this data",
                          n_golden=len(data.golden_y))
