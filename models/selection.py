@@ -27,13 +27,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold
+from scipy.sparse.csgraph import connected_components
+from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
 from models import encoder
 from models.classifier import balanced_weights, fit_softmax, softmax_probs, to_targets
 from models.features import FeatureSpace, Posts, join_blocks, one_hot_votes
 from models.params import TrainParams
+
+
+DUPLICATE_SIMILARITY = 0.9  # TF-IDF cosine at which two golden posts count as one in CV folds
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,17 @@ def _pick(scores: list[float], errors: list[float]) -> int:
     return next(i for i, value in enumerate(scores) if value >= scores[best] - errors[best])
 
 
+def duplicate_groups(unit_rows: sp.csr_matrix, threshold: float) -> np.ndarray:
+    """Group ids joining rows whose cosine similarity reaches ``threshold`` (transitively).
+
+    Near-duplicate posts (spam templates, retweets with a tail) split across CV folds let a
+    TF-IDF model score by memory: on the YouTube pool TF-IDF alone then won the CV and lost on
+    new data. Keeping each group in one fold scores what the model does on posts it has not seen.
+    """
+    similar = (unit_rows @ unit_rows.T) >= threshold
+    return connected_components(sp.csr_matrix(similar), directed=False)[1]
+
+
 def too_few(params: TrainParams, y: np.ndarray, n_classes: int) -> str | None:
     """Why ``y`` cannot decide between candidates, or None when it can."""
     counts = np.bincount(y, minlength=n_classes)
@@ -170,8 +185,14 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     if why_not:
         return Selection(params, fallback.name, why_not, n_golden=len(data.golden_y))
     n_folds = int(min(params.select_folds, np.bincount(data.golden_y, minlength=k).min()))
-    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=params.seed).split(data.golden_y, data.golden_y))
     features = _Features(params, data, k, n_lfs)
+    groups = duplicate_groups(features.golden_tfidf(), DUPLICATE_SIMILARITY)
+    n_folds = min(n_folds, len(np.unique(groups)))
+    if n_folds < 2:
+        return Selection(params, fallback.name, "the golden labels are near duplicates of each other: nothing to "
+                         "cross-validate, so the task file's settings are used", n_golden=len(data.golden_y))
+    folds = list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=params.seed)
+                 .split(data.golden_y, data.golden_y, groups))
     scores: list[dict[str, Any]] = []
 
     def score(stage: int, options: list[Candidate]) -> tuple[list[float], list[float]]:
@@ -220,6 +241,10 @@ class _Features:
                                  ngrams=self.params.ngrams, encoder_name=self.params.encoder).fit(self.rows.texts)
             self._blocks[name] = space.block(name, self.rows)
         return self._blocks[name]
+
+    def golden_tfidf(self) -> sp.csr_matrix:
+        """The golden rows' unit-length TF-IDF vectors (for near-duplicate groups)."""
+        return self._block("tfidf")[: self.n_golden]
 
     def matrix(self, architecture: str, lf_features: bool) -> sp.csr_matrix | np.ndarray:
         """Rows: golden first, then weak; columns as :meth:`FeatureSpace.transform` orders them."""

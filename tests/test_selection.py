@@ -9,9 +9,9 @@ import numpy as np
 import sqlalchemy as sa
 
 from models.classifier import TextClassifier
-from models.features import Posts
+from models.features import FeatureSpace, Posts
 from models.params import TrainParams
-from models.selection import CVData, select
+from models.selection import CVData, duplicate_groups, select
 from models.train import train_model
 from tests.test_model_world import HAM, SPAM, add_golden, make_world
 
@@ -19,11 +19,20 @@ LABELS = ["ham", "spam"]
 FAST = TrainParams(architecture="tfidf", select_architectures=["tfidf"], max_tokens=500, select_min_golden=30)
 
 
+FILLER = ("today again really maybe always video people time first last good old new little big long great "
+          "other right high small large next early young important few public bad same able").split()
+
+
+def _filler(rng: np.random.Generator) -> str:
+    """Four random everyday words, so posts from one template are not near duplicates."""
+    return " ".join(rng.choice(FILLER, 4))
+
+
 def _posts(n: int, seed: int, prefix: str) -> tuple[Posts, np.ndarray]:
     """``n`` spam/ham posts from the test world's templates, with their true classes."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    texts = [(SPAM if c else HAM)[int(rng.integers(5))].format(n=i) for i, c in enumerate(y)]
+    texts = [(SPAM if c else HAM)[int(rng.integers(5))].format(n=i) + " " + _filler(rng) for i, c in enumerate(y)]
     return Posts(texts=texts, ids=[f"{prefix}{i}" for i in range(n)]), y
 
 
@@ -47,6 +56,20 @@ def test_adversarial_weak_labels_lose_to_golden_labels_alone():
     assert max(v for k, v in scores.items() if "golden_only" in k) > 0.9
     assert min(v for k, v in scores.items() if "weak x1 " in k) < 0.5  # weak labels drown the golden ones
     assert selection.folds == 5 and selection.n_golden == 60
+
+
+def test_near_duplicate_golden_posts_stay_in_one_fold():
+    golden, y = _posts(60, 0, "g")
+    copies = Posts(texts=[t + " !" for t in golden.texts], ids=[f"c{i}" for i in range(60)])
+    data = CVData(golden=Posts.concat([golden, copies]), golden_y=np.concatenate([y, y]),
+                  weak=Posts(texts=[], ids=[]), weak_targets=np.zeros((0, 2), "float32"), weak_scale=1.0)
+    groups = duplicate_groups(FeatureSpace("tfidf", n_classes=2).fit(data.golden.texts).block("tfidf", data.golden), 0.9)
+    assert all(groups[i] == groups[60 + i] for i in range(60))  # a post and its copy share a group
+    assert len(set(groups)) >= 50                               # different posts do not
+    templates = Posts(texts=[SPAM[0].format(n=i) for i in range(40)], ids=[f"t{i}" for i in range(40)])
+    same = CVData(golden=templates, golden_y=np.array([0, 1] * 20), weak=Posts(texts=[], ids=[]),
+                  weak_targets=np.zeros((0, 2), "float32"), weak_scale=1.0)
+    assert "near duplicates" in select(FAST, same, LABELS, n_lfs=0).reason  # numbers standardize away
 
 
 def test_too_few_golden_labels_keep_the_task_settings_and_say_why():
@@ -76,7 +99,8 @@ def test_three_classes_select_and_fit_end_to_end():
     topics = {0: "my flight was delayed again {n}", 1: "which gate does flight {n} leave from", 2: "thanks for the great crew {n}"}
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 90)
-    golden = Posts(texts=[topics[c].format(n=i) for i, c in enumerate(y)], ids=[f"g{i}" for i in range(90)])
+    golden = Posts(texts=[topics[c].format(n=i) + " " + _filler(rng) for i, c in enumerate(y)],
+                   ids=[f"g{i}" for i in range(90)])
     weak_y = rng.integers(0, 3, 60)
     weak = Posts(texts=[topics[c].format(n=100 + i) for i, c in enumerate(weak_y)], ids=[f"w{i}" for i in range(60)])
     data = CVData(golden=golden, golden_y=y, weak=weak, weak_targets=np.eye(3, dtype="float32")[weak_y], weak_scale=1.0)

@@ -1,0 +1,73 @@
+"""Pool cross-validation scores of the ways to use the LFs, on random golden labels of the pool.
+
+    GOLDLOOP_HOME=<workspace of an acceptance run> .venv/bin/python bench/selection_cv.py \\
+        --task TASK_FILE --gold GOLD_FILE [--labels 100,300] [--draws 3] [--json]
+
+Run it on the workspace an acceptance script left behind (``bench/airline_simulation.sh`` or
+``bench/youtube_simulation.sh`` with a WORK_DIR): for each draw of ``--labels`` random pool posts
+(seeds 100, 101, ...) it runs stage 2 of model selection (``models.selection``) with the
+``tfidf+encoder`` representation and L2 0.001 fixed, and prints every candidate's out-of-fold
+macro-F1. Only pool labels are used: no test label is read. This is the evidence behind the
+stage-2 preference order (docs/loop.md).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True)
+    p.add_argument("--gold", required=True)
+    p.add_argument("--labels", default="100,300", help="comma-separated numbers of random pool labels")
+    p.add_argument("--draws", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    import numpy as np
+
+    from datasets.db import get_engine
+    from labeling.task import load_task
+    from models.params import active_params, train_params
+    from models.selection import select
+    from models.simulate import prepare, read_gold
+    from models.train import training_set
+
+    task = load_task(args.task)
+    setting = prepare(get_engine(), task, _latest(), read_gold(args.gold, task), train_params(task),
+                      active_params(task))
+    scores: dict[str, dict[str, list[float]]] = {}
+    for n in (int(x) for x in args.labels.split(",")):
+        for draw in range(args.draws):
+            picked = setting.pool.sample(n, random_state=100 + draw)[["id", "split", "y"]]
+            params = dataclasses.replace(setting.tparams, seed=draw, architecture="tfidf+encoder", l2=0.001,
+                                         select_architectures=["tfidf+encoder"], select_l2=[0.001], select_min_golden=1)
+            tset = training_set(task, params, setting.weak, picked, setting.dev_texts, setting.votes)
+            n_lfs = 0 if tset.golden.votes is None else tset.golden.votes.shape[1]
+            for row in select(params, tset.cv_data(params), task.labels, n_lfs=n_lfs).scores:
+                if row["stage"] == 2:
+                    scores.setdefault(str(n), {}).setdefault(row["candidate"], []).append(row["cv_macro_f1"])
+    out = {n: {c: {"mean": round(float(np.mean(v)), 3), "draws": v} for c, v in by.items()} for n, by in scores.items()}
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        for n, by in out.items():
+            for candidate, row in sorted(by.items(), key=lambda kv: -kv[1]["mean"]):
+                print(f"{n:>5} labels  {candidate:<45} {row['mean']:.3f}  {row['draws']}")
+    return 0
+
+
+def _latest() -> int:
+    from datasets.db import get_engine
+    from datasets.splits import latest_version
+    return latest_version(get_engine())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
