@@ -36,7 +36,7 @@ from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from models.features import FeatureSpace, Posts, as_posts  # noqa: E402
+from models.features import FeatureSpace, Posts, as_posts, string_tensor  # noqa: E402
 from models.params import TrainParams  # noqa: E402
 from models.standardize import standardize_post  # noqa: E402
 
@@ -48,11 +48,6 @@ META_FILE = "classifier.json"
 PREDICT_BATCH = 1024
 MAX_ITER = 2000
 MISSING_CLASS_BIAS = -30.0  # logit of a class absent from the training targets: probability ~0
-
-
-def _strings(texts: Sequence[str] | np.ndarray) -> tf.Tensor:
-    """Raw texts as a ``(n, 1)`` string tensor, the bilstm model's input shape."""
-    return tf.constant(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1))
 
 
 def to_targets(y: Sequence[int] | np.ndarray, n_classes: int) -> np.ndarray:
@@ -184,7 +179,7 @@ class TextClassifier:
                     validation: tuple[Posts | Sequence[str], Sequence[int] | np.ndarray] | None, verbose: int) -> None:
         p = self.params
         keras.utils.set_random_seed(p.seed)
-        texts = _strings(posts.texts)
+        texts = string_tensor(posts.texts)
         vectorize = keras.layers.TextVectorization(max_tokens=p.max_tokens, standardize=standardize_post,
                                                    output_mode="int", output_sequence_length=p.sequence_length,
                                                    name="vectorize")
@@ -202,7 +197,7 @@ class TextClassifier:
         callbacks: list[keras.callbacks.Callback] = [_EpochTimer(self.epoch_seconds)]
         validation_data = None
         if validation is not None and len(validation[0]):
-            validation_data = (_strings(as_posts(validation[0]).texts), to_targets(validation[1], len(self.labels)))
+            validation_data = (string_tensor(as_posts(validation[0]).texts), to_targets(validation[1], len(self.labels)))
             callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=p.patience,
                                                            restore_best_weights=True))
         batch_size = max(p.batch_size, -(-len(targets) // p.max_steps_per_epoch))
@@ -218,7 +213,7 @@ class TextClassifier:
     def _feed(self, posts: Posts) -> tf.Tensor | dict[str, np.ndarray]:
         self._check_fitted()
         if self.space is None:
-            return _strings(posts.texts)
+            return string_tensor(posts.texts)
         return self.space.keras_feed(posts)
 
     def predict_proba(self, posts: Posts | Sequence[str]) -> np.ndarray:
@@ -239,7 +234,7 @@ class TextClassifier:
         they are not what makes two posts near duplicates."""
         posts = as_posts(posts)
         self._check_fitted()
-        strings = _strings(posts.texts)
+        strings = string_tensor(posts.texts)
         if self.space is None:
             return self._submodel("text", "probs", output=False).predict(strings, batch_size=PREDICT_BATCH, verbose=0)
         parts = []

@@ -116,7 +116,7 @@ class FeatureSpace:
         """Learn the TF-IDF vocabulary and IDF of ``texts`` (nothing to learn for other blocks)."""
         if "tfidf" in self.blocks:
             self.vectorize = self._layer()
-            tokens = tfidf.tokenize(self.vectorize, _strings(texts))
+            tokens = tfidf.tokenize(self.vectorize, string_tensor(texts))
             self.vocabulary_, self.idf_ = tfidf.vocabulary(tokens, self.max_tokens)
             if not len(self.vocabulary_):
                 raise ValueError(f"no words to learn from: all {tokens.n_docs} training texts are empty"
@@ -129,7 +129,7 @@ class FeatureSpace:
         if name == "tfidf":
             if self.vectorize is None:
                 raise ValueError("FeatureSpace.fit must run before tfidf features")
-            tokens = tfidf.tokenize(self.vectorize, _strings(posts.texts))
+            tokens = tfidf.tokenize(self.vectorize, string_tensor(posts.texts))
             return normalize(tfidf.features(tokens, self.vocabulary_, self.idf_)).astype("float32")
         return sp.csr_matrix(self.embeddings(posts))
 
@@ -186,19 +186,14 @@ class FeatureSpace:
         """What :meth:`keras_inputs` takes for ``posts``."""
         feed: dict[str, np.ndarray | tf.Tensor] = {}
         if "tfidf" in self.blocks:
-            feed["text"] = _strings(posts.texts)
+            feed["text"] = string_tensor(posts.texts)
         if "encoder" in self.blocks:
             feed["embedding"] = self.embeddings(posts)
         if self.lf_features:
             feed["lf_votes"] = self.votes_block(posts).toarray()
         return feed
 
-    def config(self) -> dict[str, object]:
-        """Constructor arguments, for saving next to the model."""
-        return {"representation": self.representation, "n_classes": self.n_classes, "n_lfs": self.n_lfs,
-                "lf_features": self.lf_features, "max_tokens": self.max_tokens, "ngrams": self.ngrams,
-                "encoder_name": self.encoder_name}
 
-
-def _strings(texts: Sequence[str]) -> tf.Tensor:
+def string_tensor(texts: Sequence[str]) -> tf.Tensor:
+    """Raw texts as a ``(n, 1)`` string tensor, the shape of the models' ``text`` input."""
     return tf.constant(np.asarray(texts, dtype=object).astype(str).reshape(-1, 1))
