@@ -121,7 +121,7 @@ def fit_selected(task: Task, params: TrainParams, tset: TrainingSet,
         selection = dataclasses.replace(selection, params=chosen, reason=selection.reason
                                         + "; no golden labels on the weak splits or dev yet, so the weak labels are used")
     posts, targets, weights, golden_rows = tset.fit_rows(chosen)
-    validation = (tset.dev, tset.dev_y) if len(tset.dev) and not chosen.architecture in LINEAR_ARCHITECTURES else None
+    validation = (tset.dev, tset.dev_y) if len(tset.dev) and chosen.architecture not in LINEAR_ARCHITECTURES else None
     clf = TextClassifier(task.labels, chosen, n_lfs=n_lfs).fit(posts, targets, sample_weight=weights,
                                                               scale_rows=golden_rows, validation=validation)
     return clf, selection
