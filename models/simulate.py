@@ -205,7 +205,7 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
     label_run = run_label(task.path, version, progress=progress)
     setting = prepare(engine, task, version, gold, train_params(task), active_params(task))
     runs = [(strategy, False) for strategy in strategies] + [("random", True)]
-    rounds = len(runs) * seeds * (min(budget, len(setting.pool)) // batch + 2)
+    rounds = len(runs) * seeds * (-(-min(budget, len(setting.pool)) // batch) + 1)
     rows = []
     with tqdm(total=rounds, desc="simulating", unit="round", disable=not progress) as bar:
         for strategy, baseline in runs:
