@@ -19,8 +19,8 @@ Wrappers:
   each cluster forms the batch; the strategy ``diverse`` is ``ClusterHeads(entropy)``;
 - :class:`ColdStart`: while the pool holds no golden label, the LFs' majority classes are
   interleaved (round-robin) so the first batch shows every class;
-- :class:`DistinctBatch`: a batch never holds two posts whose model features (TF-IDF vector or
-  BiLSTM state) have a cosine similarity of ``duplicate_similarity`` or more; the skipped
+- :class:`DistinctBatch`: a batch never holds two posts whose model features (TF-IDF vector and
+  sentence embedding, or BiLSTM state) have a cosine similarity of ``duplicate_similarity`` or more; the skipped
   near-duplicates follow the batch (labeling one teaches the model the other).
 
 :func:`build_strategy` is the one place that composes them; :func:`rank_pool` turns the
