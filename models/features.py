@@ -45,6 +45,10 @@ class Posts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def vote_matrix(self) -> np.ndarray:
+        """The LF votes, or an ``(n, 0)`` matrix when there is no LF run (nothing voted)."""
+        return self.votes if self.votes is not None else np.full((len(self), 0), ABSTAIN, np.int16)
+
     def take(self, rows: np.ndarray | Sequence[int]) -> Posts:
         """The posts at ``rows``, in that order."""
         rows = np.asarray(rows, dtype=int)

@@ -90,7 +90,7 @@ def build_pool(engine: Engine, task: Task, version: int, params: ActiveParams, c
         label_probs = None
     inputs = data.posts(posts, data.lf_votes(engine, task, version))
     return Pool(ids=ids, texts=inputs.texts, end_probs=end_probs(clf, inputs, known), label_probs=label_probs,
-                votes=inputs.votes if inputs.votes is not None else np.full((len(ids), 0), -1, np.int16),
+                votes=inputs.vote_matrix(),
                 labels=task.labels)
 
 

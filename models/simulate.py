@@ -152,7 +152,7 @@ def simulate_run(s: Setting, strategy: str, seed: int, budget: int, batch: int, 
                     end_probs=(clf.predict_proba(candidates) if clf is not None
                                else np.full((len(rest), len(s.task.labels)), 1 / len(s.task.labels))),
                     label_probs=None if s.label_probs is None else s.label_probs[rest],
-                    votes=s.votes.for_ids(candidates.ids or []), labels=s.task.labels)
+                    votes=candidates.vote_matrix(), labels=s.task.labels)
         params = dataclasses.replace(s.aparams, batch_size=room, queue_size=room, seed=seed)
         ranked = rank_pool(pool, strategy, params, cold_start=not labeled.any(),
                            embed=None if clf is None else clf.embed, seed=seed * 1000 + round_no)
