@@ -164,10 +164,11 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     """Cross-validate the candidates on ``data`` in two stages and return the best one's parameters.
 
     Stage 1 picks the architecture and L2 penalty, each candidate using the LFs the way the task
-    file says, preferring the task file's architecture and penalty. Stage 2 compares, for that model, the use of the LFs the task
-    file sets (by default weak targets, golden labels weighing 10 weak ones: what training uses
-    until there are golden labels enough to choose), LF votes as input features, golden labels
-    alone, and weak targets at each golden weight, preferring them in that order. Keeping the
+    file says, preferring the task file's architecture and penalty. Stage 2 compares, for that
+    model, the use of the LFs the task file sets (by default weak targets, golden labels weighing
+    10 weak ones: what training uses until there are golden labels enough to choose), LF votes
+    as input features, golden labels alone, and weak targets at each golden weight, preferring
+    them in that order. Keeping the
     task file's way unless another is clearly better stops the model from jumping to a worse
     one on noise the moment selection starts (a 20-label YouTube model at 0.94 accuracy fell to
     0.77 at 40 labels otherwise); LF votes as features come next because golden labels then
@@ -194,22 +195,27 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     folds = list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=params.seed)
                  .split(data.golden_y, data.golden_y, groups))
     scores: list[dict[str, Any]] = []
+    done: dict[Candidate, tuple[float, float]] = {}  # the stage-1 winner reappears in stage 2
+
+    def cross_validate(candidate: Candidate) -> tuple[float, float]:
+        """Macro-F1 of the candidate's out-of-fold predictions, and its standard error over folds."""
+        predicted = np.empty_like(data.golden_y)
+        per_fold = []
+        for train, test in folds:
+            predicted[test] = _fold_predictions(candidate, features, data, params, train, test, k)
+            per_fold.append(_macro_f1(data.golden_y[test], predicted[test], k))
+        return _macro_f1(data.golden_y, predicted, k), float(np.std(per_fold) / np.sqrt(len(folds)))
 
     def score(stage: int, options: list[Candidate]) -> tuple[list[float], list[float]]:
-        """Macro-F1 of each option's out-of-fold predictions, and its standard error over folds."""
-        values, errors = [], []
+        """Each option's CV score and standard error, recorded in ``scores`` under ``stage``."""
         for candidate in tqdm(options, desc=f"model selection, stage {stage}", unit="candidate", disable=not progress):
-            predicted = np.empty_like(data.golden_y)
-            per_fold = []
-            for train, test in folds:
-                predicted[test] = _fold_predictions(candidate, features, data, params, train, test, k)
-                per_fold.append(_macro_f1(data.golden_y[test], predicted[test], k))
-            values.append(_macro_f1(data.golden_y, predicted, k))
-            errors.append(float(np.std(per_fold) / np.sqrt(len(folds))))
+            if candidate not in done:
+                done[candidate] = cross_validate(candidate)
+            value, error = done[candidate]
             scores.append({"candidate": candidate.name, "stage": stage, "architecture": candidate.architecture,
                            "weak_mode": candidate.weak_mode, "golden_weight": candidate.golden_weight,
-                           "l2": candidate.l2, "cv_macro_f1": round(values[-1], 4), "cv_se": round(errors[-1], 4)})
-        return values, errors
+                           "l2": candidate.l2, "cv_macro_f1": round(value, 4), "cv_se": round(error, 4)})
+        return [done[c][0] for c in options], [done[c][1] for c in options]
 
     has_votes, has_weak = data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0
     first = representations(params, has_votes, has_weak)
