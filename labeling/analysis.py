@@ -10,6 +10,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from snorkel.labeling import LFAnalysis
@@ -31,6 +32,15 @@ def fit_label_model(L: np.ndarray, cardinality: int, params: dict[str, Any], pro
     finally:
         torch.set_num_threads(threads)
     return model
+
+
+def one_hot_votes(L: np.ndarray, cardinality: int) -> sp.csr_matrix:
+    """Label matrix ``L`` (``n x m``, -1 = abstain) as ``n x (m * cardinality)`` indicators:
+    column ``j * cardinality + c`` says "LF j voted label c"; an abstain sets none."""
+    L = np.asarray(L)
+    rows, lfs = np.nonzero(L >= 0)
+    cols = lfs * cardinality + L[rows, lfs].astype(int)
+    return sp.csr_matrix((np.ones(len(rows), "float32"), (rows, cols)), shape=(len(L), L.shape[1] * cardinality))
 
 
 def majority_probs(L: np.ndarray, cardinality: int) -> np.ndarray:

@@ -54,9 +54,8 @@ def vote_features(L: np.ndarray, cardinality: int) -> np.ndarray:
     supervised combiner's probability for it is what it learned for uncovered posts.
     """
     L = np.asarray(L, dtype=np.int64)
-    onehot = (L[:, :, None] == np.arange(cardinality)).reshape(len(L), -1)
     uncovered = (L < 0).all(axis=1, keepdims=True)
-    return np.hstack([onehot, uncovered]).astype(np.float64)
+    return np.hstack([analysis.one_hot_votes(L, cardinality).toarray(), uncovered]).astype(np.float64)
 
 
 def supervised_combiner(cardinality: int) -> Pipeline:

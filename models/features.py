@@ -22,11 +22,12 @@ import tensorflow as tf
 from sklearn.preprocessing import normalize
 
 from datasets.errors import GoldloopError
+from labeling.analysis import one_hot_votes
 from models import encoder, tfidf
+from models.metrics import ABSTAIN
 from models.standardize import standardize_post
 
 BLOCKS = ("tfidf", "encoder")
-ABSTAIN = -1
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,6 @@ def parse_representation(name: str) -> tuple[str, ...]:
     if unknown or not blocks or len(set(blocks)) != len(blocks):
         raise GoldloopError(f"representation {name!r}: blocks must be distinct and among {list(BLOCKS)}")
     return blocks
-
-
-def one_hot_votes(votes: np.ndarray, n_classes: int) -> sp.csr_matrix:
-    """LF votes ``(n, m)`` -> ``(n, m * n_classes)`` indicators (abstain = all zero)."""
-    n, m = votes.shape
-    rows, lfs = np.nonzero(votes != ABSTAIN)
-    cols = lfs * n_classes + votes[rows, lfs].astype(int)
-    return sp.csr_matrix((np.ones(len(rows), "float32"), (rows, cols)), shape=(n, m * n_classes))
 
 
 def join_blocks(parts: Sequence[sp.csr_matrix]) -> sp.csr_matrix | np.ndarray:

@@ -26,14 +26,15 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.metrics import f1_score
 from scipy.sparse.csgraph import connected_components
+from sklearn.metrics import f1_score
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm import tqdm
 
+from labeling.analysis import one_hot_votes
 from models import encoder
 from models.classifier import balanced_weights, fit_softmax, softmax_probs, to_targets
-from models.features import FeatureSpace, Posts, join_blocks, one_hot_votes
+from models.features import FeatureSpace, Posts, join_blocks
 from models.params import TrainParams
 
 
