@@ -36,6 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from datasets import jsonout  # noqa: E402
+
 VARIANTS = {  # name -> settings of models.encoder; "int8": quantize the PyTorch model, "torch_threads": its threads
     "naive": {"BACKEND": "torch"},
     "torch": {"BACKEND": "torch"},
@@ -150,7 +152,7 @@ def main() -> int:
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(child(args), sort_keys=True))
+        print(jsonout.dumps(child(args), sort_keys=True))
         return 0
     results = {}
     with tempfile.TemporaryDirectory(prefix="goldloop-bench-encode-") as home:
@@ -166,7 +168,7 @@ def main() -> int:
            "cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
     if cache:
         out["target_met"] = cache["wall_seconds"] < 600 if args.posts >= 100_000 else None
-    print(json.dumps(out, sort_keys=True) if args.json else
+    print(jsonout.dumps(out, sort_keys=True) if args.json else
           (f"cache: second call encoded {cache['second_call_encoded']} posts in {cache['second_call_seconds']} s"
            if cache else ""))
     return 0

@@ -26,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from datasets import jsonout  # noqa: E402
+
 OUT = REPO / "bench" / "out"
 
 
@@ -155,7 +157,7 @@ def main() -> int:
     }
     result["meets_target"] = result["speedup"] >= 2.0 and result["peak_rss_mb"] < 500
     if args.json:
-        print(json.dumps(result))
+        print(jsonout.dumps(result))
     else:
         print(f"same {ref_rows:,} statuses: ours {ours_small['rows_per_s']:,.0f} rows/s, reference "
               f"(json.loads -> DataFrame -> to_sql) {reference['rows_per_s']:,.0f} rows/s: "

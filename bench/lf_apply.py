@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from snorkel.labeling import PandasLFApplier  # noqa: E402
 
+from datasets import jsonout  # noqa: E402
 from labeling import analysis, synthetic  # noqa: E402
 from labeling.applier import TaskApplier  # noqa: E402
 from labeling.task import TASKS_DIR, load_task  # noqa: E402
@@ -105,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.child_memory:
-            print(json.dumps(memory_child(args.child_memory, tmp)))
+            print(jsonout.dumps(memory_child(args.child_memory, tmp)))
             return
         frame = synthetic.posts(args.rows, seed=1)
         rules = compare(task_subset(False, tmp), frame, min(args.snorkel_rows, args.rows))
@@ -118,7 +119,7 @@ def main() -> None:
     result = {"rows": args.rows, "speedup": rules["speedup"], "equal": rules["equal"] and full["equal"],
               "rows_per_s": rules["rows_per_s"], "keyword_regex": rules, "with_cluster": full, "memory": memory}
     if args.json:
-        print(json.dumps(result))
+        print(jsonout.dumps(result))
         return
     for name, r in (("keyword+regex LFs", rules), ("all LFs incl. cluster", full)):
         print(f"{name} ({r['lfs']} LFs, {r['rows']:,} posts): ours {r['rows_per_s']:,} rows/s ({r['ours_s']} s), "

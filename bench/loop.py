@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from datasets import jsonout  # noqa: E402
 
 DEMO = ROOT / "datasets" / "demo"
 TAILS = ["today", "again", "now", "here", "lol", "ok", "yes", "wow", "hmm", "so", "well", "still"]
@@ -99,7 +100,7 @@ def main() -> int:
            "stages": result["seconds"], "end_model_macro_f1": result["models"]["end_model"]["macro_f1"],
            "label_model_macro_f1": result["models"].get("label_model", {}).get("macro_f1"),
            "target_seconds": 180, "meets_target": seconds < 180, "cpus": os.cpu_count()}
-    print(json.dumps(out, sort_keys=True) if args.json else
+    print(jsonout.dumps(out, sort_keys=True) if args.json else
           f"encoding {len(posts)} posts once: {encoding:.1f} s; "
           f"one loop iteration on a {out['pool']}-post pool: {seconds:.1f} s (stages {result['seconds']}); "
           f"end-model macro-F1 {out['end_model_macro_f1']:.3f}")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from datasets import jsonout  # noqa: E402
 
 
 def main() -> int:
@@ -55,7 +56,7 @@ def main() -> int:
                     scores.setdefault(str(n), {}).setdefault(row["candidate"], []).append(row["cv_macro_f1"])
     out = {n: {c: {"mean": round(float(np.mean(v)), 3), "draws": v} for c, v in by.items()} for n, by in scores.items()}
     if args.json:
-        print(json.dumps(out, sort_keys=True))
+        print(jsonout.dumps(out, sort_keys=True))
     else:
         for n, by in out.items():
             for candidate, row in sorted(by.items(), key=lambda kv: -kv[1]["mean"]):

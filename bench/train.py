@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from datasets import jsonout  # noqa: E402
 from models.classifier import TextClassifier  # noqa: E402
 from models.metrics import classification_metrics  # noqa: E402
 from models.params import TrainParams  # noqa: E402
@@ -91,7 +92,7 @@ def main() -> int:
                "bilstm": TrainParams(architecture="bilstm", epochs=args.epochs, learning_rate=0.005)}
     if args.cv:
         cv = {name: cross_validate(params, data[:4]) for name, params in configs.items()}
-        print(json.dumps({"cv": cv, "set": args.set}, sort_keys=True) if args.json else
+        print(jsonout.dumps({"cv": cv, "set": args.set}, sort_keys=True) if args.json else
               "\n".join(f"{name:>7}: leave-one-video-out macro-F1 {r['macro_f1']:.4f}" for name, r in cv.items()))
         return 0
     train, test = pd.concat(data[:4], ignore_index=True), data[4]
@@ -107,7 +108,7 @@ def main() -> int:
            "speedup": results["bilstm"]["seconds_per_epoch"] / results["tfidf"]["seconds_per_epoch"],
            "fit_speedup": results["bilstm"]["fit_seconds"] / results["tfidf"]["fit_seconds"],
            "macro_f1_delta": results["tfidf"]["macro_f1"] - results["bilstm"]["macro_f1"]}
-    print(json.dumps(out, sort_keys=True) if args.json else
+    print(jsonout.dumps(out, sort_keys=True) if args.json else
           f"speedup {out['speedup']:.1f}x, macro-F1 default - BiLSTM = {out['macro_f1_delta']:+.4f}")
     return 0
 

@@ -6,11 +6,11 @@ example some records rejected), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from datasets import jsonout
 from datasets.errors import GoldloopError
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -32,9 +32,9 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 
 def emit(result: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], str]) -> None:
-    """Print ``result`` as one JSON object, or as the human summary ``human(result)``."""
+    """Print ``result`` as one JSON object (strict JSON: NaN and infinities as null), or as ``human(result)``."""
     if as_json:
-        print(json.dumps(result, default=str, sort_keys=True))
+        print(jsonout.dumps(result, sort_keys=True))
     else:
         print(human(result))
 

@@ -17,13 +17,14 @@ for every post; they are generous for posts but keep a broken record from bloati
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
+
+from datasets import jsonout
 
 MAX_ID_CHARS = 256
 MAX_TEXT_CHARS = 50_000        # a long v2 note tweet holds 25,000 characters before link expansion
@@ -436,21 +437,8 @@ def _fix_escape(match: re.Match) -> str:
 
 
 def _dumps(obj: Any) -> str:
-    """Serialise a record for the ``raw`` column (NaN and infinities become null)."""
-    try:
-        return json.dumps(obj, ensure_ascii=False, default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(obj), ensure_ascii=False, default=str)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+    """Serialise a record for the ``raw`` column (NaN and infinities become null: ``jsonb`` refuses them)."""
+    return jsonout.dumps(obj, ensure_ascii=False)
 
 
 def _text(value: Any, field: str) -> str:
