@@ -7,7 +7,8 @@ Formats:
 * ``json``: JSON lines (one value per line) or, when the file starts with ``[`` or holds
   values spread over several lines, a stream of JSON values (an array, or concatenated or
   pretty-printed objects), decoded incrementally;
-* ``csv``: a header row, then one record per row (``.tsv`` uses tabs);
+* ``csv``: a header row, then one record per row (``.tsv`` uses tabs), parsed by the stdlib
+  ``csv`` in strict mode; a quote that is never closed rejects its line, not the rest of the file;
 * ``parquet``: one record per row, read batch by batch; the "line" is the row number.
 
 Any of them may be gzip-compressed (detected by content). A record that cannot be read
@@ -22,6 +23,7 @@ import io
 import json
 import re
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -87,24 +89,26 @@ class Source:
 
     def _csv(self, stream: io.BufferedReader) -> Iterator[tuple[int, Record | Bad]]:
         csv.field_size_limit(MAX_RECORD_BYTES)
-        lines = _decoded_lines(stream, self.encoding)
-        reader = csv.reader(lines, delimiter="\t" if _base_suffix(self.path) == ".tsv" else ",")
-        header = next(reader, None)
+        lines = _CsvLines(stream, self.encoding)
+        reader = csv.reader(lines, delimiter=_delimiter(self.path), strict=True)
+        try:
+            header = next(reader, None)
+        except (csv.Error, _RecordTooLong) as exc:
+            raise GoldloopError(f"{self.path} line 1: unreadable CSV header: {exc}") from None
         if header is None:
             return
-        last = reader.line_num
         while True:
+            lines.start_record()
             try:
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:
-                yield last + 1, Bad(f"invalid CSV: {exc}", "")
-                last = reader.line_num
+            except (csv.Error, _RecordTooLong) as exc:
+                yield lines.reject(exc)
                 continue
-            start, last = last + 1, reader.line_num
             if not row:
                 continue
+            start = lines.record[0][0]
             if len(row) != len(header):
                 yield start, Bad(f"expected {len(header)} fields, found {len(row)}", _snip(",".join(row)))
             elif any(_undecodable(v) for v in row):
@@ -190,8 +194,14 @@ def _csv_header(head: bytes, encoding: str, path: Path) -> list[str]:
         first = head.split(b"\n", 1)[0].decode(encoding).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
         raise GoldloopError(f"{path}: header row is not valid {encoding}: {exc.reason}") from None
-    delimiter = "\t" if _base_suffix(path) == ".tsv" else ","
-    return next(csv.reader([first], delimiter=delimiter), [])
+    try:
+        return next(csv.reader([first], delimiter=_delimiter(path), strict=True), [])
+    except csv.Error as exc:
+        raise GoldloopError(f"{path} line 1: unreadable CSV header: {exc}") from None
+
+
+def _delimiter(path: Path) -> str:
+    return "\t" if _base_suffix(path) == ".tsv" else ","
 
 
 def _parquet_columns(path: Path, compressed: bool) -> list[str]:
@@ -377,17 +387,75 @@ class _ValueStream:
                 return
 
 
+# --------------------------------------------------------------------------- CSV lines
+
+class _RecordTooLong(Exception):
+    """Raised through ``csv.reader`` when the record being read exceeds :data:`MAX_RECORD_BYTES`."""
+
+    def __str__(self) -> str:
+        return f"record longer than {MAX_RECORD_BYTES} characters"
+
+
+class _CsvLines:
+    """The physical lines handed to ``csv.reader``, remembering those of the record being parsed.
+
+    ``csv`` itself does the parsing (``strict=True``: a stray quote is an error, not silently
+    glued text). What it cannot do is recover from a quote that is never closed: it reads on,
+    taking every later row into one field, until the end of the file or the field size limit.
+    So the lines of the record in progress are kept (at most :data:`MAX_RECORD_BYTES` of text,
+    which bounds memory), and when a record that spans several lines turns out to be broken,
+    :meth:`reject` reports its first line and hands the other lines to the reader again: the
+    rows after an unterminated quote are read as rows, not lost.
+
+    This is a class, not a generator, because ``csv.reader`` calls it again after an error,
+    which a generator that raised would not survive.
+    """
+
+    def __init__(self, stream: io.BufferedReader, encoding: str):
+        self._stream, self._encoding = stream, encoding
+        self._again: deque[tuple[int, str]] = deque()
+        self._read = 0
+        self._size = 0
+        self.record: list[tuple[int, str]] = []  # (line number, text) of the record in progress
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        number, text = self._again.popleft() if self._again else self._physical()
+        self.record.append((number, text))
+        self._size += len(text)
+        if self._size > MAX_RECORD_BYTES:
+            raise _RecordTooLong()
+        return text
+
+    def _physical(self) -> tuple[int, str]:
+        """The next line of the file (one longer than the limit is cut there; the rest is skipped)."""
+        line = self._stream.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            raise StopIteration
+        rest = line
+        while len(rest) > MAX_RECORD_BYTES and not rest.endswith(b"\n"):
+            rest = self._stream.readline(MAX_RECORD_BYTES + 1)
+        self._read += 1
+        text = line.decode(self._encoding, "surrogateescape")
+        return self._read, text.lstrip("\ufeff") if self._read == 1 else text
+
+    def start_record(self) -> None:
+        """Forget the previous record's lines: the reader is about to start a new one."""
+        self.record, self._size = [], 0
+
+    def reject(self, error: Exception) -> tuple[int, Bad]:
+        """The reject for the record that just failed; a multi-line one gives back all but its first line."""
+        number, text = self.record[0]
+        if len(self.record) == 1:
+            return number, Bad(f"invalid CSV: {error}", _snip(text))
+        self._again.extendleft(reversed(self.record[1:]))
+        return number, Bad(f"invalid CSV: unterminated quote ({error}); the lines after this one are read as rows",
+                           _snip(text))
+
+
 # --------------------------------------------------------------------------- helpers
-
-def _decoded_lines(stream: io.BufferedReader, encoding: str) -> Iterator[str]:
-    """Lines of a byte stream as text; undecodable bytes survive as lone surrogates (flagged later)."""
-    first = True
-    for line in stream:
-        text = line.decode(encoding, "surrogateescape")
-        if first:
-            text, first = text.lstrip("\ufeff"), False
-        yield text
-
 
 def _snip(text: str) -> str:
     text = text.rstrip("\r\n")

@@ -123,10 +123,12 @@ def test_csv_bad_rows_are_rejected_and_good_rows_kept(engine, tmp_path):
     assert latin["inserted"] == 1 and _rows(engine)["2"]["text"] == "caf\u00e9 in latin-1"
 
 
-def test_csv_missing_column_is_a_clear_error_before_any_write(engine, tmp_path):
+@pytest.mark.parametrize("body, message", [("id,body\n1,hello\n", r"x\.csv: no column 'text'"),
+                                           ('id,"text\n1,hello\n', r"x\.csv line 1: unreadable CSV header")])
+def test_csv_header_errors_are_clear_before_any_write(engine, tmp_path, body, message):
     path = tmp_path / "x.csv"
-    path.write_text("id,body\n1,hello\n", encoding="utf-8")
-    with pytest.raises(GoldloopError, match=r"x\.csv: no column 'text'"):
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(GoldloopError, match=message):
         ingest_paths([path], progress=False)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM ingest_batches")).scalar() == 0
