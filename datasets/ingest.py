@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from datasets import cli, db, readers, records, workspace
+from datasets import cli, db, readers, records, timestamps, workspace
 from datasets.errors import GoldloopError
 from datasets.ingest_db import BatchWriter, Staged, encode
 
@@ -74,6 +74,8 @@ class _Load:
         self.rows: list[Staged] = []
         self.pending_read = self.pending_rejected = 0
         self.totals = {"read": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
+        self.time_warnings = 0
+        self.time_warning_example: dict[str, Any] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer")
         self._in_flight: tuple[Future, int, int] | None = None
 
@@ -83,6 +85,8 @@ class _Load:
         self.rejects.add(source, line, reason, snippet)
 
     def add(self, post: records.Post, source: str, line: int) -> None:
+        if post.time_warning:
+            self.warn_time(source, line, post.time_warning)
         try:
             staged = encode(len(self.rows), post, source, line)
         except records.RecordError as exc:
@@ -92,6 +96,12 @@ class _Load:
         self.rows.append(staged)
         if len(self.rows) >= self.batch_size:
             self.flush()
+
+    def warn_time(self, source: str, line: int, message: str) -> None:
+        """Count a post stored without its unreadable time; the first one is shown as an example."""
+        self.time_warnings += 1
+        if self.time_warning_example is None:
+            self.time_warning_example = {"file": source, "line": line, "warning": message}
 
     def flush(self) -> None:
         """Hand the pending rows to the writer thread (after the previous batch is committed)."""
@@ -132,14 +142,17 @@ class _Load:
 
 def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_column: str | None = None,
                  time_column: str | None = None, author_column: str | None = None,
-                 rejects_path: Path | None = None, batch_size: int = 5000, progress: bool = True,
-                 fmt: str = "auto", encoding: str = "utf-8") -> dict[str, Any]:
+                 time_format: str | None = None, rejects_path: Path | None = None, batch_size: int = 5000,
+                 progress: bool = True, fmt: str = "auto", encoding: str = "utf-8") -> dict[str, Any]:
     """Load posts from ``paths`` into ``raw_posts``; return the run's counts.
 
-    Column names apply to generic records (JSON objects, CSV, parquet); Twitter objects are
-    recognised by their shape. ``fmt`` is one of :data:`FORMATS`. Returns ``read``,
-    ``inserted``, ``duplicates``, ``rejected``, ``rejects_file`` (``None`` when nothing was
-    rejected), ``batch_id``, ``files``, ``seconds`` and ``rows_per_s``. Raises
+    Column names and ``time_format`` (a strptime format; None recognises the common formats,
+    see :mod:`datasets.timestamps`) apply to generic records (JSON objects, CSV, parquet);
+    Twitter objects are recognised by their shape. ``fmt`` is one of :data:`FORMATS`. Returns
+    ``read``, ``inserted``, ``duplicates``, ``rejected``, ``rejects_file`` (``None`` when
+    nothing was rejected), ``time_warnings`` (posts stored with a NULL time because theirs
+    could not be read) and ``time_warning_example`` (the first: file, line, warning),
+    ``batch_id``, ``files``, ``seconds`` and ``rows_per_s``. Raises
     :class:`~datasets.errors.GoldloopError` before writing anything when a file is unusable.
     """
     if fmt not in FORMATS:
@@ -150,11 +163,13 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
         raise GoldloopError("no input files given")
     reader_format, kind = FORMATS[fmt]
     columns = records.Columns(id=id_column or "id", text=text_column or "text",
-                              time=time_column or "created_at", author=author_column or "author")
+                              time=time_column or "created_at", author=author_column or "author",
+                              time_format=timestamps.check_format(time_format) if time_format else None)
     required = (columns.id, columns.text) + tuple(c for c in (time_column, author_column) if c)
     sources = [readers.open_source(Path(p), reader_format, encoding, required) for p in paths]
     options = {"format": fmt, "encoding": encoding, "batch_size": batch_size,
-               "columns": {"id": columns.id, "text": columns.text, "time": columns.time, "author": columns.author}}
+               "columns": {"id": columns.id, "text": columns.text, "time": columns.time, "author": columns.author},
+               "time_format": columns.time_format}
     writer = BatchWriter(db.get_engine(), [str(p) for p in paths], options)
     rejects = RejectsFile(Path(rejects_path) if rejects_path else
                           workspace.home() / "rejects" / f"ingest-{writer.batch_id}.jsonl")
@@ -179,6 +194,7 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
             bar.close()
     seconds = time.perf_counter() - started
     return {**load.totals, "rejects_file": str(rejects.path) if rejects.used else None,
+            "time_warnings": load.time_warnings, "time_warning_example": load.time_warning_example,
             "batch_id": writer.batch_id, "files": [str(s.path) for s in sources],
             "seconds": round(seconds, 3), "rows_per_s": round(load.totals["read"] / seconds, 1) if seconds else None}
 
@@ -217,6 +233,11 @@ def _human(result: dict[str, Any]) -> str:
              f"{result['rejected']:,} rejected (ingest batch {result['batch_id']})"]
     if result["rejects_file"]:
         lines.append(f"rejected records (file, line, reason): {result['rejects_file']}")
+    if result["time_warnings"]:
+        first = result["time_warning_example"]
+        lines.append(f"warning: {result['time_warnings']:,} post(s) stored with no time because it could not be "
+                     f"read (first: {first['file']} line {first['line']}: {first['warning']}); "
+                     "--time-format FORMAT reads other formats")
     return "\n".join(lines)
 
 
@@ -232,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--id-column", help="id field of generic records (default: id)")
     p.add_argument("--text-column", help="text field of generic records (default: text)")
     p.add_argument("--time-column", help="timestamp field of generic records (default: created_at)")
+    p.add_argument("--time-format", metavar="FMT",
+                   help="strptime format of the time field of generic records, e.g. '%%d/%%m/%%Y %%H:%%M' "
+                        "(default: recognise ISO 8601, RFC 2822, Twitter's format, US M/D/YYYY H:MM[:SS], "
+                        "epoch seconds); unreadable times are stored as NULL with a warning")
     p.add_argument("--author-column", help="author field of generic records (default: author)")
     p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs (default: utf-8)")
     p.add_argument("--rejects", type=Path, help="rejects file (default: $GOLDLOOP_HOME/rejects/ingest-<batch>.jsonl)")
@@ -240,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = ingest_paths(args.paths, id_column=args.id_column, text_column=args.text_column,
                           time_column=args.time_column, author_column=args.author_column,
-                          rejects_path=args.rejects, batch_size=args.batch_size, progress=not args.quiet,
+                          time_format=args.time_format, rejects_path=args.rejects, batch_size=args.batch_size, progress=not args.quiet,
                           fmt=args.format, encoding=args.encoding)
     cli.emit(result, args.json, _human)
     return cli.EXIT_PARTIAL if result["rejected"] else cli.EXIT_OK

@@ -17,14 +17,12 @@ for every post; they are generous for posts but keep a broken record from bloati
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from datasets import jsonout
+from datasets import jsonout, timestamps
 
 MAX_ID_CHARS = 256
 MAX_TEXT_CHARS = 50_000        # a long v2 note tweet holds 25,000 characters before link expansion
@@ -45,6 +43,7 @@ class Columns:
     text: str = "text"
     time: str = "created_at"
     author: str = "author"
+    time_format: str | None = None  # strptime format of the time field (None: recognise common formats)
 
 
 class Post(NamedTuple):
@@ -64,6 +63,7 @@ class Post(NamedTuple):
     urls: list[str]
     media_urls: list[str]
     raw: str                    # the original record as JSON text
+    time_warning: str | None = None  # why the record's time could not be read (created_at is then None)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -129,9 +129,10 @@ def twitter_v1(obj: dict, raw: str) -> Post:
         if original_author:
             text = f"RT @{original_author}: {text}"
             mentions.insert(0, original_author)
-    created = parse_time(obj.get("created_at"), "created_at")
+    created, time_warning = _read_time(obj.get("created_at"), "created_at")
     if created is None and obj.get("timestamp_ms") is not None:
-        created = parse_time(_epoch_ms(obj["timestamp_ms"]), "timestamp_ms")
+        created, late_warning = _read_time(_epoch_ms(obj["timestamp_ms"]), "timestamp_ms")
+        time_warning = (time_warning or late_warning) if created is None else None
     return Post(
         id=_tweet_id(obj, "id"),
         created_at=created,
@@ -147,6 +148,7 @@ def twitter_v1(obj: dict, raw: str) -> Post:
         urls=urls,
         media_urls=media,
         raw=raw,
+        time_warning=time_warning,
     )
 
 
@@ -239,9 +241,10 @@ def twitter_v2(tweet: dict, index: _V2Index) -> Post:
         if found and (found.get("url") or found.get("preview_image_url")):
             media_urls = _unique(media_urls + [_str(found.get("url") or found.get("preview_image_url"))])
     mentions = [_str(m.get("username")) for m in _list(entities, "mentions") if isinstance(m, dict)]
+    created, time_warning = _read_time(tweet.get("created_at"), "created_at")
     return Post(
         id=_tweet_id(tweet, "id"),
-        created_at=parse_time(tweet.get("created_at"), "created_at"),
+        created_at=created,
         text=f"RT @{original_author}: {text}" if original_author else text,
         lang=_opt_str(tweet.get("lang"), "lang"),
         author=_opt_str(author.get("username"), "author.username"),
@@ -254,6 +257,7 @@ def twitter_v2(tweet: dict, index: _V2Index) -> Post:
         urls=urls,
         media_urls=media_urls,
         raw=index.raw(tweet, used),
+        time_warning=time_warning,
     )
 
 
@@ -285,9 +289,10 @@ def generic(obj: dict, raw: str, columns: Columns) -> Post:
     if columns.text not in obj or obj[columns.text] is None:
         raise RecordError(f"missing text (column '{columns.text}')")
     text = html.unescape(_text(obj[columns.text], columns.text))
+    created, time_warning = _read_time(obj.get(columns.time), columns.time, columns.time_format)
     return Post(
         id=_id_value(obj[columns.id], columns.id),
-        created_at=parse_time(obj.get(columns.time), columns.time),
+        created_at=created,
         text=text,
         lang=_opt_str(obj.get("lang"), "lang"),
         author=_opt_id(obj, columns.author),
@@ -300,61 +305,22 @@ def generic(obj: dict, raw: str, columns: Columns) -> Post:
         urls=_unique(u.rstrip(".,;:!?)") for u in _URL.findall(text)),
         media_urls=[],
         raw=raw,
+        time_warning=time_warning,
     )
 
 
 # --------------------------------------------------------------------------- time
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"), start=1)}
-_TWITTER_TIME = re.compile(r"^[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2}) (\d{4})$")
+def _read_time(value: Any, field: str, fmt: str | None = None) -> tuple[str | None, str | None]:
+    """``(ISO time, None)``, or ``(None, warning)`` when the value cannot be read.
 
-
-def parse_time(value: Any, field: str = "created_at") -> str | None:
-    """Parse a timestamp into ISO 8601 with an offset (naive times are taken as UTC).
-
-    Accepts Twitter's ``Sun Apr 05 10:46:44 +0000 2020``, ISO 8601 (``Z`` allowed), epoch
-    seconds (or milliseconds when larger than 1e11) as numbers or digit strings, and datetimes.
-    Empty values give ``None``; anything else raises :class:`RecordError`.
+    A post whose time is unreadable is still a post: it is stored with a NULL time and the
+    warning is counted, instead of the whole record being rejected for a secondary field.
     """
-    if value is None or value == "":
-        return None
     try:
-        if isinstance(value, datetime):
-            moment = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            moment = _from_epoch(value)
-        elif isinstance(value, str):
-            moment = _parse_time_text(value.strip())
-        else:
-            raise RecordError(f"bad timestamp in '{field}': {_type(value)}")
-    except (ValueError, OverflowError, OSError) as exc:
-        if isinstance(exc, RecordError):
-            raise
-        raise RecordError(f"bad timestamp in '{field}': {_snip(value)}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.isoformat()
-
-
-def _parse_time_text(text: str) -> datetime:
-    match = _TWITTER_TIME.match(text)
-    if match:
-        mon, day, hh, mm, ss, sign, oh, om, year = match.groups()
-        if mon not in _MONTHS:
-            raise ValueError(text)
-        offset = (int(oh) * 60 + int(om)) * (1 if sign == "+" else -1)
-        return datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss),
-                        tzinfo=timezone(timedelta(minutes=offset)))
-    if text.isdigit():
-        return _from_epoch(int(text))
-    return datetime.fromisoformat(text)
-
-
-def _from_epoch(value: float) -> datetime:
-    if not math.isfinite(value):
-        raise ValueError(value)
-    return datetime.fromtimestamp(value / 1000 if abs(value) > 1e11 else value, tz=timezone.utc)
+        return timestamps.parse_time(value, field, fmt), None
+    except timestamps.UnreadableTime as exc:
+        return None, str(exc)
 
 
 def _epoch_ms(value: Any) -> Any:

@@ -166,7 +166,7 @@ def test_mixed_good_and_broken_file_via_cli(engine, tmp_path):
         json.dumps(_tweet(12, text="")).encode(),                        # 6 empty text
         b'{"id_str": "13", "user": {}, "text": "caf\xe9 latin-1"}',      # 7 not UTF-8
         good[2].encode(),
-        json.dumps(_tweet(14, created_at="not a date")).encode(),        # 9 bad timestamp
+        json.dumps(_tweet(14, created_at="not a date")).encode(),        # 9 bad timestamp: stored, no time
         json.dumps(_tweet(15, text="x" * 60_000)).encode(),              # 10 oversized text
         b'[1, 2]',                                                       # 11 not an object
         b'{"delete": {"status": {"id": 1}}}',                            # 12 stream notice
@@ -180,14 +180,17 @@ def test_mixed_good_and_broken_file_via_cli(engine, tmp_path):
 
     assert proc.returncode == 2, proc.stderr
     result = json.loads(proc.stdout)
-    assert (result["read"], result["inserted"], result["rejected"]) == (13, 4, 9)
-    assert set(_rows(engine)) == {"900", "901", "902", "903"}
+    assert (result["read"], result["inserted"], result["rejected"]) == (13, 5, 8)
+    rows = _rows(engine)
+    assert set(rows) == {"900", "901", "902", "903", "914"} and rows["914"]["created_at"] is None
+    assert result["time_warnings"] == 1 and result["time_warning_example"] == {
+        "file": str(path), "line": 9, "warning": "unreadable timestamp in 'created_at': 'not a date'"}
     listed = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
-    assert [r["line"] for r in listed] == [2, 3, 5, 6, 7, 9, 10, 11, 12]
+    assert [r["line"] for r in listed] == [2, 3, 5, 6, 7, 10, 11, 12]
     assert all(r["file"] == str(path) and r["reason"] and "snippet" in r for r in listed)
     reasons = {r["line"]: r["reason"] for r in listed}
     assert "invalid JSON" in reasons[2] and "number" in reasons[3] and "object" in reasons[5]
-    assert "empty text" in reasons[6] and "utf-8" in reasons[7] and "timestamp" in reasons[9]
+    assert "empty text" in reasons[6] and "utf-8" in reasons[7]
     assert "longer than" in reasons[10] and "delete" in reasons[12]
 
 
