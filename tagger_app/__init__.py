@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask
 
-from tagger_app import security, state as tagger_state
+from tagger_app import security
 from tagger_app.state import TaggerState
 
 
@@ -36,7 +36,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = security.secret_key()
     security.init_app(app)
-    tagger_state.init_app(app)
 
     from tagger_app.views import api, auth, label, report, review, table
 

@@ -1,7 +1,10 @@
-"""``bin/annotator.sh add|list|disable NAME``: manage the tagger's annotator accounts.
+"""``bin/annotator.sh add|role|list|disable NAME``: manage the tagger's annotator accounts.
 
 Passwords are read from a prompt (twice) or, with ``--password-stdin``, from the first line of
-standard input; only a werkzeug.security hash is stored.
+standard input; only a werkzeug.security hash is stored. Roles: ``admin`` (resolves conflicts,
+overrides golden labels, sees the reports, exports) and ``annotator``; the first account of a
+project is an admin unless ``--role`` says otherwise. A new password (``add --update``) and
+``disable`` end every session of the account.
 """
 from __future__ import annotations
 
@@ -28,10 +31,12 @@ def _password(from_stdin: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("annotator.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("action", choices=["add", "list", "disable"])
+    p.add_argument("action", choices=["add", "role", "list", "disable"])
     p.add_argument("name", nargs="?", help="annotator name (letters, digits, '_', '.', '-')")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.add_argument("--update", action="store_true", help="add: set a new password for an existing account")
+    p.add_argument("--role", choices=annotators.ROLES,
+                   help="add, role: admin or annotator (add default: admin for the first account, else annotator)")
     args = p.parse_args(argv)
     if args.action != "list" and not args.name:
         raise GoldloopError(f"{args.action} needs an annotator NAME")
@@ -41,28 +46,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         annotators.validate_name(args.name)
         password = _password(args.password_stdin)
         with engine.begin() as conn:
-            created = annotators.add(conn, args.name, password, update=args.update)
-        result.update(name=args.name, created=created)
+            account, created = annotators.add(conn, args.name, password, update=args.update, role=args.role)
+        result.update(name=args.name, created=created, role=account.role)
+    elif args.action == "role":
+        if not args.role:
+            raise GoldloopError("role needs --role admin or --role annotator")
+        with engine.begin() as conn:
+            annotators.set_role(conn, args.name, args.role)
+        result.update(name=args.name, role=args.role)
     elif args.action == "disable":
         with engine.begin() as conn:
             annotators.disable(conn, args.name)
         result.update(name=args.name, active=False)
     else:
         with engine.begin() as conn:
-            result["annotators"] = [{"name": a.name, "active": a.active, "created_at": a.created_at.isoformat()}
-                                    for a in annotators.list_all(conn)]
+            result["annotators"] = [{"name": a.name, "role": a.role, "active": a.active,
+                                     "created_at": a.created_at.isoformat()} for a in annotators.list_all(conn)]
     cli.emit(result, args.json, _human)
     return cli.EXIT_OK
 
 
 def _human(r: dict[str, Any]) -> str:
     if r["action"] == "add":
-        return f"annotator {r['name']} {'created' if r['created'] else 'updated'}"
+        return f"annotator {r['name']} ({r['role']}) {'created' if r['created'] else 'updated'}"
+    if r["action"] == "role":
+        return f"annotator {r['name']} is now {'an admin' if r['role'] == 'admin' else 'an annotator'}"
     if r["action"] == "disable":
         return f"annotator {r['name']} disabled"
     if not r["annotators"]:
         return "no annotators yet (bin/annotator.sh add NAME)"
-    return "\n".join(f"{a['name']:<24} {'active' if a['active'] else 'disabled':<9} since {a['created_at'][:10]}"
+    return "\n".join(f"{a['name']:<24} {a['role']:<9} {'active' if a['active'] else 'disabled':<9} since {a['created_at'][:10]}"
                      for a in r["annotators"])
 
 

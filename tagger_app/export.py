@@ -22,6 +22,8 @@ from tagger_app.store import golden
 from tagger_app.store.queues import SPLITS
 
 FORMATS = ("parquet", "csv", "jsonl")
+# A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...) in a post's text).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -29,15 +31,21 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "annotator_labels": json.dumps(row["annotator_labels"], sort_keys=True)}
 
 
+def _inert(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a leading quote before a formula character (OWASP)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def serialize(rows: list[dict[str, Any]], fmt: str) -> bytes:
-    """Rows as CSV (annotators joined by ';') or JSON Lines bytes."""
+    """Rows as CSV (annotators joined by ';', formula cells made inert) or JSON Lines bytes."""
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=golden.COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({**_flat(row), "annotators": ";".join(row["annotators"])})
+        flat = {**_flat(row), "annotators": ";".join(row["annotators"])}
+        writer.writerow({key: _inert(value) for key, value in flat.items()})
     return buf.getvalue().encode()
 
 

@@ -1,34 +1,43 @@
-"""Logins, CSRF, security headers, and the rule that every page and API route needs a login."""
+"""Logins, roles, CSRF, security headers, error responses, and the rule that every page and API
+route needs a login.
+
+Sessions are Flask's signed cookies and CSRF is flask-wtf's ``CSRFProtect``, both as they come.
+A session names the account and its session epoch (``User.get_id``); the account is looked up on
+every request, so logout, a new password or disabling ends every session of the account at once.
+"""
 from __future__ import annotations
 
 import os
 import secrets
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+import sqlalchemy as sa
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from datasets import workspace
-from tagger_app.verified import VerifiedCookieSessionInterface, VerifiedCSRFProtect
-from tagger_app.state import connection
+from tagger_app.inputs import BadRequest, refuse_nul
+from tagger_app.state import transaction
 from tagger_app.store import annotators
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+UNAVAILABLE = "The database cannot be reached right now; try again in a moment."
 
 login_manager = LoginManager()
 
 
 class User(UserMixin):
-    """The logged-in annotator (flask-login user); ``id`` is the account name."""
+    """The logged-in account (flask-login user); its id is ``name:session_epoch``."""
 
-    def __init__(self, name: str) -> None:
-        self.id = name
-        self.name = name
+    def __init__(self, account: annotators.Annotator) -> None:
+        self.name = account.name
+        self.is_admin = account.is_admin
+        self.id = f"{account.name}:{account.session_epoch}"
 
 
 def secret_key() -> bytes:
@@ -55,21 +64,26 @@ def safe_next(target: str | None) -> str:
     return url_for("label.index")
 
 
-ACTIVE_CACHE_S = 1.0  # a disabled account is locked out within this many seconds
-_active_until: dict[str, float] = {}
+def require_admin() -> None:
+    """403 unless the logged-in account is an admin (a blueprint's ``before_request`` or a call)."""
+    if not current_user.is_admin:
+        abort(403, description="only admins may do this")
 
 
 @login_manager.user_loader
-def _load_user(name: str) -> User | None:
-    """The session's annotator while the account is active (checked at most every ACTIVE_CACHE_S)."""
-    now = time.monotonic()
-    if _active_until.get(name, 0.0) > now:
-        return User(name)
-    if annotators.get_active(connection(), name) is None:
-        _active_until.pop(name, None)
+def _load_user(user_id: str) -> User | None:
+    """The session's account while it is active and the session's epoch is the account's."""
+    name, _, epoch = user_id.rpartition(":")
+    if not epoch.isdecimal() or len(epoch) > 9:
         return None
-    _active_until[name] = now + ACTIVE_CACHE_S
-    return User(name)
+    with transaction() as conn:
+        account = annotators.session_account(conn, name, int(epoch))
+    return User(account) if account else None
+
+
+def _refuse_nul() -> None:
+    refuse_nul([*request.args.items(multi=True), *request.form.items(multi=True),
+                ("", request.get_json(silent=True) if request.is_json else None)])
 
 
 def _require_login() -> Response | None:
@@ -90,21 +104,30 @@ def _headers(response: Response) -> Response:
     return response
 
 
-def _error(status: int, message: str) -> tuple[Response | str, int]:
+def error_response(status: int, message: str, field: str | None = None) -> tuple[Response | str, int]:
+    """JSON ``{"error", "field"}`` for the API, the error page elsewhere."""
     if wants_json():
-        return jsonify(error=message), status
+        return jsonify(error=message, **({"field": field} if field else {})), status
     return render_template("error.html", status=status, message=message), status
 
 
+def _unavailable(_exc: Exception) -> tuple[Response | str, int]:
+    """The database is down: JSON 503 or a page that needs no database (not even the login)."""
+    if wants_json():
+        return jsonify(error=UNAVAILABLE), 503
+    return render_template("unavailable.html", message=UNAVAILABLE), 503
+
+
 def init_app(app: Flask) -> None:
-    """Install sessions, CSRF protection, flask-login, the login-everywhere rule, headers and error pages."""
-    app.session_interface = VerifiedCookieSessionInterface()
-    VerifiedCSRFProtect().init_app(app)  # per application: what it remembers belongs to one secret key
+    """Install CSRF protection, flask-login, the NUL and login rules, headers and error responses."""
+    CSRFProtect(app)
     login_manager.init_app(app)
     login_manager.session_protection = "basic"
+    app.before_request(_refuse_nul)
     app.before_request(_require_login)
     app.after_request(_headers)
-    app.register_error_handler(CSRFError, lambda e: _error(400, f"request refused: {e.description}"))
-    for status, message in ((400, "bad request"), (404, "not found"), (405, "method not allowed"),
-                            (413, "request too large")):
-        app.register_error_handler(status, lambda e, s=status, m=message: _error(s, getattr(e, "description", m)))
+    app.register_error_handler(BadRequest, lambda e: error_response(e.status, str(e), e.field))
+    app.register_error_handler(HTTPException, lambda e: error_response(e.code or 500, e.description or e.name))
+    app.register_error_handler(sa.exc.DataError, lambda e: error_response(400, "a value is out of range"))
+    for exc in (sa.exc.OperationalError, sa.exc.InterfaceError):
+        app.register_error_handler(exc, _unavailable)

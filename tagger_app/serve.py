@@ -22,11 +22,10 @@ from flask import Flask
 from datasets import cli, db
 from labeling.task import add_task_argument
 from tagger_app import create_app
-from tagger_app.state import tagger
 from tagger_app.store import annotators
 
 DEFAULT_PROCESSES = min(os.cpu_count() or 1, 4)  # one worker per core (a few at most): no GIL to share
-DEFAULT_THREADS = 3  # per worker: one runs Python while the others wait for PostgreSQL (docs/benchmarks.md)
+DEFAULT_THREADS = 8  # per worker: requests mostly wait for PostgreSQL
 READY_TIMEOUT_S = 60
 _PR_SET_PDEATHSIG = 1
 
@@ -46,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--processes and --threads must be at least 1")
     app = create_app({"TAGGER_TASK": args.task, "TAGGER_VERSION": args.version})
     with app.app_context():
-        with tagger().engine.connect() as conn:  # connect (and migrate) before announcing the URL
+        with db.get_engine().connect() as conn:  # connect (and migrate) before announcing the URL
             accounts = [a for a in annotators.list_all(conn) if a.active]
     port = args.port or free_port(args.host)
     url = f"http://{args.host}:{port}/"
@@ -93,7 +92,6 @@ def _worker_app(app: Flask) -> Flask:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(0)
-    app.extensions["goldloop_tagger"].engine.dispose(close=False)
     db.get_engine().dispose(close=False)
     return app
 

@@ -1,147 +1,122 @@
 """What the tagger does, independent of HTTP: serve the next items, record answers, undo."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from tagger_app import leases
+from tagger_app.inputs import Answer, BadRequest, Conflict, NextArgs, QueueRequest
 from tagger_app.state import TaggerState
 from tagger_app.store import labels as label_store
 from tagger_app.store import posts, queues
 
-MAX_BATCH = 20
 SPARE_CANDIDATES = 3  # extra items fetched per query, in case others claim the first ones meanwhile
+CLAIM_ROUNDS = 4      # queries per request before telling the client to ask again
+RETRY_AFTER_MS = 500
 REVIEW_QUEUES = ("review", "disagree", "predictions")
-# Queues whose items are open for the annotator (so no label of theirs) and that show no golden
-# label (tagger.js): their items are fetched without the label look-ups.
-UNLABELED_QUEUES = ("split", "random")
-
-
-class BadRequest(ValueError):
-    """The client asked for something invalid; the message says what."""
-
-
-@dataclass(frozen=True)
-class QueueRequest:
-    """Which queue a client works on (``kind`` plus its ``split`` or prediction ``source``)."""
-
-    kind: str = "split"
-    split: str | None = "test"
-    source: str | None = None
-
-    @classmethod
-    def from_args(cls, args: Any) -> "QueueRequest":
-        """Read ``queue``, ``split`` and ``source`` from request arguments or a JSON body."""
-        kind = args.get("queue") or "split"
-        split = args.get("split") or ("test" if kind == "split" else None)
-        return cls(kind=kind, split=split, source=args.get("source") or None)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON form, echoed to clients and stored in each label's ``meta``."""
-        return {k: v for k, v in (("queue", self.kind), ("split", self.split), ("source", self.source)) if v}
 
 
 def resolve_source(conn: Connection, state: TaggerState, q: QueueRequest) -> QueueRequest:
     """Fill in the default prediction source for the ``predictions`` queue."""
     if q.kind == "predictions" and not q.source:
-        return QueueRequest(q.kind, q.split, queues.default_prediction_source(conn, state.task.name))
+        return q.model_copy(update={"source": queues.default_prediction_source(conn, state.task.name)})
     return q
 
 
-def next_items(conn: Connection, state: TaggerState, annotator: str, q: QueueRequest, n: int,
-               exclude: list[str], hints: bool, progress: bool) -> dict[str, Any]:
-    """Up to ``n`` items of queue ``q`` for ``annotator`` (leased to them), with optional progress."""
-    q = resolve_source(conn, state, q)
+def next_items(conn: Connection, state: TaggerState, annotator: str, args: NextArgs) -> dict[str, Any]:
+    """Up to ``args.n`` items of a queue for ``annotator`` (leased to them), with optional progress.
+
+    ``exhausted`` is true only when the queue has no open item that nobody else holds; an empty
+    answer that is not exhausted (other annotators claimed every candidate meanwhile) carries
+    ``retry_after_ms``.
+    """
+    q = resolve_source(conn, state, args)
     version = state.current_version(conn)
     try:
         query = queues.build(conn, q.kind, task=state.task.name, labels=state.task.labels, annotator=annotator,
                              version=version, cap=state.annotations_per_item, split=q.split, source=q.source)
     except queues.QueueUnavailable as exc:
-        return {"queue": q.as_dict(), "available": False, "message": str(exc), "items": []}
-    n = max(1, min(int(n), MAX_BATCH))
-    ids, rows = _claim(conn, state, annotator, query, n, exclude,
-                       posts.rows_sql(leases.CLAIMED_IDS, labels=q.kind not in UNLABELED_QUEUES))
-    items = posts.items(rows, ids)
-    if hints:
-        posts.add_hints(conn, state.task.name, items)
+        return {"queue": q.as_dict(), "available": False, "exhausted": True, "message": str(exc), "items": []}
+    ids: list[str] = []
+    ran_out = False
+    for _ in range(CLAIM_ROUNDS):
+        want = args.n - len(ids)
+        claimed = query.claim(conn, want, want + SPARE_CANDIDATES, args.excluded() + ids)
+        ids += claimed.ids
+        ran_out = claimed.ran_out
+        if len(ids) >= args.n or ran_out:
+            break
+    items = posts.load(conn, state.task.name, version, annotator, ids, args.hints)
     if q.kind == "predictions":
         for item in items:
             item["prediction"] = posts.prediction(conn, state.task.name, q.source, item["post_id"])
     out: dict[str, Any] = {"queue": {**q.as_dict(), **query.info}, "available": True, "items": items,
-                           "version": version}
-    if progress:
+                           "exhausted": not items and ran_out, "version": version}
+    if args.progress:
         out["progress"] = query.progress(conn)
-    if not items:
+    if out["exhausted"]:
         out["message"] = "Nothing left in this queue." + (
             f" Items already labeled by {state.annotations_per_item} annotator(s) are skipped; the task file's"
             " [tagger] annotations_per_item asks for more opinions." if query.capped else "")
+    elif not items:
+        out.update(message="Other annotators took the next items; asking again.", retry_after_ms=RETRY_AFTER_MS)
     return out
 
 
-def _claim(conn: Connection, state: TaggerState, annotator: str, query: queues.QueueQuery, n: int,
-           exclude: list[str], rows_sql: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """Up to ``n`` next items leased to ``annotator`` (retrying when other annotators won races):
-    their ids and their post rows (``rows_sql``, fetched by the claiming statement itself)."""
-    mark, generation = state.marks.get(query.mark_key)
-    got: list[str] = []
-    rows: list[dict[str, Any]] = []
-    for _ in range(4):
-        want = n - len(got)
-        claimed = query.claim(conn, want, want + SPARE_CANDIDATES, exclude + got, mark, rows_sql)
-        got += claimed.ids
-        rows += claimed.rows
-        if len(got) >= n or claimed.ran_out:
-            break
-    if state.marks.due(query.mark_key):
-        state.marks.sync_undos(queues.latest_undo(conn, state.task.name))
-        state.marks.raise_to(query.mark_key, query.advance(conn, mark), generation)
-    return got, rows
-
-
-def _label_for_answer(conn: Connection, state: TaggerState, q: QueueRequest, post_id: str,
-                      answer: str, label: str | None) -> tuple[str, dict[str, Any]]:
+def _label_for_answer(conn: Connection, state: TaggerState, answer: Answer) -> tuple[str | None, dict[str, Any]]:
     """Prediction review: accept = the predicted label; reject = the other label (binary) or ``label``."""
-    predicted = posts.prediction(conn, state.task.name, q.source or "", post_id)
+    if answer.answer is None:
+        return answer.label, {}
+    if answer.kind != "predictions":
+        raise BadRequest("answer: accept or reject is for the predictions queue", "answer")
+    predicted = posts.prediction(conn, state.task.name, answer.source or "", answer.post_id)
     if predicted is None:
-        raise BadRequest(f"no {q.source} prediction for post {post_id}")
-    meta = {"answer": answer, "prediction": predicted}
-    if answer == "accept":
+        raise BadRequest(f"no {answer.source} prediction for post {answer.post_id}", "post_id")
+    meta = {"answer": answer.answer, "prediction": predicted}
+    if answer.answer == "accept":
         return predicted["label"], meta
     others = [x for x in state.task.labels if x != predicted["label"]]
     if len(others) == 1:
         return others[0], meta
-    if label in others:
-        return label, meta
-    raise BadRequest(f"reject on a multi-class task needs the correct 'label' (one of {others})")
+    if answer.label in others:
+        return answer.label, meta
+    raise BadRequest(f"label: reject on a multi-class task needs the correct label, one of {others}", "label")
 
 
-def submit(conn: Connection, state: TaggerState, annotator: str, body: dict[str, Any]) -> dict[str, Any]:
+def _check_may_answer(conn: Connection, state: TaggerState, annotator: str, answer: Answer, action: str) -> None:
+    """``Conflict`` unless the item is leased to ``annotator`` (or, in the split queue and the
+    table, a member of that split nobody else holds) and, in the queues that collect labels, a new
+    label stays within the task's annotator cap."""
+    task = state.task.name
+    lease = leases.lease_of(conn, task, answer.post_id)
+    if lease is not None and lease.in_force and lease.annotator != annotator:
+        raise Conflict(f"post {answer.post_id} is being labeled by another annotator", "post_id")
+    if lease is None or lease.annotator != annotator:
+        if not (answer.kind == "split" and posts.in_split(conn, state.current_version(conn), answer.split,
+                                                          answer.post_id)):
+            raise Conflict(f"post {answer.post_id} was not served to you in this queue: fetch it with /api/next",
+                           "post_id")
+    if action == "label" and answer.kind not in queues.RECHECK_QUEUES:
+        others = [a for a in label_store.labelers(conn, task, answer.post_id) if a != annotator]
+        if len(others) >= state.annotations_per_item:
+            raise Conflict(f"post {answer.post_id} already has the labels of {len(others)} annotator(s), the task's"
+                           " [tagger] annotations_per_item", "post_id")
+
+
+def submit(conn: Connection, state: TaggerState, annotator: str, answer: Answer) -> dict[str, Any]:
     """Record one answer (label, skip, or accept/reject of a prediction); returns the stored row."""
-    post_id = body.get("post_id")
-    if not isinstance(post_id, str) or not post_id:
-        raise BadRequest("'post_id' (string) is required")
-    q = resolve_source(conn, state, QueueRequest.from_args(body))
-    action = body.get("action") or "label"
-    label = body.get("label")
-    meta: dict[str, Any] = {**q.as_dict(), "view": body.get("view") or "label"}
-    answer = body.get("answer")
-    if answer is not None:
-        if answer not in ("accept", "reject") or q.kind != "predictions":
-            raise BadRequest("'answer' must be accept or reject, on the predictions queue")
-        label, extra = _label_for_answer(conn, state, q, post_id, answer, label)
-        meta.update(extra)
-    if action not in ("label", "skip"):
-        raise BadRequest("'action' must be label or skip")
-    if action == "label" and label not in state.task.labels:
-        raise BadRequest(f"unknown label {label!r}; labels are {state.task.labels}")
-    source = "review" if q.kind in REVIEW_QUEUES else "tagger"
-    row = label_store.append(conn, task=state.task.name, post_id=post_id, action=action,
-                             label=label if action == "label" else None, annotator=annotator, source=source,
-                             duration_ms=body.get("duration_ms"), meta=meta)
-    if row is None:
-        raise BadRequest(f"unknown post {post_id!r}")
+    answer = resolve_source(conn, state, answer)
+    label, meta = _label_for_answer(conn, state, answer)
+    if answer.action == "label" and label not in state.task.labels:
+        raise BadRequest(f"label: unknown label {label!r}; labels are {state.task.labels}", "label")
+    if not posts.exists(conn, answer.post_id):
+        raise BadRequest(f"post_id: unknown post {answer.post_id!r}", "post_id")
+    _check_may_answer(conn, state, annotator, answer, answer.action)
+    row = label_store.append(conn, task=state.task.name, post_id=answer.post_id, action=answer.action,
+                             label=label if answer.action == "label" else None, annotator=annotator,
+                             source="review" if answer.kind in REVIEW_QUEUES else "tagger",
+                             duration_ms=answer.duration(), meta={**answer.as_dict(), "view": answer.view, **meta})
     return {**row, "created_at": row["created_at"].isoformat()}
 
 

@@ -47,10 +47,10 @@ def split_order(ids: list[str]) -> list[str]:
     return sorted(ids, key=lambda i: hashlib.md5(i.encode()).hexdigest())
 
 
-def add_annotator(engine: sa.engine.Engine, name: str) -> None:
+def add_annotator(engine: sa.engine.Engine, name: str, role: str = "annotator") -> None:
     """Create account ``name`` with the shared test password."""
     with engine.begin() as conn:
-        annotators.add(conn, name, PASSWORD)
+        annotators.add(conn, name, PASSWORD, role=role)
 
 
 def current_labels(engine: sa.engine.Engine, annotator: str, task: str = "ai_tweets") -> dict[str, str]:

@@ -15,6 +15,8 @@
     progressText: $('progress-text'), help: $('help'), shortcuts: $('toggle-shortcuts'), showHints: $('toggle-hints'),
   };
   const labelButtons = Array.from(root.querySelectorAll('[data-label]'));
+  const RETRY_EMPTY_MS = 500;
+  const RECHECK_EXHAUSTED_MS = 15000;
 
   const state = {
     buffer: [],            // preloaded items, next first
@@ -24,6 +26,7 @@
     answered: new Map(),   // post id -> item, to show it again on undo
     writes: Promise.resolve(),  // answers and undos are sent one after another, in order
     fetching: null,
+    retry: null,           // timer that asks for items again after an empty answer
     exhausted: false,
     exhaustedMessage: '',
     progress: { done: 0, total: 0 },
@@ -73,8 +76,8 @@
       .then((data) => {
         const known = new Set(held());
         data.items.forEach((item) => { if (!known.has(item.post_id)) state.buffer.push(item); });
-        state.exhausted = data.items.length === 0;
-        state.exhaustedMessage = data.message || '';
+        state.exhausted = data.exhausted === true;
+        state.exhaustedMessage = data.exhausted ? (data.message || '') : '';
         if (data.progress) { state.progress = data.progress; renderProgress(); }
         if (!data.available) announce(data.message);
       })
@@ -174,8 +177,18 @@
       await refill(false);
     }
     if (state.current) return;  // an undo put an item on screen meanwhile
-    show(state.buffer.shift() || null);
-    refill(false);
+    const item = state.buffer.shift() || null;
+    show(item);
+    if (item) refill(false);
+    else if (!state.retry) {
+      // Nothing to show: ask again soon (others held the next items) or now and then (the queue
+      // was exhausted, but undos, expired leases and new queues bring items back).
+      state.retry = setTimeout(() => {
+        state.retry = null;
+        state.exhausted = false;
+        if (!state.current) showNext();
+      }, state.exhausted ? RECHECK_EXHAUSTED_MS : RETRY_EMPTY_MS);
+    }
   }
 
   function announce(message) {
@@ -202,6 +215,10 @@
         announce(`Saved: ${row.action === 'skip' ? 'skipped' : row.label} (post ${row.post_id}).`);
       })
       .catch((err) => {
+        if (err.status === 409) {  // refused for good (held by someone else, enough labels): move on
+          announce(`Not saved: ${err.message}.`);
+          return;
+        }
         announce(`Not saved (${err.message}); the item is back.`);
         if (state.current) state.buffer.unshift(state.current);
         show(item);

@@ -1,6 +1,7 @@
 """Golden sets per split, with who labeled each item and how much they agreed."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,3 +47,18 @@ def rows(conn: Connection, task: str, version: int, split: str | None = None,
             "labeled_at": row["labeled_at"].isoformat() if row["labeled_at"] else None,
         })
     return out
+
+
+@dataclass(frozen=True)
+class GoldenState:
+    """An item's golden label (None while in conflict) and whether its annotators disagree."""
+
+    label: str | None
+    conflict: bool
+
+
+def state_of(conn: Connection, task: str, post_id: str) -> GoldenState | None:
+    """The item's golden state, or None when nobody labeled it."""
+    row = conn.execute(sa.text("SELECT label, conflict FROM golden_labels WHERE task = :task AND post_id = :post_id"),
+                       {"task": task, "post_id": post_id}).first()
+    return GoldenState(*row) if row else None

@@ -7,11 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tagger_app.prepared import Prepared
 
-MAX_DURATION_MS = 24 * 3600 * 1000
-
-_INSERT = Prepared(
+_INSERT = sa.text(
     "INSERT INTO human_labels (task, post_id, action, label, annotator, source, undoes, duration_ms, meta) "
     "SELECT CAST(:task AS text), p.id, CAST(:action AS text), CAST(:label AS text), CAST(:annotator AS text),"
     " CAST(:source AS text), CAST(:undoes AS bigint), CAST(:duration_ms AS integer), CAST(:meta AS jsonb) "
@@ -20,47 +17,63 @@ _INSERT = Prepared(
 )
 
 
-def _clamp_duration(duration_ms: Any) -> int | None:
-    try:
-        return max(0, min(int(duration_ms), MAX_DURATION_MS))
-    except (TypeError, ValueError):
-        return None
-
-
 def append(conn: Connection, *, task: str, post_id: str, action: str, annotator: str, source: str,
-           label: str | None = None, undoes: int | None = None, duration_ms: Any = None,
+           label: str | None = None, undoes: int | None = None, duration_ms: int | None = None,
            meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Append one history row; return it as a dict, or None when ``post_id`` is not a known post."""
-    rows = _INSERT.mappings(conn, {
+    row = conn.execute(_INSERT, {
         "task": task, "post_id": post_id, "action": action, "label": label, "annotator": annotator,
-        "source": source, "undoes": undoes, "duration_ms": _clamp_duration(duration_ms),
+        "source": source, "undoes": undoes, "duration_ms": duration_ms,
         "meta": json.dumps(meta or {}),
-    })
-    return rows[0] if rows else None
+    }).mappings().first()
+    return dict(row) if row else None
 
 
-def _lock_annotator(conn: Connection, task: str, annotator: str) -> None:
-    """Serialise one annotator's undos (two quick presses must undo two different rows)."""
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"undo:{task}:{annotator}"})
+def labelers(conn: Connection, task: str, post_id: str) -> list[str]:
+    """The annotators whose label on the item is in force."""
+    return list(conn.execute(sa.text(
+        "SELECT annotator FROM annotator_labels WHERE task = :task AND post_id = :post_id AND action = 'label'"
+    ), {"task": task, "post_id": post_id}).scalars())
 
 
-def undo_last(conn: Connection, task: str, annotator: str, post_id: str | None = None,
-              meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def _lock(conn: Connection, key: str) -> None:
+    """Serialise undos of one thing until the transaction ends (two quick presses must undo two
+    different rows; two admins must not undo one resolution twice)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+_IN_FORCE = "NOT EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id)"
+
+
+def undo_last(conn: Connection, task: str, annotator: str, post_id: str | None = None) -> dict[str, Any] | None:
     """Withdraw the annotator's latest label or skip (optionally on ``post_id``) that is still in force.
 
     Appends an ``undo`` row pointing at it and returns the withdrawn row, or None when there is
     nothing to undo.
     """
-    _lock_annotator(conn, task, annotator)
+    _lock(conn, f"undo:{task}:{annotator}")
     target = conn.execute(sa.text(
         "SELECT h.id, h.post_id, h.action, h.label FROM human_labels h "
         "WHERE h.task = :task AND h.annotator = :annotator AND h.action IN ('label', 'skip') "
-        "  AND (CAST(:post_id AS text) IS NULL OR h.post_id = :post_id) "
-        "  AND NOT EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id) "
+        f"  AND (CAST(:post_id AS text) IS NULL OR h.post_id = :post_id) AND {_IN_FORCE} "
         "ORDER BY h.id DESC LIMIT 1"  # one annotator's rows: id order is the order they were given in
     ), {"task": task, "annotator": annotator, "post_id": post_id}).mappings().first()
-    if target is None:
-        return None
+    return _withdraw(conn, task, annotator, dict(target)) if target else None
+
+
+def undo_resolution(conn: Connection, task: str, admin: str, resolution_id: int) -> dict[str, Any] | None:
+    """Withdraw a conflict resolution or golden-label override (any admin's) that is still in
+    force; returns the withdrawn row, or None when there is no such resolution."""
+    _lock(conn, f"undo:{task}:resolution:{resolution_id}")
+    target = conn.execute(sa.text(
+        "SELECT h.id, h.post_id, h.action, h.label FROM human_labels h "
+        f"WHERE h.id = :id AND h.task = :task AND h.action = 'resolve' AND {_IN_FORCE}"
+    ), {"task": task, "id": resolution_id}).mappings().first()
+    return _withdraw(conn, task, admin, dict(target), {"view": "conflicts"}) if target else None
+
+
+def _withdraw(conn: Connection, task: str, annotator: str, target: dict[str, Any],
+              meta: dict[str, Any] | None = None) -> dict[str, Any]:
     undo = append(conn, task=task, post_id=target["post_id"], action="undo", annotator=annotator,
-                  source="tagger", undoes=target["id"], meta=meta)
-    return {**dict(target), "undo_id": undo["id"] if undo else None}
+                  source="resolve" if target["action"] == "resolve" else "tagger", undoes=target["id"], meta=meta)
+    return {**target, "undo_id": undo["id"] if undo else None}

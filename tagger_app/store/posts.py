@@ -6,31 +6,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tagger_app.prepared import Prepared
-
-_COLUMNS = ("p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
-            " p.media_urls, p.is_retweet, sm.split")
-_LABELS = ("(SELECT al.label FROM annotator_labels al"
-           "  WHERE al.task = :task AND al.post_id = p.id AND al.annotator = :annotator) AS my_label,"
-           " (SELECT g.label FROM golden_labels g WHERE g.task = :task AND g.post_id = p.id) AS golden_label")
-# Items a collecting queue just served are open for the annotator: no label of theirs and, in the
-# queues that show none, no golden label to show. Planning the two label views costs more than
-# reading the posts, so that form leaves them out.
-_NO_LABELS = "CAST(NULL AS text) AS my_label, CAST(NULL AS text) AS golden_label"
-
-
-def rows_sql(ids_expr: str, labels: bool = True) -> str:
-    """SELECT of the posts whose ids are in the text array ``ids_expr`` (needs ``:version``, and
-    ``:task`` and ``:annotator`` when ``labels``): the columns ``items`` turns into items.
-
-    ``labels``: fill ``my_label`` (the annotator's current label) and ``golden_label``; without
-    it both are None, for items known to carry neither that matters to the caller.
-    """
-    return (f"SELECT {_COLUMNS}, {_LABELS if labels else _NO_LABELS} FROM raw_posts p"
-            f" LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id WHERE p.id = ANY({ids_expr})")
-
-
-_POSTS = {labels: Prepared(rows_sql(":ids", labels)) for labels in (True, False)}
+_POSTS = sa.text(
+    "SELECT p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
+    " p.media_urls, p.is_retweet, sm.split,"
+    " (SELECT al.label FROM annotator_labels al"
+    "   WHERE al.task = :task AND al.post_id = p.id AND al.annotator = :annotator) AS my_label,"
+    " (SELECT g.label FROM golden_labels g WHERE g.task = :task AND g.post_id = p.id) AS golden_label"
+    " FROM raw_posts p LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id"
+    " WHERE p.id = ANY(:ids)"
+)
 
 
 def latest_lf_run(conn: Connection, task: str) -> dict[str, Any] | None:
@@ -63,15 +47,6 @@ def _predictions(conn: Connection, task: str, ids: list[str]) -> dict[str, list[
     return out
 
 
-def items(rows: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any]]:
-    """The post rows (of ``rows_sql``) as JSON-ready items, in the order of ``ids``."""
-    by_id = {}
-    for row in rows:
-        row["created_at"] = row["created_at"].isoformat() if row["created_at"] else None
-        by_id[row["post_id"]] = row
-    return [by_id[i] for i in ids if i in by_id]
-
-
 def add_hints(conn: Connection, task: str, items: list[dict[str, Any]]) -> None:
     """Attach ``hints`` (the latest LF run's votes, stored predictions) to each item."""
     if not items:
@@ -85,16 +60,28 @@ def add_hints(conn: Connection, task: str, items: list[dict[str, Any]]) -> None:
 
 
 def load(conn: Connection, task: str, version: int | None, annotator: str, ids: list[str],
-         hints: bool, labels: bool = True) -> list[dict[str, Any]]:
-    """The posts ``ids`` in that order, as JSON-ready items; with ``hints``, LF votes and
-    predictions; ``labels`` as in ``rows_sql``."""
-    if not ids:
-        return []
-    out = items(_POSTS[labels].mappings(conn, {"task": task, "version": version, "annotator": annotator, "ids": ids}),
-                ids)
+         hints: bool) -> list[dict[str, Any]]:
+    """The posts ``ids`` in that order as JSON-ready items, with the annotator's current label and
+    the golden label; with ``hints``, LF votes and predictions."""
+    by_id = {}
+    for row in conn.execute(_POSTS, {"task": task, "version": version, "annotator": annotator, "ids": ids}).mappings():
+        by_id[row["post_id"]] = {**row, "created_at": row["created_at"].isoformat() if row["created_at"] else None}
+    out = [by_id[i] for i in ids if i in by_id]
     if hints:
         add_hints(conn, task, out)
     return out
+
+
+def exists(conn: Connection, post_id: str) -> bool:
+    """Whether ``post_id`` is a stored post."""
+    return bool(conn.execute(sa.text("SELECT 1 FROM raw_posts WHERE id = :id"), {"id": post_id}).scalar())
+
+
+def in_split(conn: Connection, version: int | None, split: str | None, post_id: str) -> bool:
+    """Whether ``post_id`` belongs to ``split`` of data-set ``version``."""
+    return bool(conn.execute(sa.text(
+        "SELECT 1 FROM split_members WHERE version = :version AND split = :split AND post_id = :post_id"
+    ), {"version": version, "split": split, "post_id": post_id}).scalar())
 
 
 def prediction(conn: Connection, task: str, source: str, post_id: str) -> dict[str, Any] | None:

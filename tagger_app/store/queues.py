@@ -25,28 +25,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tagger_app import leases, prepared
+from tagger_app import leases
 from tagger_app.store.posts import latest_lf_run
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
 SPLITS = ("test", "dev", "lf", "train")
 PREDICTION_SOURCES = ("end_model", "label_model")
+RECHECK_QUEUES = ("disagree", "review")  # re-check existing labels: no annotator cap
 
 _ANSWERS = "('label', 'skip', 'resolve')"
 
 
-def _open_for(id_expr: str, *, annotator: bool, since: bool, capped: bool) -> str:
-    """SQL condition: the item is still open (one index probe on ``human_labels (task, post_id)``).
+def _open_for(id_expr: str, *, since: bool, capped: bool) -> str:
+    """SQL condition: the item is still open for ``:annotator``.
 
-    Open = no answer in force by ``:annotator`` (since ``:since``) when ``annotator``, and fewer
-    than ``:cap`` annotators' labels in force when ``capped``. A scalar sub-query on purpose:
-    PostgreSQL evaluates it per candidate row (cheap under ``LIMIT``) instead of turning it into
-    an anti-join over every answer given so far.
+    Open = no answer of theirs in force (since ``:since`` when ``since``), and, when ``capped``,
+    fewer than ``:cap`` annotators' labels in force. A scalar sub-query on purpose: PostgreSQL
+    evaluates it per candidate row (cheap under ``LIMIT``) instead of turning it into an anti-join
+    over every answer given so far.
     """
-    conds = []
-    if annotator:
-        mine = "h.annotator = :annotator" + (" AND h.created_at >= :since" if since else "")
-        conds.append(f"NOT COALESCE(bool_or({mine}), false)")
+    mine = "h.annotator = :annotator" + (" AND h.created_at >= :since" if since else "")
+    conds = [f"NOT COALESCE(bool_or({mine}), false)"]
     if capped:
         conds.append("count(DISTINCT h.annotator) FILTER (WHERE h.action = 'label') < :cap")
     return (f"(SELECT {' AND '.join(conds)} FROM human_labels h WHERE h.task = :task AND h.post_id = {id_expr}"
@@ -55,11 +54,10 @@ def _open_for(id_expr: str, *, annotator: bool, since: bool, capped: bool) -> st
 
 @dataclass
 class Claimed:
-    """What one claim leased: the ids, whether the queue ran out, and their rows (when asked for)."""
+    """What one claim leased: the ids, and whether the queue ran out of open candidates."""
 
     ids: list[str]
     ran_out: bool
-    rows: list[dict[str, Any]]
 
 
 @dataclass
@@ -74,48 +72,21 @@ class QueueQuery:
     since: datetime | None = None    # re-check queues: answers older than this do not count
     capped: bool = True
     info: dict[str, Any] = field(default_factory=dict)
-    keyset: str | None = None        # order column usable as a low-water mark (see ``advance``)
-    mark_key: tuple | None = None    # identifies the queue's low-water mark across requests
 
     def _open(self) -> str:
-        return _open_for(self.id_expr, annotator=True, since=self.since is not None, capped=self.capped)
+        return _open_for(self.id_expr, since=self.since is not None, capped=self.capped)
 
     def _bind(self, **extra: Any) -> dict[str, Any]:
         return {**self.params, "since": self.since, **extra}
 
-    def _from_mark(self, mark: Any) -> str:
-        return f" AND {self.keyset} >= :mark" if self.keyset and mark is not None else ""
-
-    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
-              mark: Any = None, rows_sql: str | None = None) -> Claimed:
-        """Lease up to ``n`` post ids to show next, in queue order (from the low-water ``mark``),
-        picked among the first ``candidates`` open items nobody else holds, in one statement;
-        with ``rows_sql`` (see ``leases.claim_sql``), the same statement returns their rows.
-
-        The limit is written into the statement, so its cached plan knows it reads a handful of rows.
-        """
-        sql = (f"SELECT {self.id_expr} {self.from_where}{self._from_mark(mark)} AND {self.id_expr} <> ALL(:exclude)"
-               f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT {int(candidates)}")
-        columns, rows = prepared.statement(leases.claim_sql(sql, rows_sql)).execute(
-            conn, self._bind(n=n, exclude=exclude, mark=mark))
-        ids, found = rows[0][0], rows[0][1]
-        records = [dict(zip(columns[2:], row[2:])) for row in rows if rows_sql and row[2] is not None]
-        return Claimed(ids, found < candidates, records)
-
-    def advance(self, conn: Connection, mark: Any) -> Any:
-        """The new low-water mark: the order key of the first item not yet at cap (for everyone).
-
-        Items before it are closed for every annotator, so ``claim`` need not scan them again;
-        each closed item is passed over about once instead of on every request. An undo can
-        reopen an item, so callers drop their marks on undo (see ``latest_undo``). None when the
-        queue has no mark.
-        """
-        if not (self.keyset and self.capped and self.since is None):
-            return None
-        open_ = _open_for(self.id_expr, annotator=False, since=False, capped=True)
-        sql = (f"SELECT {self.keyset} {self.from_where}{self._from_mark(mark)} AND {open_}"
-               f" ORDER BY {self.keyset} LIMIT 1")
-        return conn.execute(sa.text(sql), self._bind(mark=mark)).scalar()
+    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str]) -> Claimed:
+        """Lease up to ``n`` post ids to show next, in queue order, picked among the first
+        ``candidates`` open items nobody else holds, in one statement."""
+        sql = (f"SELECT {self.id_expr} {self.from_where} AND {self.id_expr} <> ALL(:exclude)"
+               f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT :candidates")
+        ids, found = conn.execute(sa.text(leases.claim_sql(sql)),
+                                  self._bind(n=n, exclude=exclude, candidates=candidates)).one()
+        return Claimed(ids, found < candidates)
 
     def progress(self, conn: Connection) -> dict[str, int]:
         """``total`` items in the queue and ``done`` (no longer open for this annotator)."""
@@ -128,14 +99,12 @@ class QueueQuery:
 class RandomQueue(QueueQuery):
     """Random order without sorting the table: start at a random point of the md5-ordered index."""
 
-    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
-              mark: Any = None, rows_sql: str | None = None) -> Claimed:
-        first = QueueQuery.claim(self._from(secrets.token_hex(16)), conn, n, candidates, exclude, rows_sql=rows_sql)
+    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str]) -> Claimed:
+        first = QueueQuery.claim(self._from(secrets.token_hex(16)), conn, n, candidates, exclude)
         if not (first.ran_out and len(first.ids) < n):
             return first
-        more = QueueQuery.claim(self._from(""), conn, n - len(first.ids), candidates, exclude + first.ids,
-                                rows_sql=rows_sql)  # wrap around to the start of the index
-        return Claimed(first.ids + more.ids, more.ran_out, first.rows + more.rows)
+        more = QueueQuery.claim(self._from(""), conn, n - len(first.ids), candidates, exclude + first.ids)
+        return Claimed(first.ids + more.ids, more.ran_out)  # wrapped around to the start of the index
 
     def _from(self, start: str) -> QueueQuery:
         return QueueQuery(self.kind, self.id_expr, self.from_where + " AND sm.norm_hash >= :start",
@@ -168,16 +137,14 @@ def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotato
             return RandomQueue(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
                                info={"split": split, "version": version})
         return QueueQuery(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
-                          info={"split": split, "version": version}, keyset="sm.norm_hash",
-                          mark_key=(task, "split", version, split, cap))
+                          info={"split": split, "version": version})
     if kind in ("active", "review"):
         queue = _latest_queue(conn, task, kind)
         if queue is not None:
             return QueueQuery(kind, "qi.post_id", "FROM queue_items qi WHERE qi.queue_id = :queue_id", "qi.rank",
                               {**base, "queue_id": queue["id"]},
-                              since=queue["created_at"] if kind == "review" else None, capped=kind == "active",
-                              info={"queue_id": queue["id"], "strategy": queue["strategy"]},
-                              keyset="qi.rank", mark_key=(task, kind, queue["id"], cap))
+                              since=queue["created_at"] if kind == "review" else None, capped=kind not in RECHECK_QUEUES,
+                              info={"queue_id": queue["id"], "strategy": queue["strategy"]})
         if kind == "review":
             raise QueueUnavailable("no label-review queue yet: the training loop writes one")
         return _lf_fallback(conn, base)
@@ -211,13 +178,6 @@ def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
     return QueueQuery("active", "v.post_id", f"FROM lf_votes v WHERE v.run_id = :run_id AND {distinct} <> 1",
                       f"{distinct} DESC, md5(v.post_id)", {**base, "run_id": run["id"]},
                       info={"strategy": "lf_disagreement_fallback", "lf_run": run["id"]})
-
-
-def latest_undo(conn: Connection, task: str) -> int | None:
-    """Id of the task's latest undo (one probe of a partial index): when it changes, another
-    process may have reopened an item."""
-    return conn.execute(sa.text("SELECT max(id) FROM human_labels WHERE undoes IS NOT NULL AND task = :t"),
-                        {"t": task}).scalar()
 
 
 def default_prediction_source(conn: Connection, task: str) -> str:

@@ -97,3 +97,14 @@ def conflicts(conn: Connection, task: str, limit: int, offset: int) -> tuple[int
         " WHERE g.task = :task AND g.conflict ORDER BY g.post_id LIMIT :limit OFFSET :offset"
     ), {"task": task, "limit": limit, "offset": offset}).mappings().all()
     return total, [dict(r) for r in rows]
+
+
+def resolutions(conn: Connection, task: str, limit: int) -> list[dict[str, Any]]:
+    """The latest resolutions and overrides, newest first, each with whether it was undone."""
+    rows = conn.execute(sa.text(
+        "SELECT h.id, h.post_id, h.label, h.annotator, h.created_at, h.meta,"
+        "       EXISTS (SELECT 1 FROM human_labels u WHERE u.undoes = h.id) AS undone"
+        " FROM human_labels h WHERE h.task = :task AND h.action = 'resolve' ORDER BY h.id DESC LIMIT :limit"
+    ), {"task": task, "limit": limit}).mappings()
+    return [{**row, "override": bool(row["meta"].get("override")), "reason": row["meta"].get("reason"),
+             "previous": row["meta"].get("previous")} for row in rows]

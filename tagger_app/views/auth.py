@@ -1,17 +1,22 @@
-"""Log in and out (flask-login, CSRF-protected forms)."""
+"""Log in and out (flask-login, CSRF-protected forms), with failed logins throttled."""
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from tagger_app.security import User, safe_next
-from tagger_app.state import autocommit
-from tagger_app.store import annotators
+from tagger_app.state import transaction
+from tagger_app.store import annotators, logins
 
 bp = Blueprint("auth", __name__)
+# One password hash at a time per server process: hashing is made slow on purpose, and logins
+# beyond the first wait for a second instead of taking the threads other annotators' requests need.
+_hashing = threading.BoundedSemaphore(1)
 
 
 class LoginForm(FlaskForm):
@@ -21,22 +26,47 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+def _refuse(form: LoginForm, message: str, retry_after_s: int):
+    flash(message)
+    return render_template("login.html", form=form), 429, {"Retry-After": str(retry_after_s)}
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """The login form; on success, go where the annotator was heading."""
     form = LoginForm()
-    if form.validate_on_submit():
-        with autocommit() as conn:
-            account = annotators.authenticate(conn, form.name.data.strip(), form.password.data)
+    if not form.validate_on_submit():
+        return render_template("login.html", form=form), 200 if request.method == "GET" else 400
+    name = form.name.data.strip()
+    keys = logins.keys(name, request.remote_addr)
+    with transaction() as conn:
+        wait = logins.locked_for(conn, keys)
+    if wait:
+        return _refuse(form, f"Too many failed logins for this account or from this address: try again in {wait} s.",
+                       wait)
+    if not _hashing.acquire(blocking=False):
+        return _refuse(form, "The server is checking another login: try again in a second.", 1)
+    try:
+        with transaction() as conn:
+            account = annotators.authenticate(conn, name, form.password.data)
+    finally:
+        _hashing.release()
+    with transaction() as conn:
         if account:
-            login_user(User(account.name))
-            return redirect(safe_next(request.args.get("next")))
+            logins.clear(conn, name)
+        else:
+            logins.record_failure(conn, keys)
+    if not account:
         flash("Unknown annotator or wrong password.")
-    return render_template("login.html", form=form), 200 if request.method == "GET" else 401
+        return render_template("login.html", form=form), 401
+    login_user(User(account))
+    return redirect(safe_next(request.args.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """End the session."""
+    """End this session and every other session of the account."""
+    with transaction() as conn:
+        annotators.end_sessions(conn, current_user.name)
     logout_user()
     return redirect(url_for("auth.login"))

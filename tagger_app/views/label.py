@@ -6,7 +6,8 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 
 from tagger_app import service
-from tagger_app.state import autocommit, tagger
+from tagger_app.inputs import BadRequest, QueueRequest, parse
+from tagger_app.state import tagger, transaction
 from tagger_app.store.queues import PREDICTION_SOURCES, SPLITS
 
 bp = Blueprint("label", __name__)
@@ -21,10 +22,10 @@ QUEUE_TITLES = {
 }
 
 
-def render_tagger(q: service.QueueRequest) -> str:
+def render_tagger(q: QueueRequest) -> str:
     """The labeling page for queue ``q`` (also used by prediction review)."""
     state = tagger()
-    with autocommit() as conn:
+    with transaction() as conn:
         q = service.resolve_source(conn, state, q)
         version = state.current_version(conn)
     config: dict[str, Any] = {
@@ -44,7 +45,8 @@ def index():
 @bp.get("/label")
 def label_page():
     """Label items of a queue: ?queue=split|active|disagree|random|review&split=test|dev|lf|train."""
-    q = service.QueueRequest.from_args(request.args)
-    if q.kind not in QUEUE_TITLES:
-        q = service.QueueRequest()
+    try:
+        q = parse(QueueRequest, request.args)
+    except BadRequest:  # a stale or mistyped link: the default queue
+        q = QueueRequest()
     return render_tagger(q)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from tagger_app import service
+from tagger_app.inputs import QueueRequest
 from tagger_app.store.queues import PREDICTION_SOURCES
 from tagger_app.views.label import render_tagger
 
@@ -14,4 +14,4 @@ bp = Blueprint("review", __name__)
 def review_page():
     """Review predictions of ?source=end_model|label_model (default: end model when it has any)."""
     source = request.args.get("source")
-    return render_tagger(service.QueueRequest("predictions", None, source if source in PREDICTION_SOURCES else None))
+    return render_tagger(QueueRequest(queue="predictions", source=source if source in PREDICTION_SOURCES else None))

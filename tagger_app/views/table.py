@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, abort, flash, redirect, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request
 from flask_login import current_user
 
 from tagger_app import service
+from tagger_app.inputs import Answer, PageArgs, parse
 from tagger_app.security import safe_next
-from tagger_app.state import autocommit, tagger
+from tagger_app.state import tagger, transaction
 from tagger_app.store import table as table_store
 from tagger_app.store.posts import latest_lf_run
 from tagger_app.store.queues import SPLITS
@@ -19,7 +20,7 @@ bp = Blueprint("table", __name__)
 def _filter() -> table_store.TableFilter:
     args = request.args
     split = args.get("split") if args.get("split") in SPLITS else "test"
-    page = int(args["page"]) if args.get("page", "").isdigit() else 1
+    page = parse(PageArgs, args).page
     return table_store.TableFilter(split=split, query=args.get("q", "").strip()[:200], label=args.get("label", ""),
                                    lf_vote=args.get("lf", ""), disagree=args.get("disagree") == "1", page=page)
 
@@ -29,7 +30,7 @@ def table_page():
     """One page of a split with the golden label, your label and the LF votes of each item."""
     state = tagger()
     f = _filter()
-    with autocommit() as conn:
+    with transaction() as conn:
         version = state.current_version(conn)
         run = latest_lf_run(conn, state.task.name)
         total, rows = (table_store.page(conn, state.task.name, version, run, current_user.name, f)
@@ -43,12 +44,9 @@ def table_page():
 def relabel():
     """Inline relabel from the table (a form post), then back to the same page."""
     form = request.form
-    try:
-        with autocommit() as conn:
-            service.submit(conn, tagger(), current_user.name,
-                           {"post_id": form.get("post_id"), "label": form.get("label"), "queue": "split",
+    answer = parse(Answer, {"post_id": form.get("post_id"), "label": form.get("label"), "queue": "split",
                             "split": form.get("split"), "view": "table"})
-    except service.BadRequest as exc:
-        abort(400, description=str(exc))
-    flash(f"Labeled {form.get('post_id')} as {form.get('label')}.")
+    with transaction() as conn:
+        service.submit(conn, tagger(), current_user.name, answer)
+    flash(f"Labeled {answer.post_id} as {answer.label}.")
     return redirect(safe_next(form.get("back")))
