@@ -13,9 +13,9 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,52 +31,99 @@ _FETCH_ROWS = 20_000
 _MAX_SEED = 2**31 - 1  # dataset_versions.seed is a PostgreSQL integer
 
 
-def read_id_file(path: Path) -> list[tuple[str, int]]:
-    """Read post ids with their line numbers from a CSV with an ``id`` column, or one id per line."""
+class IdFile(NamedTuple):
+    """The post ids of an ``--assign`` file, with their line numbers, and its header if it has one."""
+
+    ids: list[tuple[str, int]]
+    header: str | None  # the name of the id column, or None when the file is a bare list of ids
+
+
+def read_id_file(path: Path, is_post: Callable[[str], bool] = lambda _: False) -> IdFile:
+    """Read the post ids of an ``--assign`` file: a CSV with a header row, or one id per line.
+
+    The header is what exported id lists carry: ``id``, but just as often ``tweet_id`` or
+    ``COMMENT_ID``. In a file of several columns the first row must be a header naming the id
+    column: ``id``, else the one column whose name ends in ``id``. In a one-column file the
+    first line is a header unless it is an id: a number (header names are not numbers) or,
+    by ``is_post``, the id of a stored post. Every other line must hold an id; errors name the
+    file and line.
+    """
     if not path.is_file():
         raise GoldloopError(f"{path}: no such file")
     ids: list[tuple[str, int]] = []
+    header: str | None = None
     column: int | None = None  # index of the id column once known
-    single = False  # no header: exactly one id per line
+    width = 1  # cells per line: 1 for a bare list of ids
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, strict=True)
             for row in reader:
                 cells = [cell.strip() for cell in row]
                 if not any(cells):
                     continue
                 if column is None:
-                    lowered = [cell.lower() for cell in cells]
-                    if "id" in lowered:
-                        column = lowered.index("id")
+                    column, width = _id_column(path, reader.line_num, cells), len(cells)
+                    if width > 1 or cells[0].lower() == "id" or not _is_id(cells[0], is_post):
+                        header = cells[column]
                         continue
-                    column, single = 0, True
-                if single and len(cells) > 1:
-                    raise GoldloopError(f"{path} line {reader.line_num}: expected one id per line or a "
-                                        f"header with an 'id' column, found {len(cells)} columns")
+                if width == 1 and len(cells) > 1:
+                    raise GoldloopError(f"{path} line {reader.line_num}: expected one id per line, "
+                                        f"found {len(cells)} columns")
                 if column >= len(cells) or not cells[column]:
                     raise GoldloopError(f"{path} line {reader.line_num}: empty id")
                 ids.append((cells[column], reader.line_num))
     except UnicodeDecodeError as exc:
         raise GoldloopError(f"{path}: not UTF-8 text ({exc.reason})") from exc
     except csv.Error as exc:
-        raise GoldloopError(f"{path}: unreadable CSV ({exc})") from exc
+        raise GoldloopError(f"{path} line {reader.line_num}: unreadable CSV ({exc})") from exc
     if not ids:
-        raise GoldloopError(f"{path}: no ids")
-    return ids
+        raise GoldloopError(f"{path}: no ids" + (f" (only the header {header!r})" if header else ""))
+    return IdFile(ids, header)
 
 
-def _assigned_frame(assign: dict[str, Path]) -> pd.DataFrame:
-    """One row per assigned id: id, split, file, line; an id assigned to two splits is an error."""
+def _id_column(path: Path, line: int, cells: list[str]) -> int:
+    """The index of the id column, from the first row of an id file (0 for a one-column file)."""
+    if len(cells) == 1:
+        return 0
+    lowered = [cell.lower() for cell in cells]
+    if "id" in lowered:
+        return lowered.index("id")
+    named = [i for i, cell in enumerate(lowered) if cell.endswith("id")]
+    if len(named) != 1:
+        raise GoldloopError(f"{path} line {line}: no 'id' column in the header {cells} (a file with several "
+                            "columns needs a header naming its id column 'id' or '<something>id')")
+    return named[0]
+
+
+def _is_id(text: str, is_post: Callable[[str], bool]) -> bool:
+    """Whether the first line of a one-column id file is an id rather than a header."""
+    return text.isdigit() or is_post(text)
+
+
+def _post_checker(engine: Engine) -> Callable[[str], bool]:
+    """``is_post(id)``: whether ``raw_posts`` holds that id (one query per id file)."""
+    def is_post(post_id: str) -> bool:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT 1 FROM raw_posts WHERE id = %(id)s", {"id": post_id}).first()
+        return found is not None
+    return is_post
+
+
+def _assigned_frame(assign: dict[str, Path],
+                    is_post: Callable[[str], bool]) -> tuple[pd.DataFrame, dict[str, str | None]]:
+    """One row per assigned id (id, split, file, line), and each split's header; an id in two splits is an error."""
     frames = []
+    headers: dict[str, str | None] = {}
     for split, path in assign.items():
         if split not in DRAWN_SPLITS:
             raise GoldloopError(f"--assign {split}={path}: can assign {', '.join(DRAWN_SPLITS)} only "
                                 "(train is always the rest)")
-        rows = pd.DataFrame(read_id_file(Path(path)), columns=["id", "line"])
+        id_file = read_id_file(Path(path), is_post)
+        headers[split] = id_file.header
+        rows = pd.DataFrame(id_file.ids, columns=["id", "line"])
         frames.append(rows.drop_duplicates("id").assign(split=split, file=str(path)))
     if not frames:
-        return pd.DataFrame(columns=["id", "line", "split", "file"])
+        return pd.DataFrame(columns=["id", "line", "split", "file"]), headers
     assigned = pd.concat(frames, ignore_index=True)
     twice = assigned[assigned.duplicated("id", keep=False)].sort_values(["id", "split"])
     if len(twice):
@@ -84,7 +131,7 @@ def _assigned_frame(assign: dict[str, Path]) -> pd.DataFrame:
         other = twice[(twice.id == first.id) & (twice.split != first.split)].iloc[0]
         raise GoldloopError(f"{other.file} line {other.line}: id {other.id!r} is also assigned to "
                             f"{first.split} ({first.file} line {first.line})")
-    return assigned
+    return assigned, headers
 
 
 def _load_assigned(cursor, assigned: pd.DataFrame) -> None:
@@ -241,7 +288,7 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
         raise GoldloopError(f"--seed must be between 0 and {_MAX_SEED}, got {seed}")
     lang = sorted({code.strip() for code in lang if code.strip()}) if lang else None
     assign_files = dict(assign or {})
-    assigned = _assigned_frame(assign_files)
+    assigned, headers = _assigned_frame(assign_files, _post_checker(engine))
     raw = engine.raw_connection()
     tmp_dir: Path | None = None
     try:
@@ -288,7 +335,7 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
         "source_posts": len(posts),
         "seed": seed,
         "lang": lang,
-        "assigned": {s: {"file": str(p), "ids": int((assigned["split"] == s).sum()),
+        "assigned": {s: {"file": str(p), "header": headers[s], "ids": int((assigned["split"] == s).sum()),
                          "kept": int((assigned_kept["split"] == s).sum())} for s, p in assign_files.items()},
     }
 
@@ -327,7 +374,8 @@ def _summary(result: dict[str, Any]) -> str:
              + f", {result['duplicates_dropped']} duplicates dropped, seed {result['seed']}"]
     for split, info in result["assigned"].items():
         note = f" ({info['ids'] - info['kept']} copies of other assigned ids dropped)" if info["kept"] < info["ids"] else ""
-        lines.append(f"  {split}: the {info['kept']} ids of {info['file']}{note}")
+        header = f" (header {info['header']!r})" if info["header"] else ""
+        lines.append(f"  {split}: the {info['kept']} ids of {info['file']}{header}{note}")
     lines.append(f"  parquet: {result['export_dir']}")
     return "\n".join(lines)
 
@@ -347,8 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lang", metavar="CODES", help="only posts in these languages, comma-separated (e.g. en,fr); "
                    "assigned ids are kept whatever their language")
     p.add_argument("--assign", nargs="+", action="extend", default=[], metavar="SPLIT=FILE",
-                   help="exactly the ids in FILE (a CSV with an 'id' column, or one id per line) form SPLIT "
-                        "(test, dev or lf); that split's size flag is then ignored")
+                   help="exactly the ids in FILE form SPLIT (test, dev or lf); FILE is one id per line, with "
+                        "or without a header (any name, e.g. tweet_id), or a CSV whose header names the id "
+                        "column ('id' or '...id'); that split's size flag is then ignored")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     result = create_version(db.get_engine(), test=args.test, dev=args.dev, lf=args.lf, seed=args.seed,

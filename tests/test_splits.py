@@ -155,10 +155,46 @@ def test_assign_forms_exact_split_and_wins_dedup(engine: sa.engine.Engine, tmp_p
     assert set(export.read_split(result["version"], "lf")["id"]) == {"1000", "1001"}
 
 
+@pytest.mark.parametrize("content, header", [
+    ("tweet_id\n1000\n1001\n", "tweet_id"),             # a one-column file with any header name
+    ("Post ID\r\n1000\r\n1001\r\n", "Post ID"),
+    ("COMMENT_ID,CLASS\n1000,1\n1001,0\n", "COMMENT_ID"),  # several columns: the one ending in 'id'
+    ("label,ID,tweet_id\nx,1000,9\ny,1001,9\n", "ID"),     # 'id' itself wins
+    ("1000\n1001\n", None),                               # no header: a number is an id
+    ("abc\n1000\n1001\n", None),                         # no header: the first line is a stored post's id
+])
+def test_assign_file_headers(engine: sa.engine.Engine, tmp_path: Path, content: str, header: str | None) -> None:
+    insert_posts(engine, distinct_posts(20) + [{"id": "abc", "text": "a post whose id is not a number"}])
+    ids = tmp_path / "ids.csv"
+    ids.write_text(content, newline="")
+    result = splits.create_version(engine, test=1, dev=1, lf=1, assign={"test": ids}, progress=False)
+    expected = {"1000", "1001"} | ({"abc"} if content.startswith("abc") else set())
+    assert set(export.read_split(result["version"], "test")["id"]) == expected
+    assert result["assigned"]["test"]["header"] == header and result["assigned"]["test"]["ids"] == len(expected)
+
+
+def test_assign_with_a_tweet_id_header_via_cli(engine: sa.engine.Engine, tmp_path: Path) -> None:
+    insert_posts(engine, distinct_posts(30))
+    ids = tmp_path / "ids.csv"
+    ids.write_text("tweet_id\n1003\n1004\n1005\n")
+    done = subprocess.run([REPO_ROOT / "bin/split.sh", "--test", "1", "--dev", "2", "--lf", "3",
+                           "--assign", f"test={ids}", "--json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["counts"]["test"] == 3 and result["assigned"]["test"]["header"] == "tweet_id"
+    assert set(export.read_split(result["version"], "test")["id"]) == {"1003", "1004", "1005"}
+    ids.write_text("tweet_id\n1003\n1004\nbogus-id\n")
+    bad = subprocess.run([REPO_ROOT / "bin/split.sh", "--assign", f"test={ids}"], capture_output=True, text=True)
+    assert bad.returncode == 1 and f"error: {ids} line 4: unknown post id 'bogus-id'" in bad.stderr
+
+
 @pytest.mark.parametrize("content, message", [
     ("id\n1000\nnope\n", r"ids.csv line 3: unknown post id 'nope'"),
-    ("a,b\n1,2\n", r"ids.csv line 1: no 'id' column|expected one id per line"),
+    ("999999\n1000\n", r"ids.csv line 1: unknown post id '999999'"),  # a number is never a header
+    ("a,b\n1,2\n", r"ids.csv line 1: no 'id' column"),
+    ("tweet_id\n1000\n1001,x\n", r"ids.csv line 3: expected one id per line, found 2 columns"),
     ("id,x\n1000,a\n,b\n", r"ids.csv line 3: empty id"),
+    ("tweet_id\n", r"ids.csv: no ids \(only the header 'tweet_id'\)"),
     ("", r"ids.csv: no ids"),
 ])
 def test_assign_file_errors(engine: sa.engine.Engine, tmp_path: Path, content: str, message: str) -> None:
