@@ -2,8 +2,11 @@
 
 Each row's id must be a post in ``raw_posts`` and its label one of the task's labels, given by
 name, by integer index in the task's label order (``0`` = first label, as Snorkel counts), or
-through ``--map 0=ham,1=spam``. Rows are appended to ``human_labels`` (action ``label``, source
-``import``, annotator ``import:<file name>`` unless given) in one transaction. A label the same
+through ``--map 0=ham,1=spam``. Integer labels need ``--task`` (or ``--map``): a number means
+nothing without the task whose label order it counts in, and silently filing spam/ham 0/1
+labels under the default task would corrupt its golden set. The task used is always reported.
+Rows are appended to ``human_labels`` (action ``label``, source ``import``, annotator
+``import:<file name>`` unless given) in one transaction. A label the same
 annotator already has on the post is skipped, so importing a file again appends nothing.
 Rejected rows are reported with their line (CSV, JSONL) or row (parquet) number.
 """
@@ -131,6 +134,8 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
     """
     path = Path(path)
     task = load_task(task_path)
+    # A number means a label only by its position in some task's label list: never guess the task.
+    numbers_need_task = task_path is None and label_map is None
     if label_map:
         unknown = sorted(set(label_map.values()) - set(task.labels))
         if unknown:
@@ -143,6 +148,12 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
                                                   unit="row", disable=not progress):
         read += 1
         post_id, label = _text(raw_id), resolve_label(task, raw_label, label_map)
+        if numbers_need_task and label is not None and _text(raw_label) not in task.labels:
+            raise GoldloopError(
+                f"{path} {where}: label {_text(raw_label)!r} is a number, which names a label only by its "
+                f"position in a task's labels, and no --task was given (the default task {task.name} has "
+                f"{task.labels}); name the task with --task FILE, or translate the values with --map "
+                f"{','.join(f'{i}=LABEL' for i in range(len(task.labels)))}")
         reason = problem or (f"empty {id_column!r}" if not post_id else None) or (
             None if label else f"unknown label {_text(raw_label)!r} (task {task.name} labels: {task.labels})")
         if not reason and post_id in wanted and wanted[post_id][0] != label:
@@ -171,15 +182,18 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
                              json.dumps({"file": str(path), "at": where})))
         copy_rows(cursor, "human_labels", "task, post_id, action, label, annotator, source, meta", rows)
     rejects.sort(key=lambda r: int(r["where"].rsplit(" ", 1)[1]))
-    return {"file": str(path), "task": task.name, "annotator": annotator, "read": read, "imported": len(rows),
+    return {"file": str(path), "task": task.name, "task_file": str(task.path), "task_default": task_path is None,
+            "annotator": annotator, "read": read, "imported": len(rows),
             "skipped": skipped, "rejected": len(rejects), "rejects": rejects}
 
 
 def format_result(result: dict[str, Any]) -> str:
     """Human summary of an import."""
+    default = " (the default task; choose another with --task)" if result["task_default"] else ""
     lines = [f"{result['file']}: read {result['read']}, imported {result['imported']}, skipped {result['skipped']}"
-             f" (already labeled), rejected {result['rejected']} -> task {result['task']}, annotator "
-             f"{result['annotator']}"]
+             f" (already labeled), rejected {result['rejected']}",
+             f"  labels went to task {result['task']} ({result['task_file']}){default}, "
+             f"annotator {result['annotator']}"]
     lines += [f"  rejected {r['where']}: {r['reason']}" for r in result["rejects"][:SHOWN_REJECTS]]
     if result["rejected"] > SHOWN_REJECTS:
         lines.append(f"  ... and {result['rejected'] - SHOWN_REJECTS} more (use --json for all)")
@@ -189,7 +203,8 @@ def format_result(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bin/import_labels.sh``."""
     p = cli.parser("import_labels.sh", "Import labels from a CSV, TSV, JSONL or parquet file as human labels.\n"
-                   "Labels are task label names, integer indices in the task's label order, or mapped with --map.\n"
+                   "Labels are task label names, integer indices in the task's label order (only with an explicit\n"
+                   "--task), or mapped with --map. The summary names the task the labels went to.\n"
                    "Exit status 2 when some rows were rejected (they are listed with their line numbers).")
     p.add_argument("file", type=Path, help="labels file (.csv, .tsv, .jsonl, .parquet; .gz for text files)")
     add_task_argument(p)

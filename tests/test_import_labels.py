@@ -92,3 +92,44 @@ def test_cli_exit_status_and_json(engine, posts, tmp_path: Path) -> None:
     assert result["imported"] == 2 and result["rejects"][0]["where"] == "gold.csv line 4"
     done = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "skipped 2" in done.stdout and "gold.csv line 4: unknown post id" in done.stdout
+    assert "labels went to task youtube_spam (" in done.stdout and "default task" not in done.stdout
+
+
+def test_integer_labels_without_task_are_refused_and_nothing_is_written(engine, posts, tmp_path: Path) -> None:
+    path = tmp_path / "Youtube05.csv"
+    path.write_text("COMMENT_ID,CONTENT,CLASS\np0,check my channel,1\np1,nice song,0\n")
+    cmd = [str(REPO / "bin/import_labels.sh"), str(path), "--id-column", "COMMENT_ID", "--label-column", "CLASS"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout
+    assert f"error: {path} line 2: label '1' is a number" in done.stderr and "--task FILE" in done.stderr
+    assert "--map 0=LABEL,1=LABEL" in done.stderr
+    assert human_labels(engine) == []
+    named = subprocess.run(cmd + ["--task", str(YOUTUBE), "--json"], capture_output=True, text=True, timeout=300)
+    assert named.returncode == 0, named.stderr
+    result = json.loads(named.stdout)
+    assert (result["task"], result["task_file"], result["task_default"]) == ("youtube_spam", str(YOUTUBE), False)
+    assert result["imported"] == 2
+
+
+def test_the_default_task_is_named_in_text_and_json(engine, posts, tmp_path: Path) -> None:
+    path = tmp_path / "ai.csv"
+    path.write_text("id,label\np0,ai\np1,not_ai\np2,1\n")
+    mapped = tmp_path / "mapped.csv"
+    mapped.write_text("id,label\np3,1\n")
+    cmd = [str(REPO / "bin/import_labels.sh"), str(path)]
+    done = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "label '1' is a number" in done.stderr  # line 4: no --task
+    path.write_text("id,label\np0,ai\np1,not_ai\n")
+    done = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["task"], result["task_default"], result["imported"]) == ("ai_tweets", True, 2)
+    assert result["task_file"].endswith("labeling/tasks/ai_tweets.toml")
+    text = subprocess.run([str(REPO / "bin/import_labels.sh"), str(mapped), "--map", "1=ai"],
+                          capture_output=True, text=True, timeout=300)
+    assert text.returncode == 0, text.stderr
+    assert "labels went to task ai_tweets (" in text.stdout and "(the default task; choose another with --task)" \
+        in text.stdout
+    with engine.connect() as conn:
+        stored = dict(conn.exec_driver_sql("SELECT post_id, task FROM human_labels").all())
+    assert stored == {"p0": "ai_tweets", "p1": "ai_tweets", "p3": "ai_tweets"}
