@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -112,10 +112,12 @@ def error_response(status: int, message: str, field: str | None = None) -> tuple
 
 
 def _unavailable(_exc: Exception) -> tuple[Response | str, int]:
-    """The database is down: JSON 503 or a page that needs no database (not even the login)."""
+    """The database is down: JSON 503, or a page rendered without the context processors (which
+    would look the logged-in account up in the database again)."""
     if wants_json():
         return jsonify(error=UNAVAILABLE), 503
-    return render_template("unavailable.html", message=UNAVAILABLE), 503
+    page = current_app.jinja_env.get_template("unavailable.html")
+    return page.render(message=UNAVAILABLE, path=request.path), 503
 
 
 def init_app(app: Flask) -> None:

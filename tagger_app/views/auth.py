@@ -14,9 +14,10 @@ from tagger_app.state import transaction
 from tagger_app.store import annotators, logins
 
 bp = Blueprint("auth", __name__)
-# One password hash at a time per server process: hashing is made slow on purpose, and logins
-# beyond the first wait for a second instead of taking the threads other annotators' requests need.
+# One password hash at a time per server process: hashing is slow on purpose and takes a core, so
+# logins queue for it (a few seconds at most) while the other threads keep serving annotators.
 _hashing = threading.BoundedSemaphore(1)
+HASH_WAIT_S = 5
 
 
 class LoginForm(FlaskForm):
@@ -44,8 +45,8 @@ def login():
     if wait:
         return _refuse(form, f"Too many failed logins for this account or from this address: try again in {wait} s.",
                        wait)
-    if not _hashing.acquire(blocking=False):
-        return _refuse(form, "The server is checking another login: try again in a second.", 1)
+    if not _hashing.acquire(timeout=HASH_WAIT_S):
+        return _refuse(form, "The server is busy checking other logins: try again in a second.", 1)
     try:
         with transaction() as conn:
             account = annotators.authenticate(conn, name, form.password.data)
