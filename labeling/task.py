@@ -12,7 +12,8 @@ Contract used by every step:
     task.label_model # validated [label_model] settings with defaults filled in
 
 ``docs/tasks.md`` is the reference for writing a task file. Validation errors name the file
-and the labeling function at fault.
+and the labeling function or table at fault; unknown keys and tables anywhere in the file are
+errors (:mod:`labeling.keys`), ``[train]`` and ``[active_learning]`` included.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from typing import Any
 
 from datasets.errors import GoldloopError
 from datasets.workspace import REPO_ROOT
+from labeling.keys import check_keys
 from models import encoder
+from models import params as step_params
 
 TASKS_DIR = REPO_ROOT / "labeling" / "tasks"
 DEFAULT_TASK = TASKS_DIR / "ai_tweets.toml"
@@ -55,6 +58,12 @@ CLUSTER_REPRESENTATIONS = ("tfidf", "encoder")
 #: Keys that only mean something for TF-IDF clusters (an error with ``representation = "encoder"``).
 _TFIDF_KEYS = ("svd_components", "max_features", "ngram_max")
 LABEL_MODEL_DEFAULTS: dict[str, Any] = {"seed": 0, "epochs": 500, "lr": 0.01, "l2": 0.0, "class_balance": None}
+#: ``[tagger]`` settings read by the web tagger (tagger_app.state) and their defaults.
+TAGGER_DEFAULTS: dict[str, Any] = {"annotations_per_item": 1}
+#: Top-level keys and tables of a task file; ``[train]`` and ``[active_learning]`` keys are
+#: the fields of models.params.TrainParams / ActiveParams.
+TOP_LEVEL_KEYS = ("name", "description", "labels", "positive", "lfs", "label_model", "train", "active_learning",
+                  "tagger")
 
 _COMMON_KEYS = {"name", "kind", "label", "field", "description"}
 _KIND_KEYS = {
@@ -142,13 +151,29 @@ def load_task(path: str | Path | None = None) -> Task:
     positive = raw.get("positive", labels[1] if len(labels) == 2 else None)
     if positive is not None and positive not in labels:
         raise GoldloopError(f"{path}: 'positive' = {positive!r} is not one of the labels {labels}")
-    for section in ("train", "active_learning"):
+    check_keys(str(path), raw, TOP_LEVEL_KEYS)
+    if not isinstance(raw.get("description", ""), str):
+        raise GoldloopError(f"{path}: 'description' must be a string")
+    for section in ("train", "active_learning", "tagger"):
         if not isinstance(raw.get(section, {}), dict):
             raise GoldloopError(f"{path}: [{section}] must be a table")
-    return Task(path=path.resolve(), name=name, labels=list(labels), positive=positive,
+    _check_tagger(path, raw.get("tagger", {}))
+    task = Task(path=path.resolve(), name=name, labels=list(labels), positive=positive,
                 sha256=hashlib.sha256(data_bytes).hexdigest(), raw=raw,
                 lfs=_parse_lfs(path, raw.get("lfs", []), labels),
                 label_model=_parse_label_model(path, raw.get("label_model", {}), labels))
+    # The later steps' tables are checked now, not when a step first reads them: a typo in
+    # [train] must not wait for the first training run (bin/label.sh never reads it).
+    step_params.train_params(task)
+    step_params.active_params(task)
+    return task
+
+
+def _check_tagger(path: Path, table: dict[str, Any]) -> None:
+    check_keys(f"{path} [tagger]", table, TAGGER_DEFAULTS)
+    cap = table.get("annotations_per_item", 1)
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+        raise GoldloopError(f"{path} [tagger]: 'annotations_per_item' must be a positive integer, got {cap!r}")
 
 
 def _parse_lfs(path: Path, entries: Any, labels: list[str]) -> tuple[LFSpec, ...]:
@@ -171,10 +196,7 @@ def _parse_lf(where: str, entry: dict[str, Any], labels: list[str]) -> LFSpec:
     kind = entry.get("kind")
     if kind not in LF_KINDS:
         raise GoldloopError(f"{where}: unknown kind {kind!r}; expected one of {list(LF_KINDS)}")
-    unknown = set(entry) - _COMMON_KEYS - _KIND_KEYS[kind]
-    if unknown:
-        raise GoldloopError(f"{where}: unknown key(s) {sorted(unknown)} for kind {kind!r}; "
-                            f"allowed: {sorted(_COMMON_KEYS | _KIND_KEYS[kind])}")
+    check_keys(f"{where} (kind {kind!r})", entry, _COMMON_KEYS | _KIND_KEYS[kind])
     missing = [key for key in _REQUIRED[kind] if key not in entry]
     if missing:
         raise GoldloopError(f"{where}: missing required key(s) {missing} for kind {kind!r}")
@@ -288,9 +310,7 @@ def _parse_label_model(path: Path, table: Any, labels: list[str]) -> dict[str, A
     where = f"{path}: [label_model]"
     if not isinstance(table, dict):
         raise GoldloopError(f"{where} must be a table")
-    unknown = set(table) - set(LABEL_MODEL_DEFAULTS)
-    if unknown:
-        raise GoldloopError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(LABEL_MODEL_DEFAULTS)}")
+    check_keys(where, table, LABEL_MODEL_DEFAULTS)
     params = {**LABEL_MODEL_DEFAULTS, **table}
     for key, positive_only in (("seed", False), ("epochs", True)):
         if not isinstance(params[key], int) or isinstance(params[key], bool) or params[key] < int(positive_only):

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from datasets.errors import GoldloopError
-from labeling.task import Task
+from labeling.keys import check_keys
+
+if TYPE_CHECKING:  # labeling.task checks these tables when it loads a task file, so it imports this module
+    from labeling.task import Task
 
 LINEAR_ARCHITECTURES = ("tfidf", "encoder", "tfidf+encoder")
 ARCHITECTURES = (*LINEAR_ARCHITECTURES, "bilstm")
@@ -86,13 +89,10 @@ P = TypeVar("P", TrainParams, ActiveParams)
 def _coerce(cls: type[P], values: dict[str, Any], where: str) -> P:
     """Build ``cls`` from ``values``, checking every key and type against the defaults."""
     defaults = cls()
-    known = {f.name for f in dataclasses.fields(cls)}
+    values = {key: value for key, value in values.items() if value is not None}
+    check_keys(where, values, {f.name for f in dataclasses.fields(cls)})
     clean: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None:
-            continue
-        if key not in known:
-            raise GoldloopError(f"{where}: unknown setting {key!r}; known: {sorted(known)}")
         expected = getattr(defaults, key)
         if isinstance(expected, bool) != isinstance(value, bool) or not isinstance(value, type(expected)):
             if isinstance(expected, float) and isinstance(value, int) and not isinstance(value, bool):

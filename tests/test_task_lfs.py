@@ -56,7 +56,8 @@ def test_parsed_spec_turns_labels_into_indices(tmp_path: Path) -> None:
     (lf(name="a", kind="magic", label="pos"), r"LF 'a': unknown kind 'magic'"),
     (lf(name="a", kind="keyword", label="pos"), r"LF 'a': missing required key\(s\) \['terms'\]"),
     (lf(name="a", kind="keyword", terms=["x"]), r"LF 'a': missing required key\(s\) \['label'\]"),
-    (lf(name="a", kind="keyword", label="pos", terms=["x"], patterns=["y"]), r"LF 'a': unknown key\(s\) \['patterns'\]"),
+    (lf(name="a", kind="keyword", label="pos", terms=["x"], patterns=["y"]),
+     r"LF 'a' \(kind 'keyword'\): unknown key 'patterns'"),
     (lf(name="a", kind="regex", label="pos", patterns=["x"], flags=["WEIRD"]), r"LF 'a': unknown regex flag 'WEIRD'"),
     (lf(name="a", kind="keyword", label="pos", terms=[]), r"LF 'a': 'terms' must not be empty"),
     (lf(name="a", kind="cluster", min_purity=1.5), r"LF 'a': bad value for 'min_purity'"),
@@ -64,7 +65,7 @@ def test_parsed_spec_turns_labels_into_indices(tmp_path: Path) -> None:
     (lf(name="not valid", kind="keyword", label="pos", terms=["x"]), r"LF #1: 'name' must be"),
     ('[label_model]\nepochs = 0\n', r"\[label_model\]: 'epochs' must be a positive integer"),
     ('[label_model]\nclass_balance = [0.5, 0.6]\n', r"'class_balance' must list 2 probabilities"),
-    ('[label_model]\nlearning = 1\n', r"\[label_model\]: unknown key\(s\) \['learning'\]"),
+    ('[label_model]\nlearning = 1\n', r"\[label_model\]: unknown key 'learning'"),
     ('train = 3\n', r"\[train\] must be a table"),
 ])
 def test_validation_errors_name_file_and_lf(tmp_path: Path, body: str, message: str) -> None:
@@ -74,6 +75,33 @@ def test_validation_errors_name_file_and_lf(tmp_path: Path, body: str, message: 
     assert str(path) in str(info.value)
 
 
-def test_train_and_active_learning_tables_are_left_to_their_steps(tmp_path: Path) -> None:
-    task = load_task(write(tmp_path, "[train]\nanything = 1\n[active_learning]\nstrategy = 'x'\n"))
-    assert task.section("train") == {"anything": 1} and task.lfs == ()
+@pytest.mark.parametrize("body, message", [
+    ('postive = "pos"\n', r"task.toml: unknown key 'postive' \(did you mean 'positive'\?\)"),
+    ('[label_modle]\nseed = 1\n', r"task.toml: unknown table \[label_modle\] \(did you mean 'label_model'\?\)"),
+    ('[model]\nepochs = 3\n', r"task.toml: unknown table \[model\]"),
+    ('[loop]\nrounds = 3\n', r"task.toml: unknown table \[loop\]"),
+    ('[tagger]\nannotations_per_itme = 2\n',
+     r"task.toml \[tagger\]: unknown key 'annotations_per_itme' \(did you mean 'annotations_per_item'\?\)"),
+    ('[tagger]\nannotations_per_item = 0\n', r"\[tagger\]: 'annotations_per_item' must be a positive integer"),
+    ('[train]\nlerning_rate = 0.1\n', r"task.toml \[train\]: unknown key 'lerning_rate' \(did you mean 'learning_rate'"),
+    ('[train]\narchitecture = "cnn"\n', r"task.toml \[train\] architecture: 'cnn' is not one of"),
+    ('[active_learning]\nbatch_sise = 5\n', r"task.toml \[active_learning\]: unknown key 'batch_sise'"),
+    ('[active_learning]\nstrategy = "x"\n', r"\[active_learning\] strategy: unknown strategy 'x'"),
+    (lf(name="a", kind="keyword", label="pos", terms=["x"], unles=["y"]),
+     r"LF 'a' \(kind 'keyword'\): unknown key 'unles' \(did you mean 'unless'\?\)"),
+    ('description = 3\n', r"task.toml: 'description' must be a string"),
+])
+def test_unknown_keys_and_tables_anywhere_are_errors_naming_file_and_key(tmp_path: Path, body: str,
+                                                                        message: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(GoldloopError, match=message) as info:
+        load_task(path)
+    assert str(path) in str(info.value)
+
+
+def test_every_known_table_loads(tmp_path: Path) -> None:
+    task = load_task(write(tmp_path, 'description = "d"\npositive = "pos"\n[tagger]\nannotations_per_item = 2\n'
+                                     '[train]\nlearning_rate = 0.1\n[active_learning]\nstrategy = "margin"\n'
+                                     '[label_model]\nepochs = 5\n'))
+    assert task.section("tagger") == {"annotations_per_item": 2} and task.section("train") == {"learning_rate": 0.1}
+    assert task.label_model["epochs"] == 5 and task.lfs == ()
