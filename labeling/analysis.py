@@ -17,6 +17,23 @@ from snorkel.labeling import LFAnalysis
 from snorkel.labeling.model import LabelModel, MajorityLabelVoter
 
 
+#: Snorkel's ``LabelModel`` refuses fewer LFs ("L_train should have at least 3 labeling functions").
+MIN_LABEL_MODEL_LFS = 3
+
+
+def label_model_fallback(n_lfs: int, task_file: str) -> str | None:
+    """Why a task gets majority vote instead of the label model, or None when it can have one.
+
+    A first task file often starts with one or two LFs; it should still label, train and be
+    improved, so majority vote (what the label model reduces to with so little to weigh)
+    stands in, and the note says so wherever the label model's results are shown.
+    """
+    if n_lfs >= MIN_LABEL_MODEL_LFS:
+        return None
+    return (f"{task_file} has {n_lfs} LF(s); Snorkel's label model needs at least {MIN_LABEL_MODEL_LFS}, "
+            "so majority vote of the LFs stands in for it (its scores are reported as the label model's)")
+
+
 def fit_label_model(L: np.ndarray, cardinality: int, params: dict[str, Any], progress: bool = True) -> LabelModel:
     """Fit Snorkel's ``LabelModel`` on ``L`` with the task's ``[label_model]`` settings.
 

@@ -16,6 +16,10 @@ Scores are macro-F1 over all held-out golden rows, uncovered ones included (thei
 the combiner's argmax with ``analysis.hard_labels``' seeded random tie break). Ties go to the
 label model, then majority vote: the simpler, unsupervised combiner needs no golden labels to
 keep working as the data grows. Golden test labels are never passed here.
+
+A task with fewer LFs than Snorkel's ``LabelModel`` accepts (``analysis.MIN_LABEL_MODEL_LFS``)
+has no label model (``label_model=None``): majority vote takes its place, and only majority
+vote and the supervised combiner compete.
 """
 from __future__ import annotations
 
@@ -95,12 +99,17 @@ def too_few_golden(y: np.ndarray, labels: list[str]) -> str | None:
     return f"too few golden labels per class ({', '.join(short)})" if short else None
 
 
-def out_of_fold_probs(label_model: LabelModel, L: np.ndarray, y: np.ndarray, cardinality: int,
+def candidates(label_model: LabelModel | None) -> tuple[str, ...]:
+    """The combiners that compete: all of :data:`COMBINERS`, without the label model when there is none."""
+    return COMBINERS if label_model is not None else tuple(c for c in COMBINERS if c != "label_model")
+
+
+def out_of_fold_probs(label_model: LabelModel | None, L: np.ndarray, y: np.ndarray, cardinality: int,
                       seed: int) -> dict[str, np.ndarray]:
     """Each combiner's class probabilities for every golden row, predicted while that row was held out."""
-    oof = {"label_model": label_model.predict_proba(L.astype(np.int64)),  # unsupervised: no fold sees y
-           "majority_vote": analysis.majority_probs(L, cardinality),
-           "supervised": np.zeros((len(y), cardinality))}
+    oof = {"majority_vote": analysis.majority_probs(L, cardinality), "supervised": np.zeros((len(y), cardinality))}
+    if label_model is not None:
+        oof["label_model"] = label_model.predict_proba(L.astype(np.int64))  # unsupervised: no fold sees y
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
     for fit_rows, held_out in folds.split(L, y):
         model = supervised_combiner(cardinality).fit(L[fit_rows], y[fit_rows])
@@ -108,35 +117,37 @@ def out_of_fold_probs(label_model: LabelModel, L: np.ndarray, y: np.ndarray, car
     return oof
 
 
-def cv_scores(label_model: LabelModel, L: np.ndarray, y: np.ndarray, cardinality: int,
+def cv_scores(label_model: LabelModel | None, L: np.ndarray, y: np.ndarray, cardinality: int,
               seed: int) -> dict[str, float]:
     """Macro-F1 of each combiner's out-of-fold predictions over all golden rows (pooled across folds)."""
     oof = out_of_fold_probs(label_model, L, y, cardinality, seed)
-    return {name: analysis.scores(y, analysis.hard_labels(probs, seed), cardinality)["macro_f1"]
-            for name, probs in oof.items()}
+    return {name: analysis.scores(y, analysis.hard_labels(oof[name], seed), cardinality)["macro_f1"]
+            for name in candidates(label_model)}
 
 
-def choose_weak_targets(label_model: LabelModel, L: np.ndarray, y: np.ndarray, labels: list[str],
+def choose_weak_targets(label_model: LabelModel | None, L: np.ndarray, y: np.ndarray, labels: list[str],
                         seed: int, where: str = "dev/lf/train") -> WeakTargets:
     """Pick the combiner whose probabilities become the weak targets; ``L``/``y`` are golden non-test rows.
 
-    Keeps the label model without comparing when ``y`` is too small to tell combiners apart.
-    The supervised combiner, when chosen, is refitted on all golden rows.
+    Keeps the label model (majority vote when there is none) without comparing when ``y`` is
+    too small to tell combiners apart. The supervised combiner, when chosen, is refitted on all
+    golden rows.
     """
     k = len(labels)
     y = np.asarray(y, dtype=np.int64)
-    lm_proba: ProbaFn = lambda rows: label_model.predict_proba(rows.astype(np.int64))  # noqa: E731
+    names = candidates(label_model)
+    proba: dict[str, ProbaFn] = {"majority_vote": lambda rows: analysis.majority_probs(rows, k)}
+    if label_model is not None:
+        proba["label_model"] = lambda rows: label_model.predict_proba(rows.astype(np.int64))
     short = too_few_golden(y, labels)
     if short:
-        return WeakTargets("label_model", f"{short} on {where}; need {MIN_GOLDEN} and {MIN_PER_CLASS} per class "
-                           "to compare", {}, 0, len(y), lm_proba)
+        return WeakTargets(names[0], f"{short} on {where}; need {MIN_GOLDEN} and {MIN_PER_CLASS} per class "
+                           "to compare", {}, 0, len(y), proba[names[0]])
     scores = cv_scores(label_model, L, y, k, seed)
-    choice = max(COMBINERS, key=lambda name: (scores[name], -COMBINERS.index(name)))
-    runner_up = max(scores[name] for name in COMBINERS if name != choice)
+    choice = max(names, key=lambda name: (scores[name], -names.index(name)))
+    runner_up = max(scores[name] for name in names if name != choice)
     reason = ("highest CV macro-F1" if scores[choice] > runner_up
               else f"tied CV macro-F1; {DISPLAY[choice]} preferred on ties")
-    proba: dict[str, ProbaFn] = {"label_model": lm_proba,
-                                 "majority_vote": lambda rows: analysis.majority_probs(rows, k)}
     if choice == "supervised":
         proba["supervised"] = supervised_combiner(k).fit(L, y).predict_proba
     return WeakTargets(choice, reason, scores, CV_FOLDS, len(y), proba[choice])
@@ -147,6 +158,6 @@ def describe(report: dict[str, Any]) -> str:
     if not report["cv_macro_f1"]:
         return f"weak targets: {DISPLAY[report['choice']]} ({report['reason']})"
     scores = ", ".join(f"{DISPLAY[name].removesuffix(' combiner')} {report['cv_macro_f1'][name]:.2f}"
-                       for name in COMBINERS)
+                       for name in COMBINERS if name in report["cv_macro_f1"])
     return (f"weak targets: {DISPLAY[report['choice']]} (CV macro-F1: {scores}; {report['folds']} folds over "
             f"{report['n_golden']} golden labels; {report['reason']})")

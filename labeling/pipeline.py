@@ -115,12 +115,16 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
     ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings. Returns
     ``run_id``, ``task``, ``task_hash``, ``version``, ``counts`` and ``coverage`` per split,
     ``golden`` (golden labels per split), ``lf_summary`` (one dict per LF), ``label_model`` and
-    ``majority_vote`` (per golden split: ``n``, ``accuracy``, ``macro_f1``), ``lf_golden`` (golden
+    ``majority_vote`` (per golden split: ``n``, ``accuracy``, ``macro_f1``), ``label_model_fallback``
+    (None, or the note saying that majority vote stands in for the label model because the task
+    has fewer than ``analysis.MIN_LABEL_MODEL_LFS`` LFs), ``lf_golden`` (golden
     labels per split that judged the LFs and the combiners), ``weak_targets`` (the chosen
     combiner, its reason, each candidate's CV macro-F1, folds, golden count), ``clusters`` (per
     cluster LF: its clusters and votes), ``params`` and ``outputs`` (paths).
     """
     task = load_task(task_path)
+    if not task.lfs:
+        raise GoldloopError(f"{task.path}: no labeling functions; add at least one [[lfs]] entry (docs/tasks.md)")
     params = dict(task.label_model)
     if seed is not None:
         params["seed"] = seed
@@ -145,8 +149,10 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
     if not len(L_fit):
         raise GoldloopError(f"data-set version {version} has no posts in its LF and train splits")
     k = len(task.labels)
-    model = analysis.fit_label_model(L_fit, k, params, progress)
-    lm_probs = {s: combiners.predict_all(model.predict_proba, L[s].astype(np.int64), k) for s in SPLITS}
+    fallback = analysis.label_model_fallback(len(task.lfs), str(task.path))
+    model = None if fallback else analysis.fit_label_model(L_fit, k, params, progress)
+    lm_proba = model.predict_proba if model is not None else (lambda rows: analysis.majority_probs(rows, k))
+    lm_probs = {s: combiners.predict_all(lm_proba, L[s].astype(np.int64), k) for s in SPLITS}
     covered = {s: (L[s] >= 0).any(axis=1) for s in SPLITS}
     y = {s: _golden_vector(ids[s], golden) for s in SPLITS}
 
@@ -156,13 +162,14 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
                                             "/".join(GOLDEN_SPLITS))
     probs = {s: combiners.predict_all(targets.predict_proba, L[s], k) for s in SPLITS}
     lf_summary = analysis.lf_summary(L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
-                                     L_gold, y_gold, weights=model.get_weights())
+                                     L_gold, y_gold, weights=None if model is None else model.get_weights())
     counts = {s: len(ids[s]) for s in SPLITS}
     coverage = {s: round(float(covered[s].mean()), 4) if counts[s] else 0.0 for s in SPLITS}
     golden_counts = {s: int((y[s] >= 0).sum()) for s in SPLITS}
     clusters = {lf.name: lf.report_ for lf in applier.clusters.values()}
     summary = {"lf_summary": lf_summary, "lf_golden": {s: golden_counts[s] for s in GOLDEN_SPLITS}, **metrics,
-               "weak_targets": targets.report(), "counts": counts, "coverage": coverage, "golden": golden_counts}
+               "label_model_fallback": fallback, "weak_targets": targets.report(), "counts": counts,
+               "coverage": coverage, "golden": golden_counts}
     params["weak_targets"] = {"choice": targets.choice, "min_golden": combiners.MIN_GOLDEN,
                               "min_per_class": combiners.MIN_PER_CLASS, "folds": combiners.CV_FOLDS,
                               "supervised_C": combiners.SUPERVISED_C}
@@ -248,6 +255,8 @@ def format_result(result: dict[str, Any]) -> str:
              f"{len(result['lf_summary'])} LFs; label model fitted on "
              f"{result['counts']['lf'] + result['counts']['train']:,} LF+train posts"]
     lines += _lf_table(result["lf_summary"]) + _lf_golden_lines(result) + [""] + _eval_table(result)
+    if result["label_model_fallback"]:
+        lines.append(f"note: {result['label_model_fallback']}")
     lines.append(combiners.describe(result["weak_targets"]))
     lines.append("coverage: " + ", ".join(f"{s} {_pct(c)} of {result['counts'][s]:,}"
                                           for s, c in result["coverage"].items()))

@@ -97,7 +97,7 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     return {"loop_run": loop_id, "task": task.name, "version": version, "lf_run": label["run_id"],
             "train_run": trained["run_id"], "evaluation_run": evaluation["run_id"],
             "model_path": trained["model_path"], "selection": trained["selection"], "models": scores,
-            "n_test": evaluation["n_test"],
+            "n_test": evaluation["n_test"], "label_model_fallback": label["label_model_fallback"],
             "warning": evaluation["warning"], "queues": queues, "seconds": clock.seconds,
             "iterations": table.drop(columns=["created_at"]).to_dict("records"),
             "learning_curve": str(learning_curve(table, task.name))}
@@ -120,6 +120,8 @@ def summary(result: dict[str, Any]) -> str:
                  + (", cold start from LF votes" if active["cold_start"] else "") + ")")
     lines.append(f"label-review queue {review['queue_id']}: {review['items']} of {review['checked']} golden labels"
                  + (f" ({review['skipped']})" if review["skipped"] else ""))
+    if result["label_model_fallback"]:
+        lines.append(f"note: {result['label_model_fallback']}")
     if result["warning"]:
         lines.append(f"WARNING: {result['warning']}")
     lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))

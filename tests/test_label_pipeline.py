@@ -69,6 +69,7 @@ def test_run_label_scores_exports_and_records(engine, labeled_version) -> None:
         "label_model", "majority_vote", "supervised"}
     assert weak["cv_macro_f1"]["label_model"] == 1.0  # the demo LFs are near perfect: a tie keeps the label model
     assert weak["choice"] == "label_model" and "preferred on ties" in weak["reason"]
+    assert result["label_model_fallback"] is None  # 13 LFs: Snorkel's label model itself
 
     # train_weak.parquet: schema, one row per train post, probabilities summing to 1, covered flag
     train = pq.read_table(weak_path(version, "ai_tweets"))

@@ -9,23 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from models.loop import run_iteration
-from tests.test_model_world import TASK_TOML, add_golden, make_world
+from tests.test_model_world import KEYWORD_LFS, TASK_TOML, add_golden, make_world
 
 REPO = Path(__file__).resolve().parent.parent
 
-LF_TOML = TASK_TOML + """
-[[lfs]]
-name = "kw_subscribe"
-kind = "keyword"
-label = "spam"
-terms = ["subscribe", "channel", "money"]
-
-[[lfs]]
-name = "kw_love"
-kind = "keyword"
-label = "ham"
-terms = ["love", "music", "great"]
-
+LF_TOML = TASK_TOML + KEYWORD_LFS + """
 [[lfs]]
 name = "kw_listen"
 kind = "keyword"

@@ -39,6 +39,20 @@ learning_rate = 0.02
 batch_size = 5
 queue_size = 20
 """
+# The world's two keyword LFs (LF_NAMES) as task-file entries, for tests that run the real LFs.
+KEYWORD_LFS = """
+[[lfs]]
+name = "kw_subscribe"
+kind = "keyword"
+label = "spam"
+terms = ["subscribe", "channel", "money"]
+
+[[lfs]]
+name = "kw_love"
+kind = "keyword"
+label = "ham"
+terms = ["love", "music", "great"]
+"""
 
 
 @dataclass
