@@ -17,7 +17,7 @@ from datasets.errors import GoldloopError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
-ROLES = ("admin", "annotator")
+ROLES = ("admin", "annotator")  # the CHECK constraint of annotators.role (migration 017)
 _FIELDS = "name, role, active, created_at, disabled_at, session_epoch"
 # A real hash of a random string: verifying unknown names costs as much as known ones (no timing oracle).
 _DUMMY_HASH = generate_password_hash("goldloop-no-such-annotator")
@@ -75,20 +75,14 @@ def add(conn: Connection, name: str, password: str, update: bool = False,
         "INSERT INTO annotators (name, password_hash, role) VALUES (:n, :h, COALESCE(:r, 'annotator')) "
         "ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash, active = true, disabled_at = NULL,"
         f" role = COALESCE(:r, annotators.role), session_epoch = annotators.session_epoch + 1 RETURNING {_FIELDS}"
-    ), {"n": name, "h": password_hash, "r": _checked_role(role)}).one()
+    ), {"n": name, "h": password_hash, "r": role}).one()
     return Annotator(*row), not exists
-
-
-def _checked_role(role: str | None) -> str | None:
-    if role is not None and role not in ROLES:
-        raise GoldloopError(f"role {role!r}: choose {' or '.join(ROLES)}")
-    return role
 
 
 def set_role(conn: Connection, name: str, role: str) -> None:
     """Make ``name`` an admin or an annotator."""
     done = conn.execute(sa.text("UPDATE annotators SET role = :r WHERE name = :n"),
-                        {"n": name, "r": _checked_role(role)}).rowcount
+                        {"n": name, "r": role}).rowcount
     if not done:
         raise GoldloopError(f"no annotator named {name!r}")
 
