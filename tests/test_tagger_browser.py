@@ -217,3 +217,23 @@ def test_workers_end_with_the_server_process(engine: sa.engine.Engine, server: S
     assert alive == []
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "/login", timeout=2)
+
+
+def test_an_exhausted_page_recovers_by_itself(engine: sa.engine.Engine, server: Server, page: Page) -> None:
+    """The only open item is held by bob: alice's page says the queue is exhausted, and shows the
+    item without a reload once bob's lease lapses."""
+    (post_id,) = seed_posts(engine, {"test": 1})["test"]
+    add_annotator(engine, "alice")
+    add_annotator(engine, "bob")
+    bob = requests.Session()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', bob.get(server.url + "/login").text).group(1)
+    bob.post(server.url + "/login", data={"csrf_token": token, "name": "bob", "password": PASSWORD})
+    assert [i["post_id"] for i in bob.get(server.url + "/api/next").json()["items"]] == [post_id]
+    page.goto(server.url + "/label")
+    page.fill("#name", "alice")
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('post-text').textContent.startsWith('Nothing left')")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE tagger_leases SET expires_at = now() WHERE post_id = :p"), {"p": post_id})
+    page.wait_for_function(f"{SHOWN} === {post_id!r}", timeout=25_000)
