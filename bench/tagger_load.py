@@ -30,8 +30,10 @@ any, has no correctness failure or error either (its latency has no target).
     PYTHONPATH=. .venv/bin/python bench/tagger_load.py [--seconds 60] [--users 50] [--think 1,3]
         [--back-to-back-seconds 20] [--back-to-back-users 20] [--labeled N] [--json]
 
-``--labeled N`` starts from a queue with N items already labeled (the first in queue order), as
-a project some hours into labeling has it: a queue whose cost grows with its history shows it.
+``--labeled N`` (default 20,000) starts from a queue with N items already labeled (the first in
+queue order), as a project some hours into labeling has it: a queue whose cost grows with its
+history shows it. Each annotator's first request starts at the queue's beginning, as a freshly
+opened labeling page does; later ones send the ``cursor`` of the answer before.
 
 Progress goes to stderr (tqdm), also with ``--json``.
 """
@@ -227,13 +229,16 @@ def _work(system: System, scenario: Scenario, window: Window, user: Annotator, r
     time, so that requests arrive spread out as from people already at work, not all at once."""
     low, high = scenario.think_s
     time.sleep(rng.uniform(0, high))
+    cursor: dict[str, str] = {}  # where the queue resumes, as the labeling page sends it
     while window.remaining() > 0:
-        answer = user.call(log, "next", "GET", "/api/next", params=NEXT_PARAMS)
+        answer = user.call(log, "next", "GET", "/api/next", params={**NEXT_PARAMS, **cursor})
         if answer is None or answer.status_code != 200:
             time.sleep(max(high, EMPTY_PAUSE_S))
             continue
         served_at = time.monotonic()
         data = answer.json()
+        if data.get("cursor"):
+            cursor = {"cursor": data["cursor"]}
         items = data.get("items") or []
         if not items:
             log.empty_answers += 1
@@ -507,8 +512,9 @@ def main() -> int:
                    help="server worker processes (default: the server's, as bin/tagger.sh)")
     p.add_argument("--threads", type=int, help="application threads per server process (default: the server's)")
     p.add_argument("--posts", type=int, default=100_000, help="posts seeded in the train split (default 100,000)")
-    p.add_argument("--labeled", type=int, default=0,
-                   help="of which already labeled, the first in queue order, as earlier sessions leave them (default 0)")
+    p.add_argument("--labeled", type=int, default=20_000,
+                   help="of which already labeled, the first in queue order, as earlier sessions leave them"
+                        " (default 20,000)")
     args = p.parse_args()
     scenarios = [Scenario("paced" if args.think[1] > 0 else "back to back", args.users, args.seconds, args.think)]
     if args.think[1] > 0 and args.back_to_back_seconds > 0:

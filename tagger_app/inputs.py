@@ -18,7 +18,6 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 MAX_PAGE = 1_000_000
 
 PostId = Annotated[str, Field(min_length=1, max_length=200)]
-Flag = bool  # 1/true/yes/on or 0/false/no/off
 
 
 class BadRequest(ValueError):
@@ -65,8 +64,9 @@ class NextArgs(QueueRequest):
 
     n: int = Field(1, ge=1, le=20)
     exclude: str = Field("", max_length=8000)  # 200 ids; well under the 64 KiB request line
-    hints: Flag = False
-    progress: Flag = False
+    cursor: str | None = Field(None, max_length=200)
+    hints: bool = False
+    progress: bool = False
 
     def excluded(self) -> list[str]:
         """The post ids the client already holds."""
@@ -88,16 +88,11 @@ class Answer(QueueRequest):
         return None if self.duration_ms is None else min(int(self.duration_ms), MAX_DURATION_MS)
 
 
-class UndoBody(_Input):
-    """``POST /api/undo``: optionally the post whose answer to withdraw."""
+class UndoRequest(_Input):
+    """``POST /api/undo``: optionally the post whose answer to withdraw (body), ``?hints=1``."""
 
     post_id: PostId | None = None
-
-
-class HintArgs(_Input):
-    """``?hints=1`` on ``POST /api/undo``."""
-
-    hints: Flag = False
+    hints: bool = False
 
 
 class ExportArgs(_Input):
@@ -106,7 +101,7 @@ class ExportArgs(_Input):
     split: Literal[SPLITS] | None = None
     version: int | None = Field(None, ge=1, le=2**31 - 1)
     format: Literal["json", "jsonl", "csv"] = "json"
-    conflicts: Flag = False
+    conflicts: bool = False
 
 
 class PageArgs(_Input):
@@ -120,7 +115,7 @@ class Resolution(_Input):
 
     post_id: PostId
     label: str = Field(max_length=200)
-    override: Flag = False
+    override: bool = False
     reason: str = Field("", max_length=500)
 
 

@@ -37,6 +37,14 @@ def claim(conn: Connection, task: str, annotator: str, post_ids: list[str]) -> l
                         {"task": task, "annotator": annotator, "ids": post_ids, "n": len(post_ids)}).first()[0]
 
 
+def release(conn: Connection, task: str, annotator: str, post_ids: list[str]) -> None:
+    """End ``annotator``'s leases on ``post_ids`` now (items found closed after all)."""
+    if post_ids:
+        conn.execute(sa.text("UPDATE tagger_leases SET expires_at = now() WHERE task = :task"
+                             " AND annotator = :annotator AND post_id = ANY(:ids)"),
+                     {"task": task, "annotator": annotator, "ids": post_ids})
+
+
 @dataclass(frozen=True)
 class Lease:
     """Who was last given an item, and whether that lease is still in force."""

@@ -29,7 +29,8 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, args: NextA
 
     ``exhausted`` is true only when the queue has no open item that nobody else holds; an empty
     answer that is not exhausted (other annotators claimed every candidate meanwhile) carries
-    ``retry_after_ms``.
+    ``retry_after_ms``. ``cursor`` is where the client's next request resumes in the queue's
+    order; at its end the search wraps around to items passed over before (leases that lapsed).
     """
     q = resolve_source(conn, state, args)
     version = state.current_version(conn)
@@ -38,21 +39,17 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, args: NextA
                              version=version, cap=state.annotations_per_item, split=q.split, source=q.source)
     except queues.QueueUnavailable as exc:
         return {"queue": q.as_dict(), "available": False, "exhausted": True, "message": str(exc), "items": []}
-    ids: list[str] = []
-    ran_out = False
-    for _ in range(CLAIM_ROUNDS):
-        want = args.n - len(ids)
-        claimed = query.claim(conn, want, want + SPARE_CANDIDATES, args.excluded() + ids)
-        ids += claimed.ids
-        ran_out = claimed.ran_out
-        if len(ids) >= args.n or ran_out:
-            break
+    ids, ran_out = _claim(conn, query, args.n, args.excluded(), args.cursor)
+    if ran_out and args.cursor is not None and query.keyset and len(ids) < args.n:
+        more, ran_out = _claim(conn, query, args.n - len(ids), args.excluded() + ids, None)  # items passed over
+        ids += more
     items = posts.load(conn, state.task.name, version, annotator, ids, args.hints)
     if q.kind == "predictions":
         for item in items:
             item["prediction"] = posts.prediction(conn, state.task.name, q.source, item["post_id"])
     out: dict[str, Any] = {"queue": {**q.as_dict(), **query.info}, "available": True, "items": items,
-                           "exhausted": not items and ran_out, "version": version}
+                           "exhausted": not items and ran_out, "version": version,
+                           "cursor": query.cursor(conn, ids) or args.cursor}
     if args.progress:
         out["progress"] = query.progress(conn)
     if out["exhausted"]:
@@ -62,6 +59,25 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, args: NextA
     elif not items:
         out.update(message="Other annotators took the next items; asking again.", retry_after_ms=RETRY_AFTER_MS)
     return out
+
+
+def _claim(conn: Connection, query: queues.QueueQuery, n: int, exclude: list[str],
+           after: str | None) -> tuple[list[str], bool]:
+    """Up to ``n`` items leased to the annotator, asking again when others won the candidates
+    meanwhile; also whether the queue ran out of open items nobody else holds."""
+    ids: list[str] = []
+    ran_out = False
+    for _ in range(CLAIM_ROUNDS):
+        want = n - len(ids)
+        claimed = query.claim(conn, want, want + SPARE_CANDIDATES, exclude, after)
+        fresh = query.still_open(conn, claimed.ids)
+        leases.release(conn, query.params["task"], query.params["annotator"], sorted(set(claimed.ids) - set(fresh)))
+        exclude = exclude + claimed.ids
+        ids += fresh
+        ran_out = claimed.ran_out
+        if len(ids) >= n or ran_out:
+            break
+    return ids, ran_out
 
 
 def _label_for_answer(conn: Connection, state: TaggerState, answer: Answer) -> tuple[str | None, dict[str, Any]]:

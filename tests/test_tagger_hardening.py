@@ -16,7 +16,7 @@ from tagger_app import create_app
 from tagger_app.store import logins
 from tests.test_tagger_api import Client
 from tests.test_tagger_support import (PASSWORD, REPO_ROOT, Server, add_annotator, current_labels, login,
-                                       seed_posts, server)  # noqa: F401 (server: a fixture)
+                                       seed_posts, server, split_order)  # noqa: F401 (server: a fixture)
 
 
 def golden(engine: sa.engine.Engine, post_id: str) -> tuple[str | None, bool]:
@@ -215,3 +215,22 @@ def test_export_validates_its_arguments_and_makes_formula_cells_inert(engine) ->
         assert r.status_code == 400 and r.is_json and "X-Injected" not in r.headers
     rows = list(csv.DictReader(io.StringIO(root.http.get("/api/export?format=csv").get_data(as_text=True))))
     assert rows[0]["text"] == "'=HYPERLINK(\"http://evil.example\",\"click\")"
+
+
+def test_next_resumes_after_the_cursor_and_wraps_around_to_items_passed_over(engine) -> None:
+    order = split_order(seed_posts(engine, {"test": 5})["test"])
+    add_annotator(engine, "ann")
+    add_annotator(engine, "bob")
+    app = create_app()
+    ann, bob = Client(app, "ann"), Client(app, "bob")
+    assert bob.ids(n=1) == order[:1]                                   # bob holds the first item
+    first = ann.next(n=2)
+    assert [i["post_id"] for i in first["items"]] == order[1:3]
+    for post_id in order[1:3]:
+        ann.submit(post_id=post_id, label="ai")
+    second = ann.next(n=2, cursor=first["cursor"])
+    assert [i["post_id"] for i in second["items"]] == order[3:5] and second["cursor"] > first["cursor"]
+    with engine.begin() as conn:                                       # bob walks away
+        conn.execute(sa.text("UPDATE tagger_leases SET expires_at = now() WHERE annotator = 'bob'"))
+    third = ann.next(n=2, cursor=second["cursor"], exclude=",".join(order[3:5]))
+    assert [i["post_id"] for i in third["items"]] == order[:1] and third["exhausted"] is False

@@ -27,6 +27,7 @@
     writes: Promise.resolve(),  // answers and undos are sent one after another, in order
     fetching: null,
     retry: null,           // timer that asks for items again after an empty answer
+    cursor: null,          // where the queue resumes after the items fetched so far
     exhausted: false,
     exhaustedMessage: '',
     progress: { done: 0, total: 0 },
@@ -71,12 +72,14 @@
     p.set('n', String(Math.max(want, 1)));
     p.set('hints', '1');
     p.set('exclude', held().join(','));
+    if (state.cursor) p.set('cursor', state.cursor);
     if (withProgress) p.set('progress', '1');
     state.fetching = api('GET', '/api/next?' + p.toString())
       .then((data) => {
         const known = new Set(held());
         data.items.forEach((item) => { if (!known.has(item.post_id)) state.buffer.push(item); });
         state.exhausted = data.exhausted === true;
+        if (data.cursor) state.cursor = data.cursor;
         state.exhaustedMessage = data.exhausted ? (data.message || '') : '';
         if (data.progress) { state.progress = data.progress; renderProgress(); }
         if (!data.available) announce(data.message);

@@ -72,6 +72,7 @@ class QueueQuery:
     since: datetime | None = None    # re-check queues: answers older than this do not count
     capped: bool = True
     info: dict[str, Any] = field(default_factory=dict)
+    keyset: str | None = None        # unique order column a client's cursor resumes after
 
     def _open(self) -> str:
         return _open_for(self.id_expr, since=self.since is not None, capped=self.capped)
@@ -79,14 +80,39 @@ class QueueQuery:
     def _bind(self, **extra: Any) -> dict[str, Any]:
         return {**self.params, "since": self.since, **extra}
 
-    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str]) -> Claimed:
-        """Lease up to ``n`` post ids to show next, in queue order, picked among the first
-        ``candidates`` open items nobody else holds, in one statement."""
-        sql = (f"SELECT {self.id_expr} {self.from_where} AND {self.id_expr} <> ALL(:exclude)"
+    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
+              after: str | None = None) -> Claimed:
+        """Lease up to ``n`` post ids to show next, in queue order (after the cursor ``after``,
+        when the queue has a keyset), picked among the first ``candidates`` open items nobody
+        else holds, in one statement.
+
+        Each closed item between the start and the first open one costs a look-up, so a client
+        resuming after its last item (``cursor``) does not walk over everything labeled so far.
+        """
+        resume = f" AND {self.keyset} > :after" if self.keyset and after is not None else ""
+        sql = (f"SELECT {self.id_expr} {self.from_where}{resume} AND {self.id_expr} <> ALL(:exclude)"
                f" AND {leases.free_for(self.id_expr)} AND {self._open()} ORDER BY {self.order_by} LIMIT :candidates")
         ids, found = conn.execute(sa.text(leases.claim_sql(sql)),
-                                  self._bind(n=n, exclude=exclude, candidates=candidates)).one()
+                                  self._bind(n=n, exclude=exclude, candidates=candidates, after=after)).one()
         return Claimed(ids, found < candidates)
+
+    def still_open(self, conn: Connection, ids: list[str]) -> list[str]:
+        """Those of ``ids`` still open, in order, checked by a statement of its own.
+
+        The claiming statement decides what is open from a snapshot taken when it starts; an
+        answer committed while it ran (a slow claim, an answered lease lapsing meanwhile) shows
+        only to a later statement.
+        """
+        sql = (f"SELECT t.id FROM unnest(CAST(:ids AS text[])) WITH ORDINALITY AS t(id, i)"
+               f" WHERE {_open_for('t.id', since=self.since is not None, capped=self.capped)} ORDER BY t.i")
+        return list(conn.execute(sa.text(sql), self._bind(ids=ids)).scalars())
+
+    def cursor(self, conn: Connection, ids: list[str]) -> str | None:
+        """The keyset position of the last of ``ids``: where the client's next request resumes."""
+        if not (self.keyset and ids):
+            return None
+        sql = f"SELECT max({self.keyset}) {self.from_where} AND {self.id_expr} = ANY(:ids)"
+        return conn.execute(sa.text(sql), self._bind(ids=ids)).scalar()
 
     def progress(self, conn: Connection) -> dict[str, int]:
         """``total`` items in the queue and ``done`` (no longer open for this annotator)."""
@@ -99,7 +125,8 @@ class QueueQuery:
 class RandomQueue(QueueQuery):
     """Random order without sorting the table: start at a random point of the md5-ordered index."""
 
-    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str]) -> Claimed:
+    def claim(self, conn: Connection, n: int, candidates: int, exclude: list[str],
+              after: str | None = None) -> Claimed:
         first = QueueQuery.claim(self._from(secrets.token_hex(16)), conn, n, candidates, exclude)
         if not (first.ran_out and len(first.ids) < n):
             return first
@@ -137,7 +164,7 @@ def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotato
             return RandomQueue(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
                                info={"split": split, "version": version})
         return QueueQuery(kind, "sm.post_id", where, "sm.norm_hash", {**base, "split": split},
-                          info={"split": split, "version": version})
+                          info={"split": split, "version": version}, keyset="sm.norm_hash")
     if kind in ("active", "review"):
         queue = _latest_queue(conn, task, kind)
         if queue is not None:

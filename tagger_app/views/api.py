@@ -7,7 +7,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from tagger_app import export, service
-from tagger_app.inputs import Answer, BadRequest, ExportArgs, HintArgs, NextArgs, UndoBody, parse
+from tagger_app.inputs import Answer, BadRequest, ExportArgs, NextArgs, UndoRequest, parse
 from tagger_app.security import require_admin
 from tagger_app.state import tagger, transaction
 from tagger_app.store import golden, reports
@@ -45,10 +45,10 @@ def submit():
 @bp.post("/undo")
 def undo():
     """Withdraw the annotator's latest label or skip (or the latest on ``post_id``)."""
-    body = parse(UndoBody, request.get_json(silent=True) or {})
-    hints = parse(HintArgs, request.args).hints
+    body = request.get_json(silent=True) or {}
+    undo_request = parse(UndoRequest, {**request.args, **body} if isinstance(body, dict) else body)
     with transaction() as conn:
-        result = service.undo(conn, tagger(), current_user.name, body.post_id, hints=hints)
+        result = service.undo(conn, tagger(), current_user.name, undo_request.post_id, hints=undo_request.hints)
     if result is None:
         return jsonify(error="nothing to undo"), 404
     return jsonify(ok=True, **result)
