@@ -365,7 +365,7 @@ def seed(engine, task: str, label: str, posts: int, labeled: int, users: int) ->
     answered items costs more per request as that history grows; this shows it."""
     import sqlalchemy as sa
 
-    from tagger_app.store import annotators
+    from datasets.store import annotators
 
     raw = engine.raw_connection()
     try:

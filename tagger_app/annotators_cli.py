@@ -15,7 +15,7 @@ from typing import Any
 
 from datasets import cli, db
 from datasets.errors import GoldloopError
-from tagger_app.store import annotators
+from datasets.store import annotators
 
 
 def _password(from_stdin: bool) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 
 from datasets import cli, db, workspace
 from datasets.errors import GoldloopError
+from datasets.store import golden
+from datasets.store.queues import SPLITS
 from labeling.task import add_task_argument, load_task
-from tagger_app.store import golden
-from tagger_app.store.queues import SPLITS
 
 FORMATS = ("parquet", "csv", "jsonl")
 # A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...) in a post's text).

@@ -19,9 +19,9 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from datasets import workspace
+from datasets.store import annotators
 from tagger_app.inputs import BadRequest, refuse_nul
 from tagger_app.state import transaction
-from tagger_app.store import annotators
 
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from flask import Flask
 
 from datasets import cli, db
+from datasets.store import annotators
 from labeling.task import add_task_argument
 from tagger_app import create_app
-from tagger_app.store import annotators
 
 DEFAULT_PROCESSES = min(os.cpu_count() or 1, 4)  # one worker per core (a few at most): no GIL to share
 DEFAULT_THREADS = 8  # per worker: requests mostly wait for PostgreSQL

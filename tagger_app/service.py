@@ -5,11 +5,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from tagger_app import leases
+from datasets.store import labels as label_store
+from datasets.store import leases, posts, queues
 from tagger_app.inputs import Answer, BadRequest, Conflict, NextArgs, QueueRequest
 from tagger_app.state import TaggerState
-from tagger_app.store import labels as label_store
-from tagger_app.store import posts, queues
 
 SPARE_CANDIDATES = 3  # extra items fetched per query, in case others claim the first ones meanwhile
 CLAIM_ROUNDS = 4      # queries per request before telling the client to ask again

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
+from datasets.store import reports
 from tagger_app import create_app
-from tagger_app.store import reports
 from tests.test_tagger_support import (PASSWORD, REPO_ROOT, XSS_TEXT, add_annotator, current_labels, login,
                                        seed_posts, split_order)
 

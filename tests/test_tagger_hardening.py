@@ -12,11 +12,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from datasets.store import logins
 from tagger_app import create_app
-from tagger_app.store import logins
 from tests.test_tagger_api import Client
 from tests.test_tagger_support import (PASSWORD, REPO_ROOT, Server, add_annotator, current_labels, login,
-                                       seed_posts, server, split_order)  # noqa: F401 (server: a fixture)
+                                       seed_posts, server, split_order)
+
+__all__ = ["server"]  # the fixture, re-exported for pytest
 
 
 def golden(engine: sa.engine.Engine, post_id: str) -> tuple[str | None, bool]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from datasets.store import annotators
 from tagger_app.serve import free_port
-from tagger_app.store import annotators
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"

@@ -6,11 +6,11 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from datasets.store import golden, reports
 from tagger_app import export, service
 from tagger_app.inputs import Answer, BadRequest, ExportArgs, NextArgs, UndoRequest, parse
 from tagger_app.security import require_admin
 from tagger_app.state import tagger, transaction
-from tagger_app.store import golden, reports
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

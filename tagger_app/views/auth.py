@@ -9,9 +9,9 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from datasets.store import annotators, logins
 from tagger_app.security import User, safe_next
 from tagger_app.state import transaction
-from tagger_app.store import annotators, logins
 
 bp = Blueprint("auth", __name__)
 # One password hash at a time per server process: hashing is slow on purpose and takes a core, so

@@ -11,11 +11,11 @@ import math
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from datasets.store import golden, reports
+from datasets.store import labels as label_store
 from tagger_app.inputs import BadRequest, Conflict, PageArgs, Resolution, ResolutionUndo, parse
 from tagger_app.security import require_admin
 from tagger_app.state import tagger, transaction
-from tagger_app.store import golden, reports
-from tagger_app.store import labels as label_store
 
 bp = Blueprint("report", __name__)
 bp.before_request(require_admin)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from datasets.store.queues import PREDICTION_SOURCES
 from tagger_app.inputs import QueueRequest
-from tagger_app.store.queues import PREDICTION_SOURCES
 from tagger_app.views.label import render_tagger
 
 bp = Blueprint("review", __name__)

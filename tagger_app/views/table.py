@@ -6,13 +6,13 @@ import math
 from flask import Blueprint, flash, redirect, render_template, request
 from flask_login import current_user
 
+from datasets.store import table as table_store
+from datasets.store.posts import latest_lf_run
+from datasets.store.queues import SPLITS
 from tagger_app import service
 from tagger_app.inputs import Answer, PageArgs, parse
 from tagger_app.security import safe_next
 from tagger_app.state import tagger, transaction
-from tagger_app.store import table as table_store
-from tagger_app.store.posts import latest_lf_run
-from tagger_app.store.queues import SPLITS
 
 bp = Blueprint("table", __name__)
 

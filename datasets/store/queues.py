@@ -25,8 +25,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tagger_app import leases
-from tagger_app.store.posts import latest_lf_run
+from datasets.store import leases
+from datasets.store.posts import latest_lf_run
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
 SPLITS = ("test", "dev", "lf", "train")

@@ -7,7 +7,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-
 _INSERT = sa.text(
     "INSERT INTO human_labels (task, post_id, action, label, annotator, source, undoes, duration_ms, meta) "
     "SELECT CAST(:task AS text), p.id, CAST(:action AS text), CAST(:label AS text), CAST(:annotator AS text),"
