@@ -78,6 +78,7 @@ class Scenario:
     users: int
     seconds: float
     think_s: tuple[float, float]  # (0, 0): back to back
+    guessers: int = 0             # threads guessing passwords meanwhile (an attacker on the login form)
 
     @property
     def paced(self) -> bool:
@@ -282,10 +283,26 @@ def process_tree(pid: int) -> dict[int, psutil.Process]:
     return {p.pid: p for p in [root, *root.children(recursive=True)]}
 
 
+def guess_passwords(base_url: str, window: Window, answers: Counter) -> None:
+    """Post wrong passwords for an annotator's account through the login form, as fast as the
+    server answers, until the window closes; count the answers by status."""
+    http = requests.Session()
+    window.barrier.wait(timeout=120)
+    while window.remaining() > 0:
+        page = http.get(base_url + "/login", timeout=REQUEST_TIMEOUT_S).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        answer = http.post(base_url + "/login", timeout=REQUEST_TIMEOUT_S, allow_redirects=False,
+                           data={"csrf_token": token, "name": "load00", "password": "not the password"})
+        answers[answer.status_code] += 1
+
+
 def run_scenario(system: System, scenario: Scenario) -> dict[str, Any]:
     """Run one scenario against the running server and return its figures."""
     logs = [ClientLog() for _ in range(scenario.users)]
-    window = Window(scenario.users + 1, scenario.seconds)
+    window = Window(scenario.users + 1 + scenario.guessers, scenario.seconds)
+    guesses: Counter = Counter()
+    for _ in range(scenario.guessers):
+        threading.Thread(target=guess_passwords, args=(system.base_url, window, guesses), daemon=True).start()
     threads = [threading.Thread(target=annotate, daemon=True, args=(
                    system, scenario, window, Annotator(system.base_url, f"load{u:02d}"), random.Random(u), logs[u]))
                for u in range(scenario.users)]
@@ -307,7 +324,10 @@ def run_scenario(system: System, scenario: Scenario) -> dict[str, Any]:
     cpu = {"server": sum(cpu_seconds(server_procs).values()) - sum(server_cpu.values()),
            "postgres": sum(t - pg_cpu.get(pid, 0.0) for pid, t in pg_after.items()),
            "client": time.process_time() - client_cpu}
-    return figures(scenario, logs, system, elapsed, cpu, (load_before, load_after))
+    result = figures(scenario, logs, system, elapsed, cpu, (load_before, load_after))
+    if scenario.guessers:
+        result["password_guesses"] = {str(status): n for status, n in sorted(guesses.items())}
+    return result
 
 
 def figures(scenario: Scenario, logs: list[ClientLog], system: System, elapsed: float,
@@ -473,6 +493,9 @@ def human(result: dict[str, Any]) -> str:
             out.append(f"  {key:<16} {r[key]:>5}   target 0: {_mark(r[key], 0, False)}")
         out.append(f"  errors (must be none): {', '.join(f'{k} x{v}' for k, v in r['errors'].items()) or 'none'}")
         out.extend(f"    {k}: {text}" for k, text in r["error_examples"].items())
+        if "password_guesses" in r:
+            out.append("  password guesses meanwhile, by HTTP status: "
+                       + ", ".join(f"{status} x{n}" for status, n in r["password_guesses"].items()))
         out.append(f"  empty /api/next answers {r['empty_answers']} (claiming exhausted {r['exhausted_answers']}),"
                    f" items served to two annotators {r['served_to_two']},"
                    f" logins refused with 429 and retried {r['login_refusals']}")
@@ -512,11 +535,14 @@ def main() -> int:
                    help="server worker processes (default: the server's, as bin/tagger.sh)")
     p.add_argument("--threads", type=int, help="application threads per server process (default: the server's)")
     p.add_argument("--posts", type=int, default=100_000, help="posts seeded in the train split (default 100,000)")
+    p.add_argument("--guessers", type=int, default=0,
+                   help="threads posting wrong passwords to the login form during the main run (default 0)")
     p.add_argument("--labeled", type=int, default=20_000,
                    help="of which already labeled, the first in queue order, as earlier sessions leave them"
                         " (default 20,000)")
     args = p.parse_args()
-    scenarios = [Scenario("paced" if args.think[1] > 0 else "back to back", args.users, args.seconds, args.think)]
+    scenarios = [Scenario("paced" if args.think[1] > 0 else "back to back", args.users, args.seconds, args.think,
+                          args.guessers)]
     if args.think[1] > 0 and args.back_to_back_seconds > 0:
         scenarios.append(Scenario("back to back", args.back_to_back_users, args.back_to_back_seconds, (0.0, 0.0)))
     result = run(scenarios, args.posts, args.labeled, args.server_processes, args.threads)
