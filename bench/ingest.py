@@ -108,7 +108,8 @@ def _remove_server(home: Path) -> None:
     """Stop the benchmark's embedded PostgreSQL and delete its temporary workspace."""
     from pgserver._commands import pg_ctl
 
-    from datasets import db, workspace
+    from datasets import workspace
+    from datasets.store import db
 
     server = db.embedded_server(keep_running=True)
     pg_ctl(["-w", "stop"], pgdata=workspace.pgdata_dir(), user=server.system_user)
@@ -127,7 +128,7 @@ def main() -> int:
     home = tempfile.mkdtemp(prefix="goldloop-bench-ingest-")
     os.environ["GOLDLOOP_HOME"] = home
     os.environ.pop("DATABASE_URL", None)
-    from datasets import db
+    from datasets.store import db
 
     big, small = _dataset(args.rows), _dataset(ref_rows)
     engine = db.get_engine()

@@ -34,7 +34,7 @@ def build(workdir: Path, pool: int) -> Path:
     import pandas as pd
     import sqlalchemy as sa
 
-    from datasets.db import get_engine
+    from datasets.store.db import get_engine
     from datasets.ingest import ingest_paths
     from datasets.splits import create_version
 
@@ -73,7 +73,7 @@ def main() -> int:
     import pandas as pd
     import sqlalchemy as sa
 
-    from datasets.db import get_engine
+    from datasets.store.db import get_engine
     from labeling.import_labels import import_labels
     from models import encoder
     from models.loop import run_iteration

@@ -33,7 +33,7 @@ def main() -> int:
     args = p.parse_args()
     import numpy as np
 
-    from datasets.db import get_engine
+    from datasets.store.db import get_engine
     from labeling.task import load_task
     from models.params import active_params, train_params
     from models.selection import select
@@ -65,7 +65,7 @@ def main() -> int:
 
 
 def _latest() -> int:
-    from datasets.db import get_engine
+    from datasets.store.db import get_engine
     from datasets.splits import latest_version
     return latest_version(get_engine())
 

@@ -440,7 +440,7 @@ def run(scenarios: list[Scenario], posts: int, labeled: int, server_processes: i
     home = tempfile.mkdtemp(prefix="goldloop-bench-")
     os.environ["GOLDLOOP_HOME"] = home
     os.environ.pop("DATABASE_URL", None)
-    from datasets import db
+    from datasets.store import db
     from labeling.task import load_task
 
     task = load_task()

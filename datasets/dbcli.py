@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from datasets import cli, db, workspace
+from datasets import cli, workspace
 from datasets.errors import GoldloopError
+from datasets.store import db
 
 
 def _status() -> dict:

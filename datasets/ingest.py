@@ -20,9 +20,10 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from datasets import cli, db, readers, records, timestamps, workspace
+from datasets import cli, readers, records, timestamps, workspace
 from datasets.errors import GoldloopError
 from datasets.ingest_db import BatchWriter, Staged, encode
+from datasets.store import db
 
 # --format value -> (reader format, record kind)
 FORMATS = {"auto": ("auto", "auto"), "twitter": ("json", "twitter"), "jsonl": ("json", "generic"),

@@ -22,9 +22,10 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
-from datasets import cli, db, export, workspace
+from datasets import cli, export, workspace
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash
+from datasets.store import db
 
 DRAWN_SPLITS: tuple[str, ...] = ("test", "dev", "lf")  # sized draws; train takes the rest
 _FETCH_ROWS = 20_000

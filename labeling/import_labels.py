@@ -22,8 +22,9 @@ from typing import Any
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from datasets import cli, db
+from datasets import cli
 from datasets.errors import GoldloopError
+from datasets.store import db
 from labeling.store import copy_rows, transaction
 from labeling.task import Task, add_task_argument, load_task
 

@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from datasets import cli, db, workspace
-from datasets.export import SPLITS, read_split, split_path
+from datasets import cli, workspace
 from datasets.errors import GoldloopError
+from datasets.export import SPLITS, read_split, split_path
 from datasets.splits import latest_version
+from datasets.store import db
 from labeling import analysis, combiners, store
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
 from labeling.task import Task, add_task_argument, check_class_balance, load_task

@@ -15,13 +15,13 @@ import numpy as np
 from sqlalchemy.engine import Engine
 
 from datasets import cli
-from datasets.db import get_engine
 from datasets.errors import GoldloopError
 from datasets.splits import latest_version
+from datasets.store.db import get_engine
 from labeling.task import Task, load_task
 from models import data
-from models.cliargs import add_task_arguments
 from models.classifier import TextClassifier
+from models.cliargs import add_task_arguments
 from models.metrics import ABSTAIN, classification_metrics
 from models.runs import get_run, insert_run, latest_run
 from models.train import update_model_card

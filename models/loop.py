@@ -17,8 +17,8 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
-from datasets.db import get_engine
 from datasets.splits import latest_version
+from datasets.store.db import get_engine
 from labeling.pipeline import run_label
 from labeling.task import load_task
 from models.cliargs import add_task_arguments

@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from datasets import cli, workspace
-from datasets.db import get_engine
 from datasets.demo import GOLD_PATH, TWEETS_PATH
 from datasets.errors import GoldloopError
 from datasets.ingest import ingest_paths
 from datasets.splits import create_version, latest_version
+from datasets.store.db import get_engine
 from labeling.import_labels import import_labels
 from labeling.task import add_task_argument, load_task
 from models.loop import run_iteration, summary

@@ -34,15 +34,15 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from datasets import cli, workspace
-from datasets.db import get_engine
 from datasets.errors import GoldloopError
 from datasets.splits import latest_version
+from datasets.store.db import get_engine
 from labeling.import_labels import read_rows, resolve_label
 from labeling.pipeline import run_label
 from labeling.task import Task, load_task
 from models import data
-from models.cliargs import add_task_arguments
 from models.active import Pool, rank_pool
+from models.cliargs import add_task_arguments
 from models.features import Posts
 from models.metrics import ABSTAIN, classification_metrics
 from models.params import ActiveParams, TrainParams, active_params, normalize_strategy, train_params

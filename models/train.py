@@ -31,14 +31,14 @@ import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
 from datasets import cli, workspace
-from datasets.db import get_engine
 from datasets.errors import GoldloopError
 from datasets.export import SPLITS
 from datasets.splits import latest_version
+from datasets.store.db import get_engine
 from labeling.task import Task, load_task
 from models import data
-from models.cliargs import add_task_arguments
 from models.classifier import TextClassifier
+from models.cliargs import add_task_arguments
 from models.data import LFVotes
 from models.features import Posts
 from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params

@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from datasets import cli, db
+from datasets import cli
 from datasets.errors import GoldloopError
+from datasets.store import db
 from datasets.store import annotators
 
 

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from datasets import cli, db, workspace
+from datasets import cli, workspace
 from datasets.errors import GoldloopError
+from datasets.store import db
 from datasets.store import golden
 from datasets.store.queues import SPLITS
 from labeling.task import add_task_argument, load_task

@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 
 from flask import Flask
 
-from datasets import cli, db
+from datasets import cli
+from datasets.store import db
 from datasets.store import annotators
 from labeling.task import add_task_argument
 from tagger_app import create_app

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.engine import Connection
 
-from datasets import db
 from datasets.errors import GoldloopError
+from datasets.store import db
 from labeling.task import Task, load_task
 
 

@@ -17,7 +17,7 @@ import pgserver
 import pytest
 import sqlalchemy as sa
 
-from datasets import db
+from datasets.store import db
 from models import encoder
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from datasets import db
+from datasets.store import db
 
 
 def test_migrations_are_recorded_and_idempotent(engine: sa.engine.Engine) -> None:
