@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from datasets import workspace
 from datasets.errors import GoldloopError
 from datasets.export import read_split
+from datasets.store import predictions
 from labeling import store
 from labeling.task import Task
 from models.features import Posts
@@ -100,12 +100,9 @@ def label_model_probs(engine: Engine, task: Task, ids: Sequence[str]) -> np.ndar
     """The label model's class probabilities for ``ids`` from ``predictions`` (NaN rows for posts
     it has no prediction for, i.e. no LF voted); None when it has none at all."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT post_id, probs FROM predictions WHERE task = :t"
-                                    " AND source = 'label_model' AND post_id = ANY(:ids)"),
-                            {"t": task.name, "ids": list(ids)}).all()
-    if not rows:
+        found = predictions.probabilities(conn, task.name, "label_model", ids)
+    if not found:
         return None
-    found = {post_id: probs for post_id, probs in rows}
     return np.array([[float(found[i].get(label, 0.0)) for label in task.labels] if i in found
                      else [np.nan] * len(task.labels) for i in ids])
 

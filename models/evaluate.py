@@ -17,13 +17,13 @@ from sqlalchemy.engine import Engine
 from datasets import cli
 from datasets.errors import GoldloopError
 from datasets.splits import latest_version
+from datasets.store import runs
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
 from models import data
 from models.classifier import TextClassifier
 from models.cliargs import add_task_arguments
 from models.metrics import ABSTAIN, classification_metrics
-from models.runs import get_run, insert_run, latest_run
 from models.train import update_model_card
 
 MODEL_ORDER = ("end_model", "label_model", "majority_vote", "best_lf")
@@ -78,10 +78,11 @@ def evaluate(task_path: str | Path | None = None, version: int | None = None, *,
     """Evaluate train run ``run_id`` (default: the task's latest on ``version``) on golden test labels."""
     task = load_task(task_path)
     engine = engine or get_engine()
-    train_run = get_run(engine, run_id) if run_id is not None else None
-    if train_run is None:
-        version = version if version is not None else latest_version(engine)
-        train_run = latest_run(engine, task, "train", version)
+    with engine.connect() as conn:
+        train_run = runs.get(conn, run_id) if run_id is not None else None
+        if train_run is None:
+            version = version if version is not None else latest_version(engine)
+            train_run = runs.latest(conn, task.name, "train", version)
     if train_run is None or train_run["kind"] != "train" or train_run["task"] != task.name:
         raise GoldloopError(f"no trained model of task {task.name!r}" + (f" with run id {run_id}" if run_id else "")
                             + "; run bin/train.sh or bin/loop.sh first")
@@ -99,10 +100,11 @@ def evaluate(task_path: str | Path | None = None, version: int | None = None, *,
     warning = small_sample_warning(len(ids), models, min_labels)
     metrics = {"n_test": len(ids), "models": models, "warning": warning}
     with engine.begin() as conn:
-        eval_id = insert_run(conn, task, version, "evaluate", params={"min_labels": min_labels, "train_run": train_run["id"]},
-                             metrics=metrics, parent_id=train_run["id"], lf_run_id=lf.run_id,
-                             model_path=train_run["model_path"],
-                             golden={"train": train_run["golden_train"], "dev": train_run["golden_dev"], "test": len(ids)})
+        eval_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="evaluate",
+                              params={"min_labels": min_labels, "train_run": train_run["id"]},
+                              metrics=metrics, parent_id=train_run["id"], lf_run_id=lf.run_id,
+                              model_path=train_run["model_path"],
+                              golden={"train": train_run["golden_train"], "dev": train_run["golden_dev"], "test": len(ids)})
     if train_run["model_path"] and Path(train_run["model_path"]).exists():
         update_model_card(train_run["model_path"], metrics={"test": models.get("end_model"), "n_test": len(ids)})
     return {"run_id": eval_id, "train_run": train_run["id"], "task": task.name, "version": version,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
 from datasets.splits import latest_version
+from datasets.store import runs
 from datasets.store.db import get_engine
 from labeling.pipeline import run_label
 from labeling.task import load_task
@@ -26,7 +27,6 @@ from models.evaluate import MODEL_ORDER, evaluate
 from models.params import active_params, train_params
 from models.plots import Series, plot_curves
 from models.queues import refresh_queues
-from models.runs import insert_run, list_runs
 from models.train import selection_lines, train
 
 
@@ -46,9 +46,10 @@ class _Stopwatch:
 
 def iteration_table(engine: Engine, task_name: str) -> pd.DataFrame:
     """All loop iterations of a task: labels used and each model's macro-F1 / accuracy."""
-    runs = list_runs(engine, task_name, "loop")
+    with engine.connect() as conn:
+        loops = runs.of_task(conn, task_name, "loop")
     rows = []
-    for i, run in enumerate(runs.to_dict("records") if len(runs) else [], start=1):
+    for i, run in enumerate(loops, start=1):
         models = run["metrics"].get("models", {})
         rows.append({"iteration": i, "run_id": run["id"], "version": run["version"],
                      "created_at": run["created_at"], "golden_train": run["golden_train"],
@@ -85,14 +86,15 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     scores = {name: {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"]}
               for name, m in evaluation["models"].items()}
     with engine.begin() as conn:
-        loop_id = insert_run(conn, task, version, "loop", parent_id=trained["run_id"], lf_run_id=label["run_id"],
-                             params={"strategy": aparams.strategy, "batch_size": aparams.batch_size},
-                             metrics={"models": scores, "selection": trained["selection"],
-                                      "n_test": evaluation["n_test"], "warning": evaluation["warning"],
-                                      "evaluation_run": evaluation["run_id"], "queues": queues,
-                                      "seconds": clock.seconds},
-                             model_path=trained["model_path"],
-                             golden={**trained["golden"], "test": evaluation["n_test"]})
+        loop_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="loop",
+                              parent_id=trained["run_id"], lf_run_id=label["run_id"],
+                              params={"strategy": aparams.strategy, "batch_size": aparams.batch_size},
+                              metrics={"models": scores, "selection": trained["selection"],
+                                       "n_test": evaluation["n_test"], "warning": evaluation["warning"],
+                                       "evaluation_run": evaluation["run_id"], "queues": queues,
+                                       "seconds": clock.seconds},
+                              model_path=trained["model_path"],
+                              golden={**trained["golden"], "test": evaluation["n_test"]})
     table = iteration_table(engine, task.name)
     return {"loop_run": loop_id, "task": task.name, "version": version, "lf_run": label["run_id"],
             "train_run": trained["run_id"], "evaluation_run": evaluation["run_id"],

@@ -9,15 +9,14 @@ queue of each kind. Writing a queue is one transaction.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from datasets.errors import GoldloopError
+from datasets.store import queues as queue_store
 from labeling.task import Task
 from models import data
 from models.active import Pool, rank_pool
@@ -30,18 +29,12 @@ REVIEW_STRATEGY = "confident_learning"
 
 def write_queue(engine: Engine, task: Task, kind: str, strategy: str, version: int, items: pd.DataFrame,
                 params: dict[str, Any]) -> int:
-    """Insert a queue and its items (``post_id, rank, score, reason``); return the queue id."""
+    """Write a queue and its items (``post_id, rank, score, reason``) in a transaction of its
+    own; return the queue id."""
+    rows = items[["post_id", "rank", "score", "reason"]].itertuples(index=False, name=None)
     with engine.begin() as conn:
-        queue_id = int(conn.execute(sa.text(
-            "INSERT INTO queues (task, kind, strategy, version, params) VALUES (:t, :k, :s, :v, CAST(:p AS jsonb))"
-            " RETURNING id"), {"t": task.name, "k": kind, "s": strategy, "v": version,
-                                "p": json.dumps(params, default=str)}).scalar())
-        if len(items):
-            conn.execute(sa.text("INSERT INTO queue_items (queue_id, post_id, rank, score, reason)"
-                                 " VALUES (:q, :p, :r, :s, :why)"),
-                         [{"q": queue_id, "p": row.post_id, "r": int(row.rank), "s": row.score, "why": row.reason}
-                          for row in items.itertuples(index=False)])
-    return queue_id
+        return queue_store.write(conn, task=task.name, kind=kind, strategy=strategy, version=version,
+                                 params=params, items=rows)
 
 
 def review_items(task: Task, golden: pd.DataFrame, probs: np.ndarray, min_per_class: int) -> tuple[pd.DataFrame, str | None]:

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
 from datasets.splits import latest_version
+from datasets.store import runs
 from datasets.store.db import get_engine
 from labeling.import_labels import read_rows, resolve_label
 from labeling.pipeline import run_label
@@ -47,7 +48,6 @@ from models.features import Posts
 from models.metrics import ABSTAIN, classification_metrics
 from models.params import ActiveParams, TrainParams, active_params, normalize_strategy, train_params
 from models.plots import Series, plot_curves
-from models.runs import insert_run
 from models.train import fit_selected, training_set
 
 
@@ -204,11 +204,11 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
     gold = read_gold(gold_path, task, id_column, label_column)
     label_run = run_label(task.path, version, progress=progress)
     setting = prepare(engine, task, version, gold, train_params(task), active_params(task))
-    runs = [(strategy, False) for strategy in strategies] + [("random", True)]
-    rounds = len(runs) * seeds * (-(-min(budget, len(setting.pool)) // batch) + 1)
+    plan = [(strategy, False) for strategy in strategies] + [("random", True)]
+    rounds = len(plan) * seeds * (-(-min(budget, len(setting.pool)) // batch) + 1)
     rows = []
     with tqdm(total=rounds, desc="simulating", unit="round", disable=not progress) as bar:
-        for strategy, baseline in runs:
+        for strategy, baseline in plan:
             for seed in range(seeds):
                 for point in simulate_run(setting, strategy, seed, budget, batch, bar, baseline=baseline):
                     rows.append({"strategy": BASELINE if baseline else strategy, "seed": seed, **point})
@@ -226,9 +226,9 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
     params = {"gold": str(gold_path), "strategies": strategies, "seeds": seeds, "budget": budget, "batch": batch,
               "pool": len(setting.pool), "n_test": len(setting.test_y)}
     with engine.begin() as conn:
-        run_id = insert_run(conn, task, version, "simulate", params=params,
-                            metrics={"curves": averaged, "baselines": baselines},
-                            lf_run_id=label_run["run_id"], golden={"test": len(setting.test_y)})
+        run_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="simulate",
+                             params=params, metrics={"curves": averaged, "baselines": baselines},
+                             lf_run_id=label_run["run_id"], golden={"test": len(setting.test_y)})
     return {"run_id": run_id, "task": task.name, "version": version, **params, "curves": averaged,
             "baselines": baselines, "csv": str(out / "curves.csv"), "summary_csv": str(out / "summary.csv"),
             "png": str(png)}

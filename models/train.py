@@ -15,7 +15,6 @@ keeps them for early stopping): the golden test set is what stays held out. The 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import shutil
 import sys
@@ -28,12 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
 from datasets.export import SPLITS
 from datasets.splits import latest_version
+from datasets.store import predictions, runs
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
 from models import data
@@ -42,7 +42,6 @@ from models.cliargs import add_task_arguments
 from models.data import LFVotes
 from models.features import Posts
 from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params
-from models.runs import insert_run
 from models.selection import CVData, Selection, select
 
 MODEL_CARD = "model_card.json"
@@ -133,30 +132,6 @@ def golden_counts(golden: pd.DataFrame, params: TrainParams) -> dict[str, int]:
             "dev": int((golden["split"] == "dev").sum()), "test": int((golden["split"] == "test").sum())}
 
 
-def write_predictions(conn: Connection, task: Task, version: int, run_id: int, ids: Sequence[str],
-                      probs: np.ndarray) -> int:
-    """Upsert end-model predictions (``predictions``, source ``end_model``) with COPY, in ``conn``'s transaction."""
-    best = probs.argmax(axis=1)
-    buffer = io.StringIO()
-    for post_id, row, b in zip(ids, probs, best):
-        probs_json = json.dumps({label: round(float(p), 6) for label, p in zip(task.labels, row)})
-        buffer.write("\t".join([post_id, task.labels[b], f"{row[b]:.6f}",
-                                probs_json.replace("\\", "\\\\")]) + "\n")
-    buffer.seek(0)
-    cursor = conn.connection.cursor()
-    cursor.execute("CREATE TEMP TABLE end_preds (post_id text, label text, confidence real, probs jsonb)"
-                   " ON COMMIT DROP")
-    cursor.copy_expert("COPY end_preds FROM STDIN", buffer)
-    cursor.execute(
-        "INSERT INTO predictions (task, source, post_id, version, label, confidence, probs, run_ref, created_at)"
-        " SELECT %s, 'end_model', post_id, %s, label, confidence, probs, %s, now() FROM end_preds"
-        " ON CONFLICT (task, source, post_id) DO UPDATE SET version = EXCLUDED.version, label = EXCLUDED.label,"
-        " confidence = EXCLUDED.confidence, probs = EXCLUDED.probs, run_ref = EXCLUDED.run_ref,"
-        " created_at = EXCLUDED.created_at", (task.name, version, str(run_id)))
-    cursor.execute("DROP TABLE end_preds")
-    return len(ids)
-
-
 def run_dir(task: Task, run_id: int) -> Path:
     """Directory of a trained model: ``models_dir()/<task>/run-<id>``."""
     return workspace.models_dir() / task.name / f"run-{run_id}"
@@ -192,9 +167,9 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
                 "best_val_loss": min(clf.history["val_loss"]) if "val_loss" in clf.history else None}
     tmp: Path | None = None
     with engine.begin() as conn:
-        run_id = insert_run(conn, task, version, "train", params=asdict(chosen),
-                            metrics={"training": training, "selection": selection.to_json()},
-                            lf_run_id=lf_run_id, golden=golden_n)
+        run_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="train",
+                             params=asdict(chosen), metrics={"training": training, "selection": selection.to_json()},
+                             lf_run_id=lf_run_id, golden=golden_n)
         final = run_dir(task, run_id)
         tmp = final.with_name(f".{final.name}.tmp")
         try:
@@ -205,8 +180,9 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
                     "parameters": asdict(chosen), "selection": selection.to_json(), "golden_labels": golden_n,
                     "metrics": {"training": training}}
             (tmp / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
-            write_predictions(conn, task, version, run_id, everything["id"].tolist(), probs)
-            conn.exec_driver_sql("UPDATE runs SET model_path = %s WHERE id = %s", (str(final), run_id))
+            predictions.write(conn, task=task.name, source="end_model", version=version, run_ref=str(run_id),
+                              labels=task.labels, ids=everything["id"].tolist(), probs=probs)
+            runs.set_model_path(conn, run_id, str(final))
             tmp.rename(final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

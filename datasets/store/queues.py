@@ -17,7 +17,9 @@ Every query also skips ``exclude``: the items the client already holds and items
 """
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from datasets.store import leases
+from datasets import jsonout
+from datasets.store import leases, sql
 from datasets.store.posts import latest_lf_run
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
@@ -212,3 +215,32 @@ def default_prediction_source(conn: Connection, task: str) -> str:
     has_end = conn.execute(sa.text("SELECT 1 FROM predictions WHERE task = :t AND source = 'end_model' LIMIT 1"),
                            {"t": task}).scalar()
     return "end_model" if has_end else "label_model"
+
+
+# -- written by the training loop (models/queues.py) -----------------------------------------
+_ITEM_COLUMNS = ("queue_id", "post_id", "rank", "score", "reason")
+
+
+def write(conn: Connection, *, task: str, kind: str, strategy: str, version: int, params: dict[str, Any],
+          items: Iterable[tuple[str, int, float | None, str | None]]) -> int:
+    """Insert a queue of ``kind`` (``active`` or ``review``) and its ``items`` (``post_id, rank,
+    score, reason``; rank 1 is asked first) in the caller's transaction; return the queue id.
+
+    The tagger serves the newest queue of each kind, so a new queue replaces the old one for
+    annotators the moment this transaction commits, never half-written. The items go by COPY: an
+    active-learning queue can rank a whole pool. A NaN score (the strategy could not score the
+    item) is stored as NULL.
+    """
+    queue_id = int(conn.execute(sa.text(
+        "INSERT INTO queues (task, kind, strategy, version, params)"
+        " VALUES (:task, :kind, :strategy, :version, CAST(:params AS jsonb)) RETURNING id"),
+        {"task": task, "kind": kind, "strategy": strategy, "version": version,
+         "params": jsonout.dumps(params)}).scalar_one())
+    sql.copy_rows(conn, "queue_items", _ITEM_COLUMNS,
+                  ((queue_id, str(post_id), int(rank), _score(score), reason) for post_id, rank, score, reason in items))
+    return queue_id
+
+
+def _score(value: float | None) -> float | None:
+    """A score as COPY writes it: a plain float, or None for a missing or NaN score."""
+    return None if value is None or math.isnan(value) else float(value)
