@@ -15,8 +15,7 @@ import pyarrow.parquet as pq
 
 from datasets import workspace
 from datasets.errors import GoldloopError
-
-SPLITS: tuple[str, ...] = ("test", "dev", "lf", "train")
+from datasets.store.versions import SPLITS
 
 _TEXT_LIST = pa.list_(pa.string())
 SCHEMA = pa.schema([

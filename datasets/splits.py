@@ -9,26 +9,25 @@ so a failure leaves neither rows nor files behind. See ``docs/datasets.md``.
 from __future__ import annotations
 
 import csv
-import io
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from tqdm import tqdm
 
 from datasets import cli, export, workspace
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash
-from datasets.store import db
+from datasets.store import db, posts, sql, versions
+from datasets.store.versions import SPLITS
 
 DRAWN_SPLITS: tuple[str, ...] = ("test", "dev", "lf")  # sized draws; train takes the rest
-_FETCH_ROWS = 20_000
 _MAX_SEED = 2**31 - 1  # dataset_versions.seed is a PostgreSQL integer
 
 
@@ -105,8 +104,7 @@ def _post_checker(engine: Engine) -> Callable[[str], bool]:
     """``is_post(id)``: whether ``raw_posts`` holds that id (one query per id file)."""
     def is_post(post_id: str) -> bool:
         with engine.connect() as conn:
-            found = conn.exec_driver_sql("SELECT 1 FROM raw_posts WHERE id = %(id)s", {"id": post_id}).first()
-        return found is not None
+            return posts.exists(conn, post_id)
     return is_post
 
 
@@ -135,42 +133,23 @@ def _assigned_frame(assign: dict[str, Path],
     return assigned, headers
 
 
-def _load_assigned(cursor, assigned: pd.DataFrame) -> None:
-    """Copy the assigned ids into a temporary table and fail on ids missing from ``raw_posts``."""
-    cursor.execute("CREATE TEMP TABLE assigned_ids (id text PRIMARY KEY, split text NOT NULL,"
-                   " file text NOT NULL, line integer NOT NULL) ON COMMIT DROP")
-    buffer = io.StringIO()
-    assigned[["id", "split", "file", "line"]].to_csv(buffer, index=False, header=False)
-    buffer.seek(0)
-    cursor.copy_expert("COPY assigned_ids (id, split, file, line) FROM STDIN WITH (FORMAT csv)", buffer)
-    cursor.execute("SELECT a.file, a.line, a.id, count(*) OVER (PARTITION BY a.file) FROM assigned_ids a"
-                   " LEFT JOIN raw_posts p ON p.id = a.id WHERE p.id IS NULL ORDER BY a.file, a.line LIMIT 1")
-    missing = cursor.fetchone()
-    if missing:
-        file, line, post_id, total = missing
-        raise GoldloopError(f"{file} line {line}: unknown post id {post_id!r} (not in raw_posts; "
-                            f"{total} unknown id(s) in {file})")
+def _load_assigned(conn: Connection, assigned: pd.DataFrame) -> None:
+    """Load the assigned ids for the candidates query; fail on ids missing from ``raw_posts``."""
+    unknown = versions.load_assigned(conn, assigned[list(versions.ASSIGNED_COLUMNS)].itertuples(index=False))
+    if unknown:
+        raise GoldloopError(f"{unknown.file} line {unknown.line}: unknown post id {unknown.id!r} (not in raw_posts; "
+                            f"{unknown.unknown_in_file} unknown id(s) in {unknown.file})")
 
 
-def _read_posts(raw, lang: list[str] | None, progress: bool) -> pd.DataFrame:
+def _read_posts(conn: Connection, lang: list[str] | None, progress: bool) -> pd.DataFrame:
     """The candidate posts' dedup keys: id, norm_hash, is_retweet, created_us, assigned split.
 
     Texts are hashed batch by batch and never held all at once, so memory stays small.
     """
-    where = "a.id IS NOT NULL OR %(lang)s::text[] IS NULL OR p.lang = ANY(%(lang)s::text[])"
-    params = {"lang": lang}
-    with raw.cursor() as count_cursor:
-        count_cursor.execute(f"SELECT count(*) FROM raw_posts p LEFT JOIN assigned_ids a ON a.id = p.id"
-                             f" WHERE {where}", params)
-        total = count_cursor.fetchone()[0]
     frames = []
-    with raw.cursor(name="split_posts") as cursor, tqdm(total=total, desc="hashing posts", unit="post",
-                                                        disable=not progress) as bar:
-        cursor.itersize = _FETCH_ROWS
-        cursor.execute("SELECT p.id, p.text, p.is_retweet,"
-                       " (extract(epoch FROM p.created_at) * 1000000)::bigint, a.split"
-                       f" FROM raw_posts p LEFT JOIN assigned_ids a ON a.id = p.id WHERE {where}", params)
-        while rows := cursor.fetchmany(_FETCH_ROWS):
+    with tqdm(total=versions.candidate_count(conn, lang), desc="hashing posts", unit="post",
+              disable=not progress) as bar:
+        for rows in versions.candidates(conn, lang):
             ids, texts, retweets, created, splits = zip(*rows)
             frames.append(pd.DataFrame({
                 "id": pd.array(ids, dtype="str"),
@@ -234,40 +213,26 @@ def _describe(posts: pd.DataFrame, kept: pd.DataFrame, lang: list[str] | None) -
             + (f", {assigned} assigned" if assigned else ""))
 
 
-def _copy_members(raw, version: int, members: pd.DataFrame, progress: bool) -> None:
+def _copy_members(conn: Connection, version: int, members: pd.DataFrame, progress: bool) -> None:
     """COPY the membership rows into ``split_members``."""
-    with raw.cursor() as cursor, tqdm(total=len(members), desc="saving membership", unit="post",
-                                      disable=not progress) as bar:
-        for start in range(0, len(members), 200_000):
-            chunk = members.iloc[start:start + 200_000]
-            buffer = io.StringIO()
-            chunk.assign(version=version)[["version", "id", "split", "norm_hash"]].to_csv(
-                buffer, index=False, header=False)
-            buffer.seek(0)
-            cursor.copy_expert("COPY split_members (version, post_id, split, norm_hash) FROM STDIN"
-                               " WITH (FORMAT csv)", buffer)
-            bar.update(len(chunk))
+    rows = zip(repeat(version), members["id"], members["split"], members["norm_hash"])
+    with tqdm(rows, total=len(members), desc="saving membership", unit="post", disable=not progress) as counted:
+        versions.copy_members(conn, counted)
 
 
-def _split_rows(raw, version: int, split: str, bar: tqdm) -> Iterator[list[tuple]]:
+def _split_rows(conn: Connection, version: int, split: str, bar: tqdm) -> Iterator[Sequence[tuple]]:
     """Stream one split's export rows (``export.SCHEMA`` order) in batches."""
-    columns = ", ".join(f"p.{c}" for c in export.POST_COLUMNS)
-    with raw.cursor(name=f"export_{split}") as cursor:
-        cursor.itersize = _FETCH_ROWS
-        cursor.execute(f"SELECT {columns}, m.norm_hash, m.split, m.version FROM split_members m"
-                       " JOIN raw_posts p ON p.id = m.post_id WHERE m.version = %s AND m.split = %s"
-                       " ORDER BY length(p.id), p.id", (version, split))
-        while rows := cursor.fetchmany(_FETCH_ROWS):
-            bar.update(len(rows))
-            yield rows
+    for rows in versions.split_rows(conn, version, split, export.POST_COLUMNS):
+        bar.update(len(rows))
+        yield rows
 
 
-def _export(raw, version: int, counts: dict[str, int], target: Path, progress: bool) -> None:
+def _export(conn: Connection, version: int, counts: dict[str, int], target: Path, progress: bool) -> None:
     """Write every split of ``version`` to ``target`` (a fresh directory)."""
     target.mkdir(parents=True)
     with tqdm(total=sum(counts.values()), desc="exporting parquet", unit="post", disable=not progress) as bar:
-        for split in export.SPLITS:
-            export.write_split(target / f"{split}.parquet", _split_rows(raw, version, split, bar))
+        for split in SPLITS:
+            export.write_split(target / f"{split}.parquet", _split_rows(conn, version, split, bar))
 
 
 def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int = 10000, seed: int = 0,
@@ -290,50 +255,40 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
     lang = sorted({code.strip() for code in lang if code.strip()}) if lang else None
     assign_files = dict(assign or {})
     assigned, headers = _assigned_frame(assign_files, _post_checker(engine))
-    raw = engine.raw_connection()
     tmp_dir: Path | None = None
     try:
-        with raw.cursor() as cursor:
-            _load_assigned(cursor, assigned)
-        posts = _read_posts(raw, lang, progress)
-        if posts.empty:
-            raise GoldloopError("no posts to split" + (f" with lang in {','.join(lang)}" if lang else "")
-                                + "; run bin/ingest.sh first")
-        kept = _dedup(posts)
-        drawn = {split: n for split, n in sizes.items() if split not in assign_files}
-        members = _draw(kept, drawn, seed, _describe(posts, kept, lang))
-        counts = {s: int((members["split"] == s).sum()) for s in export.SPLITS}
-        with raw.cursor() as cursor:
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('dataset_versions', 'version'))")
-            version = int(cursor.fetchone()[0])
-        final_dir = workspace.version_dir(version)
-        if final_dir.exists():
-            raise GoldloopError(f"{final_dir} already exists (left by another database?); move it away")
-        params = {"test": test, "dev": dev, "lf": lf, "seed": seed, "lang": lang,
-                  "assign": {s: str(p) for s, p in assign_files.items()}}
-        with raw.cursor() as cursor:
-            cursor.execute("INSERT INTO dataset_versions (version, seed, params, counts, export_dir)"
-                           " VALUES (%s, %s, %s, %s, %s)",
-                           (version, seed, _json(params), _json(counts), str(final_dir)))
-        _copy_members(raw, version, members, progress)
-        tmp_dir = workspace.datasets_dir() / f".v{version}.tmp-{os.getpid()}"
-        _export(raw, version, counts, tmp_dir, progress)
-        raw.commit()
+        with sql.transaction(engine) as conn:
+            _load_assigned(conn, assigned)
+            candidates = _read_posts(conn, lang, progress)
+            if candidates.empty:
+                raise GoldloopError("no posts to split" + (f" with lang in {','.join(lang)}" if lang else "")
+                                    + "; run bin/ingest.sh first")
+            kept = _dedup(candidates)
+            drawn = {split: n for split, n in sizes.items() if split not in assign_files}
+            members = _draw(kept, drawn, seed, _describe(candidates, kept, lang))
+            counts = {s: int((members["split"] == s).sum()) for s in SPLITS}
+            version = versions.reserve(conn)
+            final_dir = workspace.version_dir(version)
+            if final_dir.exists():
+                raise GoldloopError(f"{final_dir} already exists (left by another database?); move it away")
+            params = {"test": test, "dev": dev, "lf": lf, "seed": seed, "lang": lang,
+                      "assign": {s: str(p) for s, p in assign_files.items()}}
+            versions.create(conn, version, seed, params, counts, str(final_dir))
+            _copy_members(conn, version, members, progress)
+            tmp_dir = workspace.datasets_dir() / f".v{version}.tmp-{os.getpid()}"
+            _export(conn, version, counts, tmp_dir, progress)
     except BaseException:
-        raw.rollback()
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
-    finally:
-        raw.close()
     tmp_dir.rename(final_dir)
     assigned_kept = members[members["split"].notna() & members["id"].isin(assigned["id"])]
     return {
         "version": version,
         "counts": counts,
         "export_dir": str(final_dir),
-        "duplicates_dropped": len(posts) - len(kept),
-        "source_posts": len(posts),
+        "duplicates_dropped": len(candidates) - len(kept),
+        "source_posts": len(candidates),
         "seed": seed,
         "lang": lang,
         "assigned": {s: {"file": str(p), "header": headers[s], "ids": int((assigned["split"] == s).sum()),
@@ -344,14 +299,7 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
 def latest_version(engine: Engine) -> int:
     """The newest data-set version number; a ``GoldloopError`` when there is none yet."""
     with engine.connect() as conn:
-        version = conn.exec_driver_sql("SELECT max(version) FROM dataset_versions").scalar()
-    if version is None:
-        raise GoldloopError("no data-set version yet; run bin/split.sh")
-    return int(version)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+        return versions.resolve(conn, None)
 
 
 def _parse_assign(values: Sequence[str]) -> dict[str, Path]:
@@ -369,7 +317,7 @@ def _parse_assign(values: Sequence[str]) -> dict[str, Path]:
 
 def _summary(result: dict[str, Any]) -> str:
     counts = result["counts"]
-    lines = [f"data-set version {result['version']}: " + ", ".join(f"{s} {counts[s]}" for s in export.SPLITS),
+    lines = [f"data-set version {result['version']}: " + ", ".join(f"{s} {counts[s]}" for s in SPLITS),
              f"  from {result['source_posts']} posts"
              + (f" (lang {','.join(result['lang'])})" if result["lang"] else "")
              + f", {result['duplicates_dropped']} duplicates dropped, seed {result['seed']}"]

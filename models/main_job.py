@@ -20,6 +20,7 @@ from datasets.demo import GOLD_PATH, TWEETS_PATH
 from datasets.errors import GoldloopError
 from datasets.ingest import ingest_paths
 from datasets.splits import create_version, latest_version
+from datasets.store import versions
 from datasets.store.db import get_engine
 from labeling.import_labels import import_labels
 from labeling.task import add_task_argument, load_task
@@ -42,9 +43,7 @@ def _version_for(engine: sa.engine.Engine, inserted: int, new_version: bool, siz
 def _golden_subset(engine: sa.engine.Engine, gold: Path, version: int, target: Path) -> int:
     """Write the rows of ``gold`` (id,label) whose posts are in the golden splits to ``target``."""
     with engine.connect() as conn:
-        golden_ids = set(conn.execute(
-            sa.text("SELECT post_id FROM split_members WHERE version = :v AND split = ANY(:s)"),
-            {"v": version, "s": list(GOLDEN_SPLITS)}).scalars())
+        golden_ids = versions.member_ids(conn, version, GOLDEN_SPLITS)
     kept = 0
     with gold.open(newline="", encoding="utf-8") as src, target.open("w", newline="", encoding="utf-8") as dst:
         reader = csv.DictReader(src)

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from datasets import cli, workspace
-from datasets.errors import GoldloopError
-from datasets.store import db
-from datasets.store import golden
-from datasets.store.queues import SPLITS
+from datasets.store import db, golden, versions
+from datasets.store.versions import SPLITS
 from labeling.task import add_task_argument, load_task
 
 FORMATS = ("parquet", "csv", "jsonl")
@@ -82,14 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     task = load_task(args.task)
     engine = db.get_engine()
-    with engine.begin() as conn:  # one snapshot for every split
-        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        version = args.version or conn.exec_driver_sql("SELECT max(version) FROM dataset_versions").scalar()
-        if version is None:
-            raise GoldloopError("no data-set version yet: run bin/split.sh first")
-        known = conn.exec_driver_sql("SELECT 1 FROM dataset_versions WHERE version = %(v)s", {"v": version}).scalar()
-        if not known:
-            raise GoldloopError(f"--version {version}: no such data-set version")
+    # One snapshot for every split: a label committed while they are read shows in all of them or in none.
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, conn.begin():
+        version = versions.resolve(conn, args.version)
         by_split = {s: golden.rows(conn, task.name, version, s, args.include_conflicts) for s in args.split or SPLITS}
     out_dir = args.out or workspace.home() / "exports" / task.name / f"v{version}"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.engine import Connection
 
 from datasets.errors import GoldloopError
-from datasets.store import db
+from datasets.store import db, versions
 from labeling.task import Task, load_task
 
 
@@ -37,7 +36,7 @@ class TaggerState:
         """The configured data-set version, else the latest one (None when there is none)."""
         if self.version is not None:
             return self.version
-        return conn.execute(sa.text("SELECT max(version) FROM dataset_versions")).scalar()
+        return versions.latest(conn)
 
 
 def tagger() -> TaggerState:

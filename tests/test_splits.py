@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from datasets import export, splits
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash, normalize_text
+from datasets.store import versions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2020, 4, 5, 12, 0, tzinfo=timezone.utc)
@@ -121,6 +122,18 @@ def test_too_small_names_the_numbers(engine: sa.engine.Engine) -> None:
         assert conn.execute(sa.text("SELECT count(*) FROM dataset_versions")).scalar() == 0
     with pytest.raises(GoldloopError, match="no data-set version yet; run bin/split.sh"):
         splits.latest_version(engine)
+
+
+def test_resolve_takes_the_given_version_or_the_newest(engine: sa.engine.Engine) -> None:
+    insert_posts(engine, distinct_posts(30))
+    with engine.connect() as conn, pytest.raises(GoldloopError, match="no data-set version yet; run bin/split.sh"):
+        versions.resolve(conn, None)
+    first = splits.create_version(engine, test=5, dev=5, lf=5, progress=False)["version"]
+    second = splits.create_version(engine, test=5, dev=5, lf=5, seed=1, progress=False)["version"]
+    with engine.connect() as conn:
+        assert (versions.resolve(conn, None), versions.resolve(conn, first)) == (second, first)
+        with pytest.raises(GoldloopError, match=f"data-set version {second + 1} does not exist; see bin/split.sh"):
+            versions.resolve(conn, second + 1)
 
 
 def test_language_filter(engine: sa.engine.Engine) -> None:

@@ -30,9 +30,9 @@ from sqlalchemy.engine import Connection
 from datasets import jsonout
 from datasets.store import leases, sql
 from datasets.store.posts import latest_lf_run
+from datasets.store.versions import SPLITS
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
-SPLITS = ("test", "dev", "lf", "train")
 PREDICTION_SOURCES = ("end_model", "label_model")
 RECHECK_QUEUES = ("disagree", "review")  # re-check existing labels: no annotator cap
 
