@@ -1,4 +1,4 @@
-"""Label model, LF analysis and scores: Snorkel's ``LabelModel``, ``LFAnalysis`` and majority vote.
+"""Label model, LF analysis and scores: Snorkel's ``LabelModel`` and ``LFAnalysis``.
 
 Hard predictions break ties at random with a seeded generator (as Snorkel's tutorial scores
 with ``tie_break_policy="random"``), so rows no LF votes on still get a prediction and count
@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from snorkel.labeling import LFAnalysis
-from snorkel.labeling.model import LabelModel, MajorityLabelVoter
+from snorkel.labeling.model import LabelModel
 
 
 #: Snorkel's ``LabelModel`` refuses fewer LFs ("L_train should have at least 3 labeling functions").
@@ -58,11 +58,6 @@ def one_hot_votes(L: np.ndarray, cardinality: int) -> sp.csr_matrix:
     rows, lfs = np.nonzero(L >= 0)
     cols = lfs * cardinality + L[rows, lfs].astype(int)
     return sp.csr_matrix((np.ones(len(rows), "float32"), (rows, cols)), shape=(len(L), L.shape[1] * cardinality))
-
-
-def majority_probs(L: np.ndarray, cardinality: int) -> np.ndarray:
-    """Majority-vote class probabilities (uniform over tied labels; uniform when uncovered)."""
-    return MajorityLabelVoter(cardinality=cardinality, verbose=False).predict_proba(L.astype(np.int64))
 
 
 def hard_labels(probs: np.ndarray, seed: int) -> np.ndarray:

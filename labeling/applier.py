@@ -16,13 +16,13 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pandas as pd
 from snorkel.labeling import LabelingFunction, PandasLFApplier
-from snorkel.labeling.model import MajorityLabelVoter
 
 from datasets.errors import GoldloopError
 from labeling import python_lfs
 from labeling.cluster import ClusterLF
-from labeling.compiled import ABSTAIN, CompiledLF
+from labeling.compiled import CompiledLF
 from labeling.fields import column_values
+from labeling.label_matrix import ABSTAIN, majority_vote
 from labeling.reference import row_lf
 from labeling.task import Task
 
@@ -64,8 +64,7 @@ class TaskApplier:
         if self.clusters:
             base = self._apply_chunk(frame, clusters=False)
             others = [j for j in range(len(self.names)) if j not in self.clusters]
-            votes = MajorityLabelVoter(cardinality=len(self.task.labels), verbose=False).predict(
-                base[:, others].astype(np.int64), tie_break_policy="abstain") if others else np.full(len(frame), -1)
+            votes = majority_vote(base[:, others], len(self.task.labels))
             for lf in self.clusters.values():
                 texts = column_values(frame, lf.field).to_pylist()
                 use_golden = golden is not None and int((np.asarray(golden) >= 0).sum()) >= lf.params["min_golden"]

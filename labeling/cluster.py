@@ -25,10 +25,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import Normalizer, normalize
 
+from labeling.label_matrix import ABSTAIN
 from labeling.task import LFSpec
 from models import encoder
-
-ABSTAIN = -1
 
 
 class ClusterLF:

@@ -35,6 +35,7 @@ from sklearn.preprocessing import FunctionTransformer
 from snorkel.labeling.model import LabelModel
 
 from labeling import analysis
+from labeling.label_matrix import majority_probs
 
 #: Golden labels (dev + lf + train) needed before the combiners are compared at all.
 MIN_GOLDEN = 30
@@ -107,7 +108,7 @@ def candidates(label_model: LabelModel | None) -> tuple[str, ...]:
 def out_of_fold_probs(label_model: LabelModel | None, L: np.ndarray, y: np.ndarray, cardinality: int,
                       seed: int) -> dict[str, np.ndarray]:
     """Each combiner's class probabilities for every golden row, predicted while that row was held out."""
-    oof = {"majority_vote": analysis.majority_probs(L, cardinality), "supervised": np.zeros((len(y), cardinality))}
+    oof = {"majority_vote": majority_probs(L, cardinality), "supervised": np.zeros((len(y), cardinality))}
     if label_model is not None:
         oof["label_model"] = label_model.predict_proba(L.astype(np.int64))  # unsupervised: no fold sees y
     folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
@@ -136,7 +137,7 @@ def choose_weak_targets(label_model: LabelModel | None, L: np.ndarray, y: np.nda
     k = len(labels)
     y = np.asarray(y, dtype=np.int64)
     names = candidates(label_model)
-    proba: dict[str, ProbaFn] = {"majority_vote": lambda rows: analysis.majority_probs(rows, k)}
+    proba: dict[str, ProbaFn] = {"majority_vote": lambda rows: majority_probs(rows, k)}
     if label_model is not None:
         proba["label_model"] = lambda rows: label_model.predict_proba(rows.astype(np.int64))
     short = too_few_golden(y, labels)

@@ -15,10 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labeling.label_matrix import ABSTAIN
 from labeling.matching import re2_pattern, required_literal
 from labeling.task import LFSpec
-
-ABSTAIN = -1
 
 
 def _search(texts: list[str], patterns: list[re.Pattern[str]]) -> np.ndarray:

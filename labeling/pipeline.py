@@ -28,6 +28,7 @@ from datasets.splits import latest_version
 from datasets.store import db
 from labeling import analysis, combiners, store
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
+from labeling.label_matrix import majority_probs
 from labeling.task import Task, add_task_argument, check_class_balance, load_task
 
 FIT_SPLITS = ("lf", "train")
@@ -72,7 +73,7 @@ def _eval_scores(L: dict[str, np.ndarray], y: dict[str, np.ndarray], lm_probs: d
         if not len(rows):
             continue
         for name, p in (("label_model", lm_probs[split][rows]),
-                        ("majority_vote", analysis.majority_probs(L[split][rows], k))):
+                        ("majority_vote", majority_probs(L[split][rows], k))):
             metrics[name][split] = analysis.scores(y[split][rows], analysis.hard_labels(p, seed), k)
     return metrics
 
@@ -152,7 +153,7 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
     k = len(task.labels)
     fallback = analysis.label_model_fallback(len(task.lfs), str(task.path))
     model = None if fallback else analysis.fit_label_model(L_fit, k, params, progress)
-    lm_proba = model.predict_proba if model is not None else (lambda rows: analysis.majority_probs(rows, k))
+    lm_proba = model.predict_proba if model is not None else (lambda rows: majority_probs(rows, k))
     lm_probs = {s: combiners.predict_all(lm_proba, L[s].astype(np.int64), k) for s in SPLITS}
     covered = {s: (L[s] >= 0).any(axis=1) for s in SPLITS}
     y = {s: _golden_vector(ids[s], golden) for s in SPLITS}

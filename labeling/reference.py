@@ -13,10 +13,9 @@ from typing import Any
 from snorkel.labeling import LabelingFunction
 
 from labeling.fields import row_value
+from labeling.label_matrix import ABSTAIN
 from labeling.matching import term_pattern
 from labeling.task import LFSpec
-
-ABSTAIN = -1
 
 
 def _any_match(patterns: list[re.Pattern[str]]) -> Callable[[str], bool]:

@@ -39,8 +39,7 @@ from skactiveml.pool import uncertainty_scores
 from sklearn.cluster import KMeans
 from sklearn.decomposition import TruncatedSVD
 
-from models.evaluate import majority_vote
-from models.metrics import ABSTAIN
+from labeling.label_matrix import ABSTAIN, majority_vote
 from models.params import ActiveParams, normalize_strategy
 
 SVD_DIMS = 32

@@ -19,24 +19,16 @@ from datasets.errors import GoldloopError
 from datasets.splits import latest_version
 from datasets.store import runs
 from datasets.store.db import get_engine
+from labeling.label_matrix import ABSTAIN, majority_vote
 from labeling.task import Task, load_task
 from models import data
 from models.classifier import TextClassifier
 from models.cliargs import add_task_arguments
-from models.metrics import ABSTAIN, classification_metrics
+from models.metrics import classification_metrics
 from models.train import update_model_card
 
 MODEL_ORDER = ("end_model", "label_model", "majority_vote", "best_lf")
 DEFAULT_MIN_LABELS = 100
-
-
-def majority_vote(votes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Snorkel's ``MajorityLabelVoter`` predictions; ties and all-abstain rows give -1."""
-    from snorkel.labeling.model import MajorityLabelVoter
-
-    if votes.shape[1] == 0:
-        return np.full(len(votes), ABSTAIN)
-    return MajorityLabelVoter(cardinality=n_classes).predict(votes.astype(int), tie_break_policy="abstain")
 
 
 def compare_models(task: Task, y_true: np.ndarray, *, end_probs: np.ndarray | None,

@@ -23,8 +23,8 @@ from sklearn.preprocessing import normalize
 
 from datasets.errors import GoldloopError
 from labeling.analysis import one_hot_votes
+from labeling.label_matrix import ABSTAIN
 from models import encoder, tfidf
-from models.metrics import ABSTAIN
 from models.standardize import standardize_post
 
 BLOCKS = ("tfidf", "encoder")

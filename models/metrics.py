@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
-ABSTAIN = -1
+from labeling.label_matrix import ABSTAIN
 
 
 def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

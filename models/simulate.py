@@ -39,13 +39,14 @@ from datasets.splits import latest_version
 from datasets.store import runs
 from datasets.store.db import get_engine
 from labeling.import_labels import read_rows, resolve_label
+from labeling.label_matrix import ABSTAIN
 from labeling.pipeline import run_label
 from labeling.task import Task, load_task
 from models import data
 from models.active import Pool, rank_pool
 from models.cliargs import add_task_arguments
 from models.features import Posts
-from models.metrics import ABSTAIN, classification_metrics
+from models.metrics import classification_metrics
 from models.params import ActiveParams, TrainParams, active_params, normalize_strategy, train_params
 from models.plots import Series, plot_curves
 from models.train import fit_selected, training_set

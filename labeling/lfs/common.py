@@ -8,7 +8,7 @@ from typing import Any
 
 from snorkel.labeling import labeling_function
 
-ABSTAIN = -1
+from labeling.label_matrix import ABSTAIN
 
 
 @labeling_function()

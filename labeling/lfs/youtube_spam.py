@@ -5,7 +5,9 @@ from typing import Any
 
 from snorkel.labeling import labeling_function
 
-ABSTAIN, HAM, SPAM = -1, 0, 1
+from labeling.label_matrix import ABSTAIN
+
+HAM, SPAM = 0, 1
 
 
 @labeling_function()
