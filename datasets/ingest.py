@@ -2,11 +2,11 @@
 
 Every file is checked first (exists, readable, known format, required columns), so a bad path
 fails before anything is written. Records are then streamed in batches of ``--batch-size``;
-each batch is one transaction (see :mod:`datasets.ingest_db`), ids already stored are skipped,
-and every record that cannot be stored is written to the rejects file (JSON lines with
-``file``, ``line``, ``reason``, ``snippet``) while the good ones carry on. Exit status: 0 all
-stored, 2 some records rejected, 1 error, 130 interrupted (whole batches stay committed;
-re-running completes the load).
+each batch is one transaction (see :class:`datasets.store.posts.IngestBatch`), ids already
+stored are skipped, and every record that cannot be stored is written to the rejects file
+(JSON lines with ``file``, ``line``, ``reason``, ``snippet``) while the good ones carry on.
+Exit status: 0 all stored, 2 some records rejected, 1 error, 130 interrupted (whole batches
+stay committed; re-running completes the load).
 """
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ from tqdm import tqdm
 
 from datasets import cli, readers, records, timestamps, workspace
 from datasets.errors import GoldloopError
-from datasets.ingest_db import BatchWriter, Staged, encode
-from datasets.store import db
+from datasets.store import db, posts
+
+# A post's text fields: the ones whose unencodable characters reject it.
+_TEXT_FIELDS = ("id", "text", "lang", "author", "author_id", "source_app", "retweeted_id",
+                "hashtags", "mentions", "urls", "media_urls")
 
 # --format value -> (reader format, record kind)
 FORMATS = {"auto": ("auto", "auto"), "twitter": ("json", "twitter"), "jsonl": ("json", "generic"),
@@ -70,9 +73,9 @@ class _Load:
     and Python work at the same time); at most one batch is in flight.
     """
 
-    def __init__(self, writer: BatchWriter, rejects: RejectsFile, batch_size: int, bar: tqdm):
+    def __init__(self, writer: posts.IngestBatch, rejects: RejectsFile, batch_size: int, bar: tqdm):
         self.writer, self.rejects, self.batch_size, self.bar = writer, rejects, batch_size, bar
-        self.rows: list[Staged] = []
+        self.rows: list[posts.Staged] = []
         self.pending_read = self.pending_rejected = 0
         self.totals = {"read": 0, "inserted": 0, "duplicates": 0, "rejected": 0}
         self.time_warnings = 0
@@ -89,7 +92,7 @@ class _Load:
         if post.time_warning:
             self.warn_time(source, line, post.time_warning)
         try:
-            staged = encode(len(self.rows), post, source, line)
+            staged = _stage(len(self.rows), post, source, line)
         except records.RecordError as exc:
             self.reject(source, line, str(exc), _snip(post.raw))
             return
@@ -171,7 +174,7 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
     options = {"format": fmt, "encoding": encoding, "batch_size": batch_size,
                "columns": {"id": columns.id, "text": columns.text, "time": columns.time, "author": columns.author},
                "time_format": columns.time_format}
-    writer = BatchWriter(db.get_engine(), [str(p) for p in paths], options)
+    writer = posts.IngestBatch(db.get_engine(), [str(p) for p in paths], options)
     rejects = RejectsFile(Path(rejects_path) if rejects_path else
                           workspace.home() / "rejects" / f"ingest-{writer.batch_id}.jsonl")
     bar = tqdm(total=sum(s.size for s in sources), unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
@@ -217,6 +220,33 @@ def _read_source(source: readers.Source, load: _Load, columns: records.Columns, 
             load.bar.update(position - done)
             done = position
     load.bar.update(source.size - done)
+
+
+def _stage(seq: int, post: records.Post, source_file: str, source_line: int) -> posts.Staged:
+    """The staging row of one post (``seq`` orders duplicates in a batch).
+
+    Raises :class:`RecordError` naming the field when one of ``_TEXT_FIELDS`` holds text UTF-8
+    cannot encode (lone surrogates from undecodable input), so that post alone is rejected. In
+    ``raw`` (the original record, kept for reference) and the file name such characters become
+    U+FFFD instead.
+    """
+    try:
+        return posts.staged(seq, post, source_file, source_line)
+    except UnicodeEncodeError:
+        for name in _TEXT_FIELDS:
+            value = getattr(post, name)
+            if any(_unencodable(v) for v in (value if isinstance(value, list) else [value])):
+                raise records.RecordError(f"invalid Unicode in {name} (undecodable bytes or a lone surrogate)") from None
+        post = post._replace(raw=records.replace_surrogates(post.raw))
+        return posts.staged(seq, post, records.replace_surrogates(source_file), source_line)
+
+
+def _unencodable(value: str | None) -> bool:
+    try:
+        value is None or value.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def _as_text(obj: Any) -> str:

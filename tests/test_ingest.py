@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from datasets import ingest_synth
+from datasets import ingest_synth, records
 from datasets.errors import GoldloopError
 from datasets.ingest import ingest_paths
+from datasets.store import posts
 
 REPO = Path(__file__).resolve().parent.parent
 INGEST = str(REPO / "bin" / "ingest.sh")
@@ -259,3 +260,24 @@ def test_interrupted_load_leaves_whole_batches_and_rerun_completes(engine, tmp_p
     assert (result["inserted"], result["duplicates"]) == (total - stored, stored)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(DISTINCT id) FROM raw_posts")).scalar() == total
+
+
+def test_a_row_postgresql_refuses_is_rejected_alone_and_its_batch_kept(engine):
+    """What the record checks let through (here a 31 February) PostgreSQL refuses: the batch is
+    halved until that row stands alone, and the good rows around it are stored."""
+    good = [records.Post(id=str(i), created_at="2020-04-05T10:00:00+00:00", text=f"post {i}", lang="en",
+                         author=None, author_id=None, source_app=None, is_retweet=False, retweeted_id=None,
+                         hashtags=[], mentions=[], urls=[], media_urls=[], raw="{}") for i in range(7)]
+    bad = good[0]._replace(id="bad", created_at="2020-02-31T10:00:00+00:00")
+    rows = [posts.staged(seq, post, "f.jsonl", seq + 1) for seq, post in enumerate(good[:3] + [bad] + good[3:])]
+    batch = posts.IngestBatch(engine, ["f.jsonl"], {})
+    try:
+        inserted, duplicates, refused = batch.write(rows, read=8, rejected=0)
+    finally:
+        batch.finish("done")
+    assert (inserted, duplicates) == (7, 0)
+    assert [(item.row.id, item.row.source_line) for item in refused] == [("bad", 4)]
+    assert refused[0].reason.startswith("refused by PostgreSQL: ERROR:  date/time field value out of range")
+    with engine.connect() as conn:
+        counts = conn.execute(sa.text("SELECT read, inserted, duplicates, rejected, status FROM ingest_batches")).one()
+    assert tuple(counts) == (8, 7, 0, 1, "done")

@@ -1,10 +1,20 @@
-"""Posts as the tagger shows them, with optional hints (LF votes, model predictions)."""
+"""Posts: how ingestion stores them in ``raw_posts``, and how the tagger shows them, with optional
+hints (LF votes, model predictions)."""
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import psycopg2
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+
+from datasets import jsonout
+from datasets.store import sql
+
+if TYPE_CHECKING:
+    from datasets.records import Post
 
 _POSTS = sa.text(
     "SELECT p.id AS post_id, p.text, p.author, p.created_at, p.lang, p.hashtags, p.mentions, p.urls,"
@@ -90,3 +100,127 @@ def prediction(conn: Connection, task: str, source: str, post_id: str) -> dict[s
         "SELECT source, label, confidence FROM predictions WHERE task = :task AND source = :source AND post_id = :p"
     ), {"task": task, "source": source, "p": post_id}).mappings().first()
     return {**dict(row), "confidence": round(float(row["confidence"]), 4)} if row else None
+
+
+# --------------------------------------------------------------------------- ingestion
+# Each batch is one transaction: COPY its rows into a temporary staging table, then
+# ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT (id) DO NOTHING`` into ``raw_posts`` (the
+# first occurrence of an id wins, within the batch and across runs) and add the batch's counts to
+# its ``ingest_batches`` row. An interrupted load therefore leaves only whole batches behind, and
+# the counts stored always match the rows stored.
+
+# The raw_posts columns an ingest writes, in staging order after ``seq``: a Post's fields, then
+# where it came from.
+INGEST_COLUMNS = ("id", "created_at", "text", "lang", "author", "author_id", "source_app", "is_retweet",
+                  "retweeted_id", "hashtags", "mentions", "urls", "media_urls", "raw", "source_file", "source_line")
+_POST_FIELDS = attrgetter(*INGEST_COLUMNS[:-2])
+_STAGE = sa.text("""
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    seq integer, id text, created_at timestamptz, text text, lang text, author text, author_id text,
+    source_app text, is_retweet boolean, retweeted_id text, hashtags text[], mentions text[], urls text[],
+    media_urls text[], raw jsonb, source_file text, source_line integer
+) ON COMMIT DELETE ROWS""")
+# Empty text in these optional columns is stored as NULL: absent rather than an empty value.
+_FORCE_NULL = "FORCE_NULL (created_at, lang, author, author_id, source_app, retweeted_id)"
+_INSERT = sa.text(f"""
+INSERT INTO raw_posts ({', '.join(INGEST_COLUMNS)}, batch_id)
+SELECT DISTINCT ON (id) {', '.join(INGEST_COLUMNS)}, :batch FROM ingest_stage ORDER BY id, seq
+ON CONFLICT (id) DO NOTHING""")
+_COUNT = sa.text("""
+UPDATE ingest_batches SET read = read + :read, inserted = inserted + :inserted,
+       duplicates = duplicates + :duplicates, rejected = rejected + :rejected WHERE id = :batch""")
+
+
+class Staged(NamedTuple):
+    """One post as a CSV line for the staging COPY, with where it came from."""
+
+    line: bytes
+    source_file: str
+    source_line: int
+    id: str
+
+
+class Refused(NamedTuple):
+    """A staged row PostgreSQL refused, with its error."""
+
+    row: Staged
+    reason: str
+
+
+def staged(seq: int, post: Post, source_file: str, source_line: int) -> Staged:
+    """``post`` as a staging row (``seq`` orders duplicate ids within a batch).
+
+    Raises ``UnicodeEncodeError`` (from ``sql.csv_line``) when a field holds text UTF-8 cannot
+    encode, so the caller can refuse that one post before it reaches a COPY.
+    """
+    line = sql.csv_line((seq, *_POST_FIELDS(post), source_file, source_line))
+    return Staged(line, source_file, source_line, post.id)
+
+
+class IngestBatch:
+    """One ``ingest_batches`` row, and the connection of its own that loads its batches.
+
+    The connection is not the caller's: each batch commits by itself (from the ingest's writer
+    thread) so that an interruption keeps every batch already written.
+    """
+
+    def __init__(self, engine: Engine, sources: Sequence[str], options: dict[str, Any]):
+        self._conn = engine.connect()
+        try:
+            with self._conn.begin():
+                self.batch_id: int = self._conn.execute(sa.text(
+                    "INSERT INTO ingest_batches (sources, options) VALUES (:sources, CAST(:options AS jsonb))"
+                    " RETURNING id"), {"sources": list(sources), "options": jsonout.dumps(options)}).scalar_one()
+                self._conn.execute(_STAGE)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def write(self, rows: list[Staged], read: int, rejected: int) -> tuple[int, int, list[Refused]]:
+        """Load ``rows`` (plus the batch's read/rejected counts) in one transaction.
+
+        Returns ``(inserted, duplicates, refused)``. Should PostgreSQL refuse the batch (a value
+        the record checks missed), it is split in halves until the refused rows are isolated and
+        counted as rejected, so they never take good rows down with them.
+        """
+        try:
+            with self._conn.begin():
+                return (*self._load(rows, read, rejected), [])
+        # The COPY runs on the DBAPI cursor (psycopg2's own error), the INSERT through SQLAlchemy.
+        except (psycopg2.DataError, sa.exc.DataError) as exc:
+            if len(rows) == 1:
+                with self._conn.begin():
+                    self._load([], read, rejected + 1)
+                error = getattr(exc, "orig", exc)
+                return 0, 0, [Refused(rows[0], f"refused by PostgreSQL: {error.pgerror or error}".strip())]
+        half = len(rows) // 2
+        first = self.write(rows[:half], read, rejected)
+        second = self.write(rows[half:], 0, 0)
+        return first[0] + second[0], first[1] + second[1], first[2] + second[2]
+
+    def _load(self, rows: list[Staged], read: int, rejected: int) -> tuple[int, int]:
+        inserted = 0
+        if rows:
+            sql.copy_lines(self._conn, "ingest_stage", ("seq", *INGEST_COLUMNS), (r.line for r in rows), _FORCE_NULL)
+            inserted = self._conn.execute(_INSERT, {"batch": self.batch_id}).rowcount
+        duplicates = len(rows) - inserted
+        self._conn.execute(_COUNT, {"read": read, "inserted": inserted, "duplicates": duplicates,
+                                    "rejected": rejected, "batch": self.batch_id})
+        return inserted, duplicates
+
+    def finish(self, status: str) -> None:
+        """Mark the batch ``done`` or ``failed`` and release the connection.
+
+        When the connection itself is broken (the failure being reported), the row stays ``running``.
+        """
+        try:
+            if self._conn.in_transaction():
+                self._conn.rollback()
+            with self._conn.begin():
+                self._conn.execute(sa.text("UPDATE ingest_batches SET status = :status, finished_at = now()"
+                                           " WHERE id = :batch"), {"status": status, "batch": self.batch_id})
+        except sa.exc.SQLAlchemyError:
+            if status == "done":
+                raise
+        finally:
+            self._conn.close()
