@@ -224,3 +224,14 @@ class IngestBatch:
                 raise
         finally:
             self._conn.close()
+
+
+def count(conn: Connection) -> int:
+    """How many posts are stored."""
+    return int(conn.execute(sa.text("SELECT count(*) FROM raw_posts")).scalar_one())
+
+
+def clear(conn: Connection) -> None:
+    """Delete every post and ingest batch, and by cascade everything made from them: the empty
+    database a benchmark's next measurement starts from."""
+    conn.execute(sa.text("TRUNCATE raw_posts, ingest_batches CASCADE"))
