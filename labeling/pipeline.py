@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from datasets import cli, workspace
+from datasets import cli
 from datasets.errors import GoldloopError
 from datasets.export import SPLITS, read_split, split_path
 from datasets.splits import latest_version
@@ -30,17 +30,14 @@ from labeling import analysis, combiners, store
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
 from labeling.label_matrix import majority_probs
 from labeling.task import Task, add_task_argument, check_class_balance, load_task
+from labeling.weak_labels import weak_path
 
 FIT_SPLITS = ("lf", "train")
 EVAL_SPLITS = ("dev", "test")
 #: Splits whose golden labels judge LFs and choose the weak-target combiner; test stays for honest evaluation.
 GOLDEN_SPLITS = ("dev", "lf", "train")
-WEAK_OUTPUTS = {"train": "train_weak.parquet", "lf": "lf_weak.parquet"}
-
-
-def weak_path(version: int, task: str, split: str = "train") -> Path:
-    """Path of the weakly labeled export of ``split`` ("train" or "lf") for ``task``."""
-    return workspace.version_dir(version) / task / WEAK_OUTPUTS[split]
+#: Splits whose weak labels are exported (``weak_labels.weak_path``) for the end model.
+WEAK_SPLITS = ("train", "lf")
 
 
 def _apply_split(applier: TaskApplier, version: int, split: str, chunk_rows: int,
@@ -178,7 +175,7 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
 
     tmp_paths = {}
     try:
-        for split in WEAK_OUTPUTS:
+        for split in WEAK_SPLITS:
             hard = analysis.hard_labels(probs[split], params["seed"])
             tmp_paths[split] = _write_weak(task, version, split, probs[split], covered[split], hard)
         all_ids = [i for s in SPLITS for i in ids[s]]

@@ -14,18 +14,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from datasets import workspace
 from datasets.errors import GoldloopError
 from datasets.export import read_split
 from datasets.store import predictions
 from labeling import store
 from labeling.task import Task
+from labeling.weak_labels import weak_path
 from models.features import Posts
-
-
-def weak_path(version: int, task: Task, split: str):
-    """Path of the weak-label export of ``split`` written by the weak-supervision step."""
-    return workspace.version_dir(version) / task.name / f"{split}_weak.parquet"
 
 
 def prob_columns(task: Task) -> list[str]:
@@ -43,7 +38,7 @@ def read_weak(version: int, task: Task, splits: Sequence[str]) -> pd.DataFrame:
     """Weak labels of ``splits``: ``id, text, split, covered`` and the probability columns."""
     frames = []
     for split in splits:
-        path = weak_path(version, task, split)
+        path = weak_path(version, task.name, split)
         if not path.exists():
             raise GoldloopError(f"{path}: no weak labels for split {split!r}; run bin/label.sh --task {task.path}")
         frame = pd.read_parquet(path)

@@ -16,8 +16,9 @@ import pytest
 
 from datasets.export import read_split
 from labeling import analysis, combiners, store
-from labeling.pipeline import format_result, run_label, weak_path
+from labeling.pipeline import format_result, run_label
 from labeling.task import load_task
+from labeling.weak_labels import weak_path
 from tests.test_label_support import add_golden, make_version
 
 LABELS = ["neg", "pos"]

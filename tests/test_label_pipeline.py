@@ -12,8 +12,9 @@ import pytest
 
 from datasets.errors import GoldloopError
 from labeling import store
-from labeling.pipeline import run_label, weak_path
+from labeling.pipeline import run_label
 from labeling.task import TASKS_DIR, load_task
+from labeling.weak_labels import weak_path
 from tests.test_label_support import add_golden, make_version
 
 REPO = Path(__file__).resolve().parent.parent
