@@ -3,12 +3,12 @@
     .venv/bin/python bench/loop.py [--pool 100000] [--task labeling/tasks/ai_tweets.toml] [--json]
 
 In a scratch workspace with its own embedded PostgreSQL (``DATABASE_URL`` is ignored): ingests
-the demo corpus, derives ``--pool`` + 1,500 distinct posts from it (each demo text plus a
-unique tail, so normalized-text dedup keeps them), splits them (test 1,000, dev 500, LF 10,000,
-train the rest), imports the demo gold labels of the test and dev posts as golden labels, encodes
-every post once with the sentence encoder (the one-off cost a new pool pays; target under 10
-minutes), then times ``models.loop.run_iteration`` with the task's settings, its embeddings
-cached. Target: under 180 s on 2 cores.
+the ``--pool`` + 1,500 distinct posts it derives from the demo corpus (each demo text, in id
+order, plus a unique tail, so normalized-text dedup keeps them), splits them (test 1,000, dev
+500, LF 10,000, train the rest), imports the demo gold labels of the test and dev posts as golden
+labels, encodes every post of the data-set version once with the sentence encoder (the one-off
+cost a new pool pays; target under 10 minutes), then times ``models.loop.run_iteration`` with
+the task's settings, its embeddings cached. Target: under 180 s on 2 cores.
 """
 from __future__ import annotations
 
@@ -29,23 +29,32 @@ DEMO = ROOT / "datasets" / "demo"
 TAILS = ["today", "again", "now", "here", "lol", "ok", "yes", "wow", "hmm", "so", "well", "still"]
 
 
-def build(workdir: Path, pool: int) -> Path:
-    """Fill the scratch database; return the gold file of the derived posts."""
-    import pandas as pd
-    import sqlalchemy as sa
+def demo_posts() -> list[tuple[str, str]]:
+    """``(id, text)`` of the demo corpus' posts as ingest reads them (the first record of an id
+    wins), in id order so the derived posts do not depend on how the database stores rows."""
+    from datasets import readers, records
 
-    from datasets.store.db import get_engine
+    texts: dict[str, str] = {}
+    for _, item in readers.open_source(DEMO / "demo_tweets.jsonl.gz").records():
+        if isinstance(item, readers.Bad):
+            continue
+        for post in records.posts(item.obj, item.raw, records.Columns()):
+            if not isinstance(post, records.RecordError):
+                texts.setdefault(post.id, post.text)
+    return sorted(texts.items())
+
+
+def build(workdir: Path, pool: int) -> tuple[int, Path]:
+    """Fill the scratch database; return the data-set version and the gold file of the derived posts."""
+    import pandas as pd
+
     from datasets.ingest import ingest_paths
     from datasets.splits import create_version
+    from datasets.store.db import get_engine
 
-    ingest_paths([DEMO / "demo_tweets.jsonl.gz"], progress=False)
-    engine = get_engine()
-    with engine.connect() as conn:
-        demo = pd.DataFrame(conn.execute(sa.text("SELECT id, text FROM raw_posts")).all(), columns=["id", "text"])
     gold = pd.read_csv(DEMO / "demo_gold.csv", dtype=str).set_index("id")["label"]
+    demo = pd.DataFrame(demo_posts(), columns=["id", "text"])
     demo = demo[demo["id"].isin(gold.index)].reset_index(drop=True)
-    with engine.begin() as conn:  # the derived posts replace the demo originals
-        conn.exec_driver_sql("DELETE FROM raw_posts")
     total = pool + 1500
     posts, labels = workdir / "posts.csv", workdir / "gold.csv"
     with posts.open("w", newline="") as p, labels.open("w", newline="") as g:
@@ -57,8 +66,7 @@ def build(workdir: Path, pool: int) -> Path:
             pw.writerow([f"b{k}", f"{row.text} {TAILS[k % len(TAILS)]} {k}"])
             gw.writerow([f"b{k}", gold[row.id]])
     ingest_paths([posts], id_column="id", text_column="text", progress=False)
-    create_version(engine, test=1000, dev=500, lf=10000, seed=0, progress=False)
-    return labels
+    return create_version(get_engine(), test=1000, dev=500, lf=10000, seed=0, progress=False)["version"], labels
 
 
 def main() -> int:
@@ -71,23 +79,19 @@ def main() -> int:
     os.environ["GOLDLOOP_HOME"] = str(workdir / "home")
     os.environ.pop("DATABASE_URL", None)
     import pandas as pd
-    import sqlalchemy as sa
 
-    from datasets.store.db import get_engine
+    from datasets.export import SPLITS
     from labeling.import_labels import import_labels
-    from models import encoder
+    from models import data, encoder
     from models.loop import run_iteration
 
-    gold_file = build(workdir, args.pool)
-    engine = get_engine()
-    with engine.connect() as conn:
-        held_out = {r[0] for r in conn.execute(sa.text("SELECT post_id FROM split_members WHERE split IN ('test', 'dev')"))}
-        counts = dict(conn.execute(sa.text("SELECT split, count(*) FROM split_members GROUP BY split")).all())
+    version, gold_file = build(workdir, args.pool)
+    posts = data.read_texts(version, SPLITS)
+    counts = posts["split"].value_counts().to_dict()
+    held_out = set(posts.loc[posts["split"].isin(["test", "dev"]), "id"])
     gold = pd.read_csv(gold_file, dtype=str)
     gold[gold["id"].isin(held_out)].to_csv(workdir / "golden_held_out.csv", index=False)
     import_labels(workdir / "golden_held_out.csv", task_path=args.task, progress=False)
-    with engine.connect() as conn:
-        posts = pd.DataFrame(conn.execute(sa.text("SELECT id, text FROM raw_posts")).all(), columns=["id", "text"])
     started = time.perf_counter()
     encoder.embed(posts["id"].tolist(), posts["text"].tolist(), progress=not args.json)
     encoding = time.perf_counter() - started

@@ -33,6 +33,7 @@ def main() -> int:
     args = p.parse_args()
     import numpy as np
 
+    from datasets.store import versions
     from datasets.store.db import get_engine
     from labeling.task import load_task
     from models.params import active_params, train_params
@@ -41,8 +42,10 @@ def main() -> int:
     from models.train import training_set
 
     task = load_task(args.task)
-    setting = prepare(get_engine(), task, _latest(), read_gold(args.gold, task), train_params(task),
-                      active_params(task))
+    engine = get_engine()
+    with engine.connect() as conn:
+        version = versions.resolve(conn, None)
+    setting = prepare(engine, task, version, read_gold(args.gold, task), train_params(task), active_params(task))
     scores: dict[str, dict[str, list[float]]] = {}
     for n in (int(x) for x in args.labels.split(",")):
         for draw in range(args.draws):
@@ -62,12 +65,6 @@ def main() -> int:
             for candidate, row in sorted(by.items(), key=lambda kv: -kv[1]["mean"]):
                 print(f"{n:>5} labels  {candidate:<45} {row['mean']:.3f}  {row['draws']}")
     return 0
-
-
-def _latest() -> int:
-    from datasets.store.db import get_engine
-    from datasets.splits import latest_version
-    return latest_version(get_engine())
 
 
 if __name__ == "__main__":

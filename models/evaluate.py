@@ -16,8 +16,7 @@ from sqlalchemy.engine import Engine
 
 from datasets import cli
 from datasets.errors import GoldloopError
-from datasets.splits import latest_version
-from datasets.store import runs
+from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.label_matrix import ABSTAIN, majority_vote
 from labeling.task import Task, load_task
@@ -73,8 +72,7 @@ def evaluate(task_path: str | Path | None = None, version: int | None = None, *,
     with engine.connect() as conn:
         train_run = runs.get(conn, run_id) if run_id is not None else None
         if train_run is None:
-            version = version if version is not None else latest_version(engine)
-            train_run = runs.latest(conn, task.name, "train", version)
+            train_run = runs.latest(conn, task.name, "train", versions.resolve(conn, version))
     if train_run is None or train_run["kind"] != "train" or train_run["task"] != task.name:
         raise GoldloopError(f"no trained model of task {task.name!r}" + (f" with run id {run_id}" if run_id else "")
                             + "; run bin/train.sh or bin/loop.sh first")

@@ -17,8 +17,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
-from datasets.splits import latest_version
-from datasets.store import runs
+from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.pipeline import run_label
 from labeling.task import load_task
@@ -73,7 +72,8 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     """Run one loop iteration and return its summary, the iteration table and the plot path."""
     task = load_task(task_path)
     engine = engine or get_engine()
-    version = version if version is not None else latest_version(engine)
+    with engine.connect() as conn:
+        version = versions.resolve(conn, version)
     aparams = active_params(task, strategy=strategy, batch_size=batch_size)
     tparams = train_params(task)
     clock = _Stopwatch()

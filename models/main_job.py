@@ -19,7 +19,7 @@ from datasets import cli, workspace
 from datasets.demo import GOLD_PATH, TWEETS_PATH
 from datasets.errors import GoldloopError
 from datasets.ingest import ingest_paths
-from datasets.splits import create_version, latest_version
+from datasets.splits import create_version
 from datasets.store import versions
 from datasets.store.db import get_engine
 from labeling.import_labels import import_labels
@@ -33,10 +33,10 @@ def _version_for(engine: sa.engine.Engine, inserted: int, new_version: bool, siz
                  seed: int, progress: bool) -> tuple[int, bool]:
     """Reuse the latest data-set version unless new posts arrived or a new one was asked for."""
     if not new_version and inserted == 0:
-        try:
-            return latest_version(engine), False
-        except GoldloopError:
-            pass
+        with engine.connect() as conn:
+            latest = versions.latest(conn)
+        if latest is not None:
+            return latest, False
     return create_version(engine, seed=seed, progress=progress, **sizes)["version"], True
 
 

@@ -35,8 +35,7 @@ from tqdm import tqdm
 
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
-from datasets.splits import latest_version
-from datasets.store import runs
+from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.import_labels import read_rows, resolve_label
 from labeling.label_matrix import ABSTAIN
@@ -201,7 +200,8 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
     if seeds < 1 or budget < 1 or batch < 1:
         raise GoldloopError("--seeds, --budget and --batch must be at least 1")
     engine = engine or get_engine()
-    version = version if version is not None else latest_version(engine)
+    with engine.connect() as conn:
+        version = versions.resolve(conn, version)
     gold = read_gold(gold_path, task, id_column, label_column)
     label_run = run_label(task.path, version, progress=progress)
     setting = prepare(engine, task, version, gold, train_params(task), active_params(task))

@@ -32,8 +32,7 @@ from sqlalchemy.engine import Engine
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
 from datasets.export import SPLITS
-from datasets.splits import latest_version
-from datasets.store import predictions, runs
+from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
 from models import data
@@ -211,7 +210,8 @@ def train_model(task_path: str | Path | None = None, version: int | None = None,
     """Train the task's end model on ``version`` (default: latest); ``overrides`` patch ``[train]``."""
     task = load_task(task_path)
     engine = engine or get_engine()
-    version = version if version is not None else latest_version(engine)
+    with engine.connect() as conn:
+        version = versions.resolve(conn, version)
     result, _, _ = train(task, version, engine, train_params(task, **overrides), progress)
     return result
 

@@ -28,12 +28,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datasets import jsonout
-from datasets.store import leases, sql
+from datasets.store import leases, predictions, sql
 from datasets.store.posts import latest_lf_run
 from datasets.store.versions import SPLITS
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
-PREDICTION_SOURCES = ("end_model", "label_model")
+PREDICTION_SOURCES = predictions.SOURCES
 RECHECK_QUEUES = ("disagree", "review")  # re-check existing labels: no annotator cap
 
 _ANSWERS = "('label', 'skip', 'resolve')"
