@@ -24,8 +24,7 @@ from tqdm import tqdm
 
 from datasets import cli
 from datasets.errors import GoldloopError
-from datasets.store import db
-from labeling.store import copy_rows, transaction
+from datasets.store import labels, posts, sql
 from labeling.task import Task, add_task_argument, load_task
 
 SHOWN_REJECTS = 20
@@ -165,13 +164,9 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
             skipped += 1
         else:
             wanted[post_id] = (label, where)
-    with transaction(db.get_engine()) as cursor:
-        ids = list(wanted)
-        cursor.execute("SELECT id FROM raw_posts WHERE id = ANY(%s)", (ids,))
-        known = {r[0] for r in cursor.fetchall()}
-        cursor.execute("SELECT post_id, label FROM annotator_labels WHERE task = %s AND annotator = %s"
-                       " AND action = 'label' AND post_id = ANY(%s)", (task.name, annotator, ids))
-        current = dict(cursor.fetchall())
+    with sql.transaction() as conn:
+        known = posts.known_ids(conn, list(wanted))
+        current = labels.labels_in_force(conn, task.name, annotator, list(wanted))
         rows = []
         for post_id, (label, where) in wanted.items():
             if post_id not in known:
@@ -179,9 +174,8 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
             elif current.get(post_id) == label:
                 skipped += 1
             else:
-                rows.append((task.name, post_id, "label", label, annotator, "import",
-                             json.dumps({"file": str(path), "at": where})))
-        copy_rows(cursor, "human_labels", "task, post_id, action, label, annotator, source, meta", rows)
+                rows.append((post_id, label, {"file": str(path), "at": where}))
+        labels.append_labels(conn, task=task.name, annotator=annotator, source="import", labels=rows)
     rejects.sort(key=lambda r: int(r["where"].rsplit(" ", 1)[1]))
     return {"file": str(path), "task": task.name, "task_file": str(task.path), "task_default": task_path is None,
             "annotator": annotator, "read": read, "imported": len(rows),

@@ -24,9 +24,9 @@ from tqdm import tqdm
 from datasets import cli
 from datasets.errors import GoldloopError
 from datasets.export import SPLITS, read_split, split_path
-from datasets.splits import latest_version
-from datasets.store import db
-from labeling import analysis, combiners, store
+from datasets.store import predictions, sql, versions, votes
+from datasets.store.golden import version_labels
+from labeling import analysis, combiners
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
 from labeling.label_matrix import majority_probs
 from labeling.task import Task, add_task_argument, check_class_balance, load_task
@@ -106,6 +106,23 @@ def _write_weak(task: Task, version: int, split: str, probs: np.ndarray, covered
     return tmp
 
 
+def _record(task: Task, version: int, summary: dict[str, Any], params: dict[str, Any], ids: dict[str, list[str]],
+            L: dict[str, np.ndarray], probs: dict[str, np.ndarray], covered: dict[str, np.ndarray]) -> int:
+    """In one transaction: the LF run, every post's votes, and the weak targets as the task's
+    ``label_model`` predictions on the version, for covered posts only (a post no LF voted on gets
+    no prediction). Returns the run id."""
+    all_ids = np.array([i for s in SPLITS for i in ids[s]], dtype=object)
+    all_covered = np.concatenate([covered[s] for s in SPLITS])
+    with sql.transaction() as conn:
+        run_id = votes.record_run(conn, task=task.name, task_hash=task.sha256, version=version, lf_names=task.lf_names,
+                                  label_names=task.labels, summary=summary, params=params, post_ids=all_ids.tolist(),
+                                  L=np.vstack([L[s] for s in SPLITS]))
+        predictions.write(conn, task=task.name, source="label_model", version=version, run_ref=str(run_id),
+                          labels=task.labels, ids=all_ids[all_covered].tolist(),
+                          probs=np.vstack([probs[s] for s in SPLITS])[all_covered])
+    return run_id
+
+
 def run_label(task_path: Path | str | None = None, version: int | None = None, *, seed: int | None = None,
               class_balance: list[float] | None = None, progress: bool = True,
               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict[str, Any]:
@@ -129,13 +146,11 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
         params["seed"] = seed
     if class_balance is not None:
         params["class_balance"] = check_class_balance("--class-balance", class_balance, task.labels)
-    engine = db.get_engine()
-    version = latest_version(engine) if version is None else version
-    store.check_version(engine, version)
+    with sql.transaction() as conn:
+        version = versions.resolve(conn, version)
+        golden = {g.post_id: task.labels.index(g.label) for g in version_labels(conn, task.name, version)
+                  if g.label in task.labels}
     applier = TaskApplier(task)
-    gold = store.golden_labels(engine, task.name, version)
-    known = gold["label"].isin(task.labels)
-    golden = dict(zip(gold.loc[known, "post_id"], gold.loc[known, "label"].map(task.labels.index)))
     if not applier.fitted:
         lf_frame = read_split(version, "lf")
         applier.fit(lf_frame, _golden_vector(lf_frame["id"].tolist(), golden))
@@ -178,12 +193,8 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
         for split in WEAK_SPLITS:
             hard = analysis.hard_labels(probs[split], params["seed"])
             tmp_paths[split] = _write_weak(task, version, split, probs[split], covered[split], hard)
-        all_ids = [i for s in SPLITS for i in ids[s]]
-        run_id = store.record_run(
-            engine, task=task.name, task_hash=task.sha256, version=version, lf_names=task.lf_names,
-            label_names=task.labels, summary=summary, params={**params, "chunk_rows": chunk_rows, "clusters": clusters},
-            ids=all_ids, L=np.vstack([L[s] for s in SPLITS]), probs=np.vstack([probs[s] for s in SPLITS]),
-            covered=np.concatenate([covered[s] for s in SPLITS]))
+        run_id = _record(task, version, summary, {**params, "chunk_rows": chunk_rows, "clusters": clusters},
+                         ids, L, probs, covered)
     except BaseException:
         for tmp in tmp_paths.values():
             tmp.unlink(missing_ok=True)

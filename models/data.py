@@ -16,8 +16,7 @@ from sqlalchemy.engine import Engine
 
 from datasets.errors import GoldloopError
 from datasets.export import read_split
-from datasets.store import predictions
-from labeling import store
+from datasets.store import golden, predictions, votes
 from labeling.task import Task
 from labeling.weak_labels import weak_path
 from models.features import Posts
@@ -51,7 +50,9 @@ def read_weak(version: int, task: Task, splits: Sequence[str]) -> pd.DataFrame:
 
 def golden_labels(engine: Engine, task: Task, version: int) -> pd.DataFrame:
     """Golden labels of the task's posts in ``version``: ``id, split, label, y`` (y = class index)."""
-    frame = store.golden_labels(engine, task.name, version).rename(columns={"post_id": "id"})[["id", "split", "label"]]
+    with engine.connect() as conn:
+        rows = golden.version_labels(conn, task.name, version)
+    frame = pd.DataFrame(rows, columns=["id", "label", "split"])[["id", "split", "label"]]
     unknown = sorted(set(frame["label"]) - set(task.labels))
     if unknown:
         raise GoldloopError(f"golden labels of task {task.name!r} use labels {unknown} not in {task.path}")
@@ -77,28 +78,27 @@ class LFVotes:
         return out
 
 
-def latest_lf_run(engine: Engine, task: Task, version: int) -> int | None:
-    """Id of the task's newest LF run on ``version``, or None."""
-    return store.latest_run(engine, task.name, version)
-
-
 def lf_votes(engine: Engine, task: Task, version: int, run_id: int | None = None) -> LFVotes:
-    """LF votes of ``run_id`` (default: the latest LF run); empty when there is none."""
-    run_id = run_id if run_id is not None else latest_lf_run(engine, task, version)
-    if run_id is None:
-        return LFVotes(None, [], np.array([], dtype=object), np.zeros((0, 0), dtype=np.int16))
-    names, _, ids, matrix = store.load_votes(engine, int(run_id))
-    return LFVotes(int(run_id), names, np.array(ids, dtype=object), matrix.astype(np.int16))
+    """LF votes of ``run_id`` (default: the latest LF run on ``version``); empty when there is none."""
+    with engine.connect() as conn:
+        if run_id is None:
+            latest = votes.latest_run(conn, task.name, version)
+            if latest is None:
+                return LFVotes(None, [], np.array([], dtype=object), np.zeros((0, 0), dtype=np.int16))
+            run_id = latest["id"]
+        stored = votes.run_votes(conn, int(run_id))
+    return LFVotes(int(run_id), stored.lf_names, np.array(stored.post_ids, dtype=object),
+                  stored.matrix.astype(np.int16))
 
 
 def label_model_probs(engine: Engine, task: Task, ids: Sequence[str]) -> np.ndarray | None:
     """The label model's class probabilities for ``ids`` from ``predictions`` (NaN rows for posts
     it has no prediction for, i.e. no LF voted); None when it has none at all."""
     with engine.connect() as conn:
-        found = predictions.probabilities(conn, task.name, "label_model", ids)
+        found = predictions.of_posts(conn, task.name, "label_model", ids)
     if not found:
         return None
-    return np.array([[float(found[i].get(label, 0.0)) for label in task.labels] if i in found
+    return np.array([[float(found[i]["probs"].get(label, 0.0)) for label in task.labels] if i in found
                      else [np.nan] * len(task.labels) for i in ids])
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from datasets.export import read_split
-from labeling import analysis, combiners, store
+from datasets.store import votes
+from labeling import analysis, combiners
 from labeling.pipeline import format_result, run_label
 from labeling.task import load_task
 from labeling.weak_labels import weak_path
@@ -142,7 +143,8 @@ def toy_task(tmp_path: Path) -> Path:
 
 def golden_votes(engine, run_id: int, gold: dict[str, str], ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The run's stored votes and golden y of ``ids``."""
-    _, _, voted_ids, L = store.load_votes(engine, run_id)
+    with engine.connect() as conn:
+        _, _, voted_ids, L = votes.run_votes(conn, run_id)
     rows = [voted_ids.index(i) for i in ids]
     return L[rows], np.array([LABELS.index(gold[i]) for i in ids])
 
@@ -214,7 +216,8 @@ def test_few_golden_labels_keep_the_label_model_and_say_why(engine, tmp_path: Pa
     task = load_task(toy_task)
     lf_frame = pd.read_parquet(weak_path(version, "toy", "lf"))
     train = pd.read_parquet(weak_path(version, "toy"))
-    _, _, voted_ids, L = store.load_votes(engine, result["run_id"])
+    with engine.connect() as conn:
+        _, _, voted_ids, L = votes.run_votes(conn, result["run_id"])
     fit_ids = lf_frame["id"].tolist() + train["id"].tolist()
     L_fit = L[[voted_ids.index(i) for i in fit_ids]]
     model = analysis.fit_label_model(L_fit, 2, task.label_model, progress=False)

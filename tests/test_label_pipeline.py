@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets.errors import GoldloopError
-from labeling import store
+from datasets.store import votes
 from labeling.pipeline import run_label
 from labeling.task import TASKS_DIR, load_task
 from labeling.weak_labels import weak_path
@@ -92,10 +92,10 @@ def test_run_label_scores_exports_and_records(engine, labeled_version) -> None:
         n_predictions = conn.exec_driver_sql("SELECT count(*) FROM predictions WHERE task = 'ai_tweets'"
                                              " AND source = 'label_model' AND run_ref = %s",
                                              (str(result["run_id"]),)).scalar()
+        lf_names, labels, ids, L = votes.run_votes(conn, result["run_id"])
     assert run.task == "ai_tweets" and run.version == version and run.label_names == ["not_ai", "ai"]
     assert run.task_hash == result["task_hash"] and run.params["seed"] == 3
     assert run.summary["label_model"]["test"]["accuracy"] == result["label_model"]["test"]["accuracy"]
-    lf_names, labels, ids, L = store.load_votes(engine, result["run_id"])
     assert lf_names == run.lf_names and len(ids) == 240 and L.shape == (240, len(lf_names)) and L.dtype == np.int8
     dev_votes = L[[ids.index(i) for i in dev_ids]]
     assert sum(r["correct"] + r["incorrect"] for r in summary.values()) == int((dev_votes >= 0).sum())  # no test votes

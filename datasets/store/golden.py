@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -62,3 +62,24 @@ def state_of(conn: Connection, task: str, post_id: str) -> GoldenState | None:
     row = conn.execute(sa.text("SELECT label, conflict FROM golden_labels WHERE task = :task AND post_id = :post_id"),
                        {"task": task, "post_id": post_id}).first()
     return GoldenState(*row) if row else None
+
+
+class GoldenLabel(NamedTuple):
+    """One post's golden label and the split of the data-set version it is in."""
+
+    post_id: str
+    label: str
+    split: str
+
+
+def version_labels(conn: Connection, task: str, version: int) -> list[GoldenLabel]:
+    """The golden labels of ``task`` on the posts of data-set ``version``, in post id order;
+    items in conflict (no golden label yet) are left out.
+
+    What the label step and the training loop fit, judge and score on: only the label and the
+    split, without the texts and annotator details ``rows`` gathers for an export.
+    """
+    return [GoldenLabel(*row) for row in conn.execute(sa.text(
+        "SELECT g.post_id, g.label, s.split FROM golden_labels g"
+        " JOIN split_members s ON s.post_id = g.post_id AND s.version = :version"
+        " WHERE g.task = :task AND g.label IS NOT NULL ORDER BY g.post_id"), {"task": task, "version": version})]

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+
+from datasets.store import sql
 
 _INSERT = sa.text(
     "INSERT INTO human_labels (task, post_id, action, label, annotator, source, undoes, duration_ms, meta) "
@@ -26,6 +29,26 @@ def append(conn: Connection, *, task: str, post_id: str, action: str, annotator:
         "meta": json.dumps(meta or {}),
     }).mappings().first()
     return dict(row) if row else None
+
+
+def append_labels(conn: Connection, *, task: str, annotator: str, source: str,
+                  labels: Iterable[tuple[str, str, dict[str, Any]]]) -> int:
+    """Append one ``label`` row per ``(post_id, label, meta)`` of ``labels`` by COPY; returns
+    their number.
+
+    For a whole file of labels (``bin/import_labels.sh``): the caller has checked that every
+    post exists, which ``append`` does row by row.
+    """
+    return sql.copy_rows(conn, "human_labels", ("task", "post_id", "action", "label", "annotator", "source", "meta"),
+                         ((task, post_id, "label", label, annotator, source, meta) for post_id, label, meta in labels))
+
+
+def labels_in_force(conn: Connection, task: str, annotator: str, post_ids: Sequence[str]) -> dict[str, str]:
+    """The labels ``annotator`` has in force on those of ``post_ids`` they labeled, by post id."""
+    return dict(conn.execute(sa.text(
+        "SELECT post_id, label FROM annotator_labels WHERE task = :task AND annotator = :annotator"
+        " AND action = 'label' AND post_id = ANY(:ids)"),
+        {"task": task, "annotator": annotator, "ids": list(post_ids)}).all())
 
 
 def labelers(conn: Connection, task: str, post_id: str) -> list[str]:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from datasets import jsonout
-from datasets.store import sql
+from datasets.store import sql, votes
 
 if TYPE_CHECKING:
     from datasets.records import Post
@@ -25,15 +25,6 @@ _POSTS = sa.text(
     " FROM raw_posts p LEFT JOIN split_members sm ON sm.version = :version AND sm.post_id = p.id"
     " WHERE p.id = ANY(:ids)"
 )
-
-
-def latest_lf_run(conn: Connection, task: str) -> dict[str, Any] | None:
-    """The task's most recent labeling-function run (id, created_at, lf_names, label_names), or None."""
-    row = conn.execute(sa.text(
-        "SELECT id, version, created_at, lf_names, label_names FROM lf_runs WHERE task = :task "
-        "ORDER BY created_at DESC, id DESC LIMIT 1"
-    ), {"task": task}).mappings().first()
-    return dict(row) if row else None
 
 
 def _lf_hints(conn: Connection, run: dict[str, Any], ids: list[str]) -> dict[str, list[dict[str, str]]]:
@@ -57,16 +48,16 @@ def _predictions(conn: Connection, task: str, ids: list[str]) -> dict[str, list[
     return out
 
 
-def add_hints(conn: Connection, task: str, items: list[dict[str, Any]]) -> None:
-    """Attach ``hints`` (the latest LF run's votes, stored predictions) to each item."""
+def add_hints(conn: Connection, task: str, version: int | None, items: list[dict[str, Any]]) -> None:
+    """Attach ``hints`` (the votes of the latest LF run on ``version``, stored predictions) to each item."""
     if not items:
         return
     ids = [item["post_id"] for item in items]
-    run = latest_lf_run(conn, task)
-    votes = _lf_hints(conn, run, ids) if run else {}
+    run = votes.latest_run(conn, task, version)
+    lf_votes = _lf_hints(conn, run, ids) if run else {}
     preds = _predictions(conn, task, ids)
     for item in items:
-        item["hints"] = {"lf_votes": votes.get(item["post_id"], []), "predictions": preds.get(item["post_id"], [])}
+        item["hints"] = {"lf_votes": lf_votes.get(item["post_id"], []), "predictions": preds.get(item["post_id"], [])}
 
 
 def load(conn: Connection, task: str, version: int | None, annotator: str, ids: list[str],
@@ -78,13 +69,18 @@ def load(conn: Connection, task: str, version: int | None, annotator: str, ids: 
         by_id[row["post_id"]] = {**row, "created_at": row["created_at"].isoformat() if row["created_at"] else None}
     out = [by_id[i] for i in ids if i in by_id]
     if hints:
-        add_hints(conn, task, out)
+        add_hints(conn, task, version, out)
     return out
 
 
 def exists(conn: Connection, post_id: str) -> bool:
     """Whether ``post_id`` is a stored post."""
     return bool(conn.execute(sa.text("SELECT 1 FROM raw_posts WHERE id = :id"), {"id": post_id}).scalar())
+
+
+def known_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Those of ``ids`` that are stored posts (one statement for a whole file of ids)."""
+    return set(conn.execute(sa.text("SELECT id FROM raw_posts WHERE id = ANY(:ids)"), {"ids": list(ids)}).scalars())
 
 
 def in_split(conn: Connection, version: int | None, split: str | None, post_id: str) -> bool:

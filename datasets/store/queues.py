@@ -28,8 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datasets import jsonout
-from datasets.store import leases, predictions, sql
-from datasets.store.posts import latest_lf_run
+from datasets.store import leases, predictions, sql, votes
 from datasets.store.versions import SPLITS
 
 QUEUE_KINDS = ("split", "active", "disagree", "random", "review", "predictions")
@@ -179,7 +178,7 @@ def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotato
             raise QueueUnavailable("no label-review queue yet: the training loop writes one")
         return _lf_fallback(conn, base)
     if kind == "disagree":
-        run = latest_lf_run(conn, task)
+        run = votes.latest_run(conn, task, version)
         if run is None:
             raise QueueUnavailable("no labeling-function run yet: run bin/label.sh first")
         return QueueQuery(
@@ -201,7 +200,7 @@ def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotato
 
 def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
     """Cold-start active queue: LF disagreements first, then items every LF abstains on."""
-    run = latest_lf_run(conn, base["task"])
+    run = votes.latest_run(conn, base["task"], base["version"])
     if run is None:
         raise QueueUnavailable("no active-learning queue and no labeling-function run yet: run bin/label.sh first")
     distinct = "(SELECT count(DISTINCT x) FROM unnest(v.votes) x WHERE x >= 0)"

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request
 from flask_login import current_user
 
 from datasets.store import table as table_store
-from datasets.store.posts import latest_lf_run
+from datasets.store import votes
 from datasets.store.queues import SPLITS
 from tagger_app import service
 from tagger_app.inputs import Answer, PageArgs, parse
@@ -32,7 +32,7 @@ def table_page():
     f = _filter()
     with transaction() as conn:
         version = state.current_version(conn)
-        run = latest_lf_run(conn, state.task.name)
+        run = votes.latest_run(conn, state.task.name, version)
         total, rows = (table_store.page(conn, state.task.name, version, run, current_user.name, f)
                        if version is not None else (0, []))
     pages = max(1, math.ceil(total / table_store.PAGE_SIZE))
