@@ -49,8 +49,9 @@ def test_predictions_replace_the_source_on_the_version(engine: sa.engine.Engine)
     assert stored["b"][:1] == ("spam",) and stored["z"][2] == "7"
     assert set(_stored(engine, "end_model")) == {"a"}  # one source never touches the other
     with engine.connect() as conn:
-        found = predictions.probabilities(conn, "t", "end_model", ["a", "b"])
-    assert found == {"a": {"ham": 0.123457, "spam": 0.876543}}
+        found = predictions.of_posts(conn, "t", "end_model", ["a", "b"])
+    assert found == {"a": {"label": "spam", "confidence": pytest.approx(0.876543),
+                           "probs": {"ham": 0.123457, "spam": 0.876543}}}
 
 
 def test_runs_record_read_and_list(engine: sa.engine.Engine) -> None:
@@ -67,6 +68,7 @@ def test_runs_record_read_and_list(engine: sa.engine.Engine) -> None:
         assert runs.latest(conn, "t", "train")["id"] == second
         assert runs.latest(conn, "t", "train", 1)["id"] == first
         assert runs.latest(conn, "t", "evaluate") is None
+        assert runs.latest(conn, None, "loop")["task"] == "t"
         assert [r["parent_id"] for r in runs.of_task(conn, "t", "loop")] == [first]
     assert got["metrics"] == {"loss": None} and got["params"] == {"l2": 0.001}  # NaN is stored as null
     assert (got["golden_train"], got["golden_dev"], got["golden_test"]) == (3, 0, 1)

@@ -2,7 +2,7 @@
 
 Both sources are written the same way (:func:`write`): the rows go by COPY into a staging table,
 then one statement upserts them and one removes the source's predictions on the version's other
-posts. A post keeps one prediction per source (the newest), which is what the tagger's
+posts (those the upsert did not stamp with this write's ``run_ref``). A post keeps one prediction per source (the newest), which is what the tagger's
 prediction review and the evaluation read; the table never holds a stale prediction beside a
 fresh one, and a post the new run does not predict (the label model's uncovered posts) loses
 the old prediction instead of showing it as current.
@@ -10,6 +10,7 @@ the old prediction instead of showing it as current.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -31,7 +32,8 @@ def write(conn: Connection, *, task: str, source: str, version: int, run_ref: st
     transaction; returns the number of rows written.
 
     Each row's label is its most probable class and its confidence that class's probability.
-    ``run_ref`` names what produced them (the LF run or the train run id).
+    ``run_ref`` names what produced them (the LF run or the train run id); it must differ from
+    the previous write's, since that is how the rows of this write are told from stale ones.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown prediction source {source!r}; expected one of {SOURCES}")
@@ -39,27 +41,28 @@ def write(conn: Connection, *, task: str, source: str, version: int, run_ref: st
     best = rounded.argmax(axis=1) if len(rounded) else np.zeros(0, dtype=int)
     rows = ((post_id, labels[b], row[b], dict(zip(labels, row)))
             for post_id, b, row in zip(ids, best.tolist(), rounded.tolist()))
-    conn.execute(sa.text(f"CREATE TEMP TABLE {_STAGE} (post_id text PRIMARY KEY, label text, confidence real,"
-                         " probs jsonb) ON COMMIT DROP"))
+    conn.execute(sa.text(f"CREATE TEMP TABLE {_STAGE} (post_id text, label text, confidence real, probs jsonb)"
+                         " ON COMMIT DROP"))
     written = sql.copy_rows(conn, _STAGE, _STAGE_COLUMNS, rows)
     bind = {"task": task, "source": source, "version": version, "run_ref": run_ref}
-    conn.execute(sa.text(
-        f"DELETE FROM predictions p WHERE p.task = :task AND p.source = :source"
-        f" AND p.post_id IN (SELECT post_id FROM split_members WHERE version = :version)"
-        f" AND NOT EXISTS (SELECT 1 FROM {_STAGE} s WHERE s.post_id = p.post_id)"), bind)
     conn.execute(sa.text(
         "INSERT INTO predictions (task, source, post_id, version, label, confidence, probs, run_ref, created_at)"
         f" SELECT :task, :source, post_id, :version, label, confidence, probs, :run_ref, now() FROM {_STAGE}"
         " ON CONFLICT (task, source, post_id) DO UPDATE SET version = EXCLUDED.version, label = EXCLUDED.label,"
         " confidence = EXCLUDED.confidence, probs = EXCLUDED.probs, run_ref = EXCLUDED.run_ref,"
         " created_at = EXCLUDED.created_at"), bind)
+    conn.execute(sa.text(
+        "DELETE FROM predictions WHERE task = :task AND source = :source AND run_ref IS DISTINCT FROM :run_ref"
+        " AND post_id IN (SELECT post_id FROM split_members WHERE version = :version)"), bind)
     conn.execute(sa.text(f"DROP TABLE {_STAGE}"))  # a second write in the same transaction stages afresh
     return written
 
 
-def probabilities(conn: Connection, task: str, source: str, ids: Sequence[str]) -> dict[str, dict[str, float]]:
-    """The stored class probabilities (label -> probability) of those of ``ids`` that have a
-    ``source`` prediction, by post id."""
-    rows = conn.execute(sa.text("SELECT post_id, probs FROM predictions WHERE task = :task AND source = :source"
-                                " AND post_id = ANY(:ids)"), {"task": task, "source": source, "ids": list(ids)})
-    return dict(rows.all())
+def of_posts(conn: Connection, task: str, source: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The ``source`` predictions of those of ``ids`` that have one, by post id: ``label``,
+    ``confidence`` and ``probs`` (label -> probability)."""
+    rows = conn.execute(sa.text("SELECT post_id, label, confidence, probs FROM predictions"
+                                " WHERE task = :task AND source = :source AND post_id = ANY(:ids)"),
+                        {"task": task, "source": source, "ids": list(ids)}).mappings()
+    return {row["post_id"]: {"label": row["label"], "confidence": row["confidence"], "probs": row["probs"]}
+            for row in rows}

@@ -50,10 +50,13 @@ def get(conn: Connection, run_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def latest(conn: Connection, task: str, kind: str, version: int | None = None) -> dict[str, Any] | None:
-    """The task's newest run of ``kind`` (on ``version`` when given), or None."""
+def latest(conn: Connection, task: str | None, kind: str, version: int | None = None) -> dict[str, Any] | None:
+    """The newest run of ``kind`` (of ``task`` and on ``version`` when given), or None.
+
+    Without a task it is the newest of any task: what a report opened without naming one shows.
+    """
     row = conn.execute(sa.text(
-        "SELECT * FROM runs WHERE task = :task AND kind = :kind"
+        "SELECT * FROM runs WHERE kind = :kind AND (CAST(:task AS text) IS NULL OR task = :task)"
         " AND (CAST(:version AS integer) IS NULL OR version = :version) ORDER BY id DESC LIMIT 1"),
         {"task": task, "kind": kind, "version": version}).mappings().first()
     return dict(row) if row else None
