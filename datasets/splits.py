@@ -296,12 +296,6 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
     }
 
 
-def latest_version(engine: Engine) -> int:
-    """The newest data-set version number; a ``GoldloopError`` when there is none yet."""
-    with engine.connect() as conn:
-        return versions.resolve(conn, None)
-
-
 def _parse_assign(values: Sequence[str]) -> dict[str, Path]:
     """``["test=ids.csv", ...]`` -> ``{"test": Path("ids.csv")}``."""
     assign: dict[str, Path] = {}
