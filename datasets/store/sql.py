@@ -20,6 +20,9 @@ from datasets import jsonout
 from datasets.store import db
 
 COPY_CHUNK_BYTES = 8 << 20  # one COPY per 8 MiB of CSV: bounded memory, few round trips
+# psycopg2 reads a COPY's input in pieces of this size, taking the GIL back for each one (8 KiB
+# by default): large pieces keep a COPY on a writer thread from waiting on the parsing thread.
+COPY_READ_BYTES = 1 << 20
 
 
 @contextmanager
@@ -33,7 +36,13 @@ def transaction(engine: Engine | None = None) -> Iterator[Connection]:
 def csv_field(value: Any) -> str:
     """One value as a field of ``COPY ... (FORMAT csv)``: None is an empty unquoted field (NULL),
     text is always quoted (so an empty string stays one), booleans are ``t``/``f``, lists become
-    PostgreSQL array literals and dicts JSON (for ``jsonb``)."""
+    PostgreSQL array literals and dicts JSON (for ``jsonb``).
+
+    Text is tested first, by exact type (the cheapest test): most fields a bulk load sends are
+    text, and this runs once per field of every row, so each test ahead of it slows every load.
+    """
+    if type(value) is str:
+        return '"' + value.replace('"', '""') + '"'
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -71,11 +80,11 @@ def copy_lines(conn: Connection, table: str, columns: Sequence[str], lines: Iter
             chunk.append(line)
             size += len(line)
             if size >= COPY_CHUNK_BYTES:
-                cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)))
+                cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)), size=COPY_READ_BYTES)
                 sent += len(chunk)
                 chunk, size = [], 0
         if chunk:
-            cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)))
+            cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)), size=COPY_READ_BYTES)
             sent += len(chunk)
     finally:
         cursor.close()
