@@ -40,7 +40,6 @@ Progress goes to stderr (tqdm), also with ``--json``.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import random
 import re
@@ -376,40 +375,28 @@ def figures(scenario: Scenario, logs: list[ClientLog], system: System, elapsed: 
     return result
 
 
-def seed(engine, task: str, label: str, posts: int, labeled: int, users: int) -> None:
+def seed(engine, task: str, label: str, n_posts: int, labeled: int, users: int) -> None:
     """Posts (one ``train`` split of version 1, larger than any run can label, so the queue never
     truly runs out), annotator accounts, and planner statistics as a database in use has them.
 
     ``labeled`` items already carry a label (annotator ``import:bench``): the first ones in queue
     order, as earlier sessions of the same queue would have left them. A queue that walks past
     answered items costs more per request as that history grows; this shows it."""
-    import sqlalchemy as sa
+    from datasets.store import annotators, db, labels, posts, sql, versions
 
-    from datasets.store import annotators
-
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cur.execute("INSERT INTO dataset_versions (version, seed) VALUES (%s, 0)", (VERSION,))
-        buf = io.StringIO("".join(f"b{i:07d}\tsynthetic post number {i} about #data and https://example.com/{i}\n"
-                                  for i in range(posts)))
-        cur.copy_expert("COPY raw_posts (id, text) FROM STDIN", buf)
-        buf = io.StringIO("".join(f"{VERSION}\tb{i:07d}\t{SPLIT}\t{hashlib.md5(str(i).encode()).hexdigest()}\n"
-                                  for i in range(posts)))
-        cur.copy_expert("COPY split_members (version, post_id, split, norm_hash) FROM STDIN", buf)
-        raw.commit()
-    finally:
-        raw.close()
-    with engine.begin() as conn:
+    ids = [f"b{i:07d}" for i in range(n_posts)]
+    hashes = [hashlib.md5(str(i).encode()).hexdigest() for i in range(n_posts)]
+    with sql.transaction(engine) as conn:
+        versions.create(conn, VERSION, seed=0)
+        posts.add_bare(conn, ((post_id, f"synthetic post number {i} about #data and https://example.com/{i}")
+                              for i, post_id in enumerate(ids)))
+        versions.copy_members(conn, zip([VERSION] * n_posts, ids, [SPLIT] * n_posts, hashes))
         for u in range(users):
             annotators.add(conn, f"load{u:02d}", PASSWORD)
-        conn.execute(sa.text(
-            "INSERT INTO human_labels (task, post_id, action, label, annotator, source)"
-            " SELECT :task, post_id, 'label', :label, 'import:bench', 'import' FROM split_members"
-            " WHERE version = :version AND split = :split ORDER BY norm_hash LIMIT :n"),
-            {"task": task, "label": label, "version": VERSION, "split": SPLIT, "n": labeled})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE")
+        first_in_queue = [post_id for _, post_id in sorted(zip(hashes, ids))[:labeled]]  # the split queue's order
+        labels.append_labels(conn, task=task, annotator="import:bench", source="import",
+                             labels=((post_id, label, {}) for post_id in first_in_queue))
+    db.vacuum_analyze(engine)
 
 
 def start_server(database_url: str, server_processes: int | None,

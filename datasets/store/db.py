@@ -127,3 +127,10 @@ def migrate(engine: Engine) -> list[str]:
             )
             applied_now.append(path.name)
     return applied_now
+
+
+def vacuum_analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics (and visibility map) after a bulk load, so queries are
+    planned as on a database in use; VACUUM cannot run inside a transaction, hence autocommit."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))

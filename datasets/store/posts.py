@@ -2,7 +2,7 @@
 hints (LF votes, model predictions)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -225,6 +225,12 @@ class IngestBatch:
 def count(conn: Connection) -> int:
     """How many posts are stored."""
     return int(conn.execute(sa.text("SELECT count(*) FROM raw_posts")).scalar_one())
+
+
+def add_bare(conn: Connection, rows: Iterable[tuple[str, str]]) -> int:
+    """Store posts that are only an id and a text, outside any ingest batch (a benchmark's
+    synthetic corpus); returns their number."""
+    return sql.copy_rows(conn, "raw_posts", ("id", "text"), rows)
 
 
 def clear(conn: Connection) -> None:
