@@ -80,7 +80,7 @@ def main() -> int:
     os.environ.pop("DATABASE_URL", None)
     import pandas as pd
 
-    from datasets.export import SPLITS
+    from datasets.store.versions import SPLITS
     from labeling.import_labels import import_labels
     from models import data, encoder
     from models.loop import run_iteration

@@ -31,7 +31,6 @@ from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
-from datasets.export import SPLITS
 from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
@@ -154,7 +153,7 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
     chosen = selection.params
     _say(progress, f"trained {chosen.architecture} on {tset.counts['weak'] if chosen.use_weak else 0} weak + "
                    f"{tset.counts['golden_train']} golden labels (dev: {tset.counts['golden_dev']})")
-    everything = data.read_texts(version, SPLITS)
+    everything = data.read_texts(version, versions.SPLITS)
     _say(progress, f"predicting {len(everything)} posts")
     probs = clf.predict_proba(data.posts(everything, votes))
     lf_run_id = votes.run_id
