@@ -156,19 +156,12 @@ class Annotator:
 
 
 def open_items(engine, task: str) -> int:
-    """Items of the benchmark's split that nobody may be refused: no human label in force (view
-    ``annotator_labels``: latest label not undone) and no unexpired lease. Counted up to
-    ``OPEN_ITEMS_CAP``: only "none" vs "some" matters, and the check runs during the load."""
-    import sqlalchemy as sa
+    """Items of the benchmark's split that nobody may be refused, counted up to ``OPEN_ITEMS_CAP``:
+    only "none" vs "some" matters, and the check runs during the load."""
+    from datasets.store import leases
 
-    sql = sa.text(
-        "SELECT count(*) FROM (SELECT 1 FROM split_members m WHERE m.version = :version AND m.split = :split"
-        " AND NOT EXISTS (SELECT 1 FROM annotator_labels a WHERE a.task = :task AND a.post_id = m.post_id)"
-        " AND NOT EXISTS (SELECT 1 FROM tagger_leases l WHERE l.task = :task AND l.post_id = m.post_id"
-        "                 AND l.expires_at > clock_timestamp())"
-        " LIMIT :cap) s")
     with engine.connect() as conn:
-        return conn.execute(sql, {"version": VERSION, "split": SPLIT, "task": task, "cap": OPEN_ITEMS_CAP}).scalar()
+        return leases.count_claimable(conn, task, VERSION, SPLIT, OPEN_ITEMS_CAP)
 
 
 def choose_label(post_id: str, labels: list[str]) -> str:
@@ -333,15 +326,13 @@ def figures(scenario: Scenario, logs: list[ClientLog], system: System, elapsed: 
             cpu: dict[str, float], load: tuple[float, float]) -> dict[str, Any]:
     """Latency, throughput and correctness figures of one scenario from what the clients recorded
     and what ``human_labels`` holds afterwards."""
-    import sqlalchemy as sa
+    from datasets.store import labels
 
     latencies = [lat for log in logs for lat in log.latencies]
     served = [s for log in logs for s in log.served]
     acked = [s for s in served if s.acknowledged]
     with system.engine.connect() as conn:
-        stored = set(conn.execute(sa.text(
-            "SELECT annotator, post_id, label FROM human_labels WHERE task = :task AND action = 'label'"),
-            {"task": system.task}).all())
+        stored = labels.label_rows(conn, system.task)
     served_to: dict[str, set[str]] = defaultdict(set)
     labeled_by: dict[str, set[str]] = defaultdict(set)
     for s in served:
@@ -443,7 +434,7 @@ def run(scenarios: list[Scenario], posts: int, labeled: int, server_processes: i
             server.terminate()
             server.wait(timeout=30)
         engine.dispose()
-        db._engine_for.cache_clear()
+        db.reset_engines()
         db.embedded_server().cleanup()  # stop the private PostgreSQL, then remove its workspace
         shutil.rmtree(home, ignore_errors=True)
     problems = [line.rstrip() for line in server_log if re.search(r"Traceback|ERROR|Exception", line)]

@@ -34,12 +34,12 @@ def pg_admin_url() -> Iterator[str]:
     """
     pgdata = Path(tempfile.mkdtemp(prefix="goldloop-test-pg-")) / "pgdata"
     server = pgserver.get_server(pgdata, cleanup_mode="delete")
-    admin = db._sqlalchemy_url(server.get_uri())
+    admin = db.sqlalchemy_url(server.get_uri())
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {TEMPLATE_DB}")
     engine.dispose()
-    template = sa.create_engine(db._sqlalchemy_url(server.get_uri(database=TEMPLATE_DB)))
+    template = sa.create_engine(db.sqlalchemy_url(server.get_uri(database=TEMPLATE_DB)))
     db.migrate(template)
     template.dispose()
     yield admin
@@ -57,7 +57,7 @@ def database_url(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     url = sa.engine.make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
     monkeypatch.setenv("DATABASE_URL", url)
     yield url
-    db._engine_for.cache_clear()
+    db.reset_engines()
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()

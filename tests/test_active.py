@@ -13,7 +13,7 @@ from models.params import ActiveParams
 from models.queues import refresh_queues
 from models.train import train
 from models.params import active_params, train_params
-from tests.test_model_world import add_golden, make_world
+from tests.support.world import add_golden, make_world
 
 LABELS = ["ham", "spam"]
 

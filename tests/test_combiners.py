@@ -20,7 +20,7 @@ from labeling import analysis, combiners
 from labeling.pipeline import format_result, run_label
 from labeling.task import load_task
 from labeling.weak_labels import weak_path
-from tests.test_label_support import add_golden, make_version
+from tests.support.labeling import add_golden, make_version
 
 LABELS = ["neg", "pos"]
 KINDS = {"good": ("what a good day, number {}", "pos"), "great": ("a great result, number {}", "pos"),

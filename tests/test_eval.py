@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from models.evaluate import evaluate
 from models.metrics import classification_metrics, wilson_interval
 from models.train import train_model
-from tests.test_model_world import add_golden, make_world
+from tests.support.world import add_golden, make_world
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,10 +13,10 @@ import pytest
 
 from datasets.errors import GoldloopError
 from labeling.pipeline import run_label
-from tests.test_jsonout import strict_loads
-from tests.test_label_pipeline import demo_posts
-from tests.test_label_support import add_golden, make_version
-from tests.test_model_world import KEYWORD_LFS, TASK_TOML, make_world
+from tests.support.strict_json import strict_loads
+from tests.support.labeling import demo_posts
+from tests.support.labeling import add_golden, make_version
+from tests.support.world import KEYWORD_LFS, TASK_TOML, make_world
 
 REPO = Path(__file__).resolve().parent.parent
 

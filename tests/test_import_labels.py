@@ -11,7 +11,7 @@ import pytest
 from datasets.errors import GoldloopError
 from labeling.import_labels import import_labels, parse_map
 from labeling.task import TASKS_DIR
-from tests.test_label_support import insert_posts
+from tests.support.labeling import insert_posts
 
 REPO = Path(__file__).resolve().parent.parent
 YOUTUBE = TASKS_DIR / "youtube_spam.toml"

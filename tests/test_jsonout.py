@@ -9,13 +9,7 @@ import pandas as pd
 import pytest
 
 from datasets import cli, jsonout, records
-
-
-def strict_loads(text: str):
-    """``json.loads`` that refuses ``NaN``/``Infinity`` like jq or JavaScript's ``JSON.parse`` do."""
-    def refuse(token: str):
-        raise ValueError(f"non-JSON token {token}")
-    return json.loads(text, parse_constant=refuse)
+from tests.support.strict_json import strict_loads
 
 
 def test_dumps_replaces_non_finite_values_everywhere() -> None:

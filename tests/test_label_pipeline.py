@@ -15,28 +15,10 @@ from datasets.store import votes
 from labeling.pipeline import run_label
 from labeling.task import TASKS_DIR, load_task
 from labeling.weak_labels import weak_path
-from tests.test_label_support import add_golden, make_version
+from tests.support.labeling import add_golden, demo_posts, make_version
 
 REPO = Path(__file__).resolve().parent.parent
 TASK = TASKS_DIR / "ai_tweets.toml"
-AI = ["Trained a random forest on the new dataset, accuracy up 3 points #MachineLearning {}",
-      "Deep learning paper {} on arxiv about neural networks https://arxiv.org/abs/1",
-      "Our data science team ships a new NLP model with pandas and scikit-learn, run {}"]
-NOT_AI = ["Big game tonight, the fans are ready for match {}",
-          "Switching to a cheaper data plan with more gigabytes, number {}",
-          "Sunny weekend at the beach with coffee and ice cream, day {}"]
-
-
-def demo_posts(n_each: int) -> tuple[list[dict], dict[str, str]]:
-    posts, gold = [], {}
-    for i in range(n_each):
-        for k, (template, label) in enumerate([(t, "ai") for t in AI] + [(t, "not_ai") for t in NOT_AI]):
-            post_id = f"{i:04d}{k}"
-            posts.append({"id": post_id, "text": template.format(i * 7 + k), "author": f"user{k}",
-                          "hashtags": ["MachineLearning"] if "#MachineLearning" in template else [],
-                          "urls": [f"https://arxiv.org/abs/{i}"] if "arxiv" in template else []})
-            gold[post_id] = label
-    return posts, gold
 
 
 @pytest.fixture()

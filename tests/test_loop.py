@@ -9,21 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from models.loop import run_iteration
-from tests.test_model_world import KEYWORD_LFS, TASK_TOML, add_golden, make_world
+from tests.support.world import LF_TOML, add_golden, make_world
 
 REPO = Path(__file__).resolve().parent.parent
-
-LF_TOML = TASK_TOML + KEYWORD_LFS + """
-[[lfs]]
-name = "kw_listen"
-kind = "keyword"
-label = "ham"
-terms = ["listen", "sings", "best"]
-
-[label_model]
-seed = 0
-epochs = 50
-"""
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from models.classifier import TextClassifier
 from models.features import Posts
 from models.params import TrainParams
 from models.train import train_model
-from tests.test_model_world import add_golden, make_world
+from tests.support.world import add_golden, make_world
 
 TINY = TrainParams(architecture="tfidf", max_tokens=200)
 

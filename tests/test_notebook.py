@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 from models.evaluate import evaluate
 from models.train import train_model
-from tests.test_model_world import add_golden, make_world
+from tests.support.world import add_golden, make_world
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "evaluation.ipynb"
 

@@ -13,7 +13,7 @@ from models.features import FeatureSpace, Posts
 from models.params import TrainParams
 from models.selection import CVData, duplicate_groups, select
 from models.train import train_model
-from tests.test_model_world import HAM, SPAM, add_golden, make_world
+from tests.support.world import HAM, SPAM, add_golden, make_world
 
 LABELS = ["ham", "spam"]
 FAST = TrainParams(architecture="tfidf", select_architectures=["tfidf"], max_tokens=500, select_min_golden=30)

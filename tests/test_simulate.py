@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 from datasets.errors import GoldloopError
 from models.simulate import read_gold
-from tests.test_loop import LF_TOML
-from tests.test_model_world import add_golden, make_world
+from tests.support.world import LF_TOML
+from tests.support.world import add_golden, make_world
 
 REPO = Path(__file__).resolve().parent.parent
 

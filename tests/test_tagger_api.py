@@ -9,42 +9,11 @@ import subprocess
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-from flask.testing import FlaskClient
 
 from datasets.store import reports
 from tagger_app import create_app
-from tests.test_tagger_support import (PASSWORD, REPO_ROOT, XSS_TEXT, add_annotator, current_labels, login,
+from tests.support.tagger import (Client, PASSWORD, REPO_ROOT, XSS_TEXT, add_annotator, current_labels, login,
                                        seed_posts, split_order)
-
-
-class Client:
-    """A logged-in annotator talking to the JSON API."""
-
-    def __init__(self, app, name: str) -> None:
-        self.http: FlaskClient = app.test_client()
-        assert login(self.http, name).status_code == 302
-        self.token = self.http.get("/api/me").get_json()["csrf_token"]
-
-    def next(self, **params) -> dict:
-        r = self.http.get("/api/next", query_string=params)
-        assert r.status_code == 200
-        return r.get_json()
-
-    def ids(self, **params) -> list[str]:
-        return [i["post_id"] for i in self.next(**params)["items"]]
-
-    def post(self, path: str, body: dict):
-        return self.http.post(path, json=body, headers={"X-CSRFToken": self.token})
-
-    def submit(self, **body) -> dict:
-        r = self.post("/api/submit", body)
-        assert r.status_code == 201, r.get_json()
-        return r.get_json()
-
-    def form(self, path: str, data: dict):
-        page = self.http.get("/label").get_data(as_text=True)
-        token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-        return self.http.post(path, data={**data, "csrf_token": token})
 
 
 @pytest.fixture()

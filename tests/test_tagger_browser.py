@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tagger_app import create_app
-from tests.test_tagger_support import (PASSWORD, XSS_TEXT, Server, add_annotator, current_labels, seed_posts,
+from tests.support.tagger import (PASSWORD, XSS_TEXT, Server, add_annotator, current_labels, seed_posts,
                                        server, split_order)
 
 pytestmark = pytest.mark.browser

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from tests.test_tagger_support import PASSWORD, REPO_ROOT, Server, add_annotator, seed_posts, server
+from tests.support.tagger import PASSWORD, REPO_ROOT, Server, add_annotator, seed_posts, server
 
 __all__ = ["server"]  # the fixture, re-exported for pytest
 

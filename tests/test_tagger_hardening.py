@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from datasets.store import logins
 from tagger_app import create_app
-from tests.test_tagger_api import Client
-from tests.test_tagger_support import (PASSWORD, REPO_ROOT, Server, add_annotator, current_labels, login,
+from tests.support.tagger import Client
+from tests.support.tagger import (PASSWORD, REPO_ROOT, Server, add_annotator, current_labels, login,
                                        seed_posts, server, split_order)
 
 __all__ = ["server"]  # the fixture, re-exported for pytest

@@ -10,7 +10,7 @@ import pytest
 from datasets.errors import GoldloopError
 from datasets.splits import create_version
 from datasets.store import sql, votes
-from tests.test_label_support import make_version
+from tests.support.labeling import make_version
 
 POSTS = [{"id": f"p{i}", "text": f"post number {i}"} for i in range(6)]
 

@@ -42,7 +42,7 @@ def embedded_server(keep_running: bool | None = None):
 
 def _ensure_database(admin_uri: str, name: str) -> None:
     """Create database ``name`` on the server behind ``admin_uri`` when it does not exist."""
-    admin = sa.create_engine(_sqlalchemy_url(admin_uri), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(sqlalchemy_url(admin_uri), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
@@ -52,8 +52,8 @@ def _ensure_database(admin_uri: str, name: str) -> None:
         admin.dispose()
 
 
-def _sqlalchemy_url(uri: str) -> str:
-    """Force the psycopg2 driver on a ``postgresql://`` URI."""
+def sqlalchemy_url(uri: str) -> str:
+    """``uri`` as SQLAlchemy wants it: the psycopg2 driver forced on a ``postgresql://`` URI."""
     url = make_url(uri)
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg2")
@@ -64,10 +64,10 @@ def database_url() -> str:
     """Return the SQLAlchemy URL of the goldloop database, starting the embedded server if needed."""
     explicit = os.environ.get("DATABASE_URL")
     if explicit:
-        return _sqlalchemy_url(explicit)
+        return sqlalchemy_url(explicit)
     server = embedded_server()
     _ensure_database(server.get_uri(), EMBEDDED_DATABASE)
-    return _sqlalchemy_url(server.get_uri(database=EMBEDDED_DATABASE))
+    return sqlalchemy_url(server.get_uri(database=EMBEDDED_DATABASE))
 
 
 @lru_cache(maxsize=None)
@@ -75,6 +75,12 @@ def _engine_for(url: str) -> Engine:
     engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     migrate(engine)
     return engine
+
+
+def reset_engines() -> None:
+    """Forget every engine made so far (a process that switches ``DATABASE_URL``, such as the
+    test suite between databases, gets a fresh, migrated engine on the next ``get_engine``)."""
+    _engine_for.cache_clear()
 
 
 def get_engine() -> Engine:

@@ -99,3 +99,12 @@ def _withdraw(conn: Connection, task: str, annotator: str, target: dict[str, Any
     undo = append(conn, task=task, post_id=target["post_id"], action="undo", annotator=annotator,
                   source="resolve" if target["action"] == "resolve" else "tagger", undoes=target["id"], meta=meta)
     return {**target, "undo_id": undo["id"] if undo else None}
+
+
+def label_rows(conn: Connection, task: str) -> set[tuple[str, str, str]]:
+    """Every label ever appended for ``task`` as (annotator, post_id, label), undone or not: what
+    a client that was acknowledged can check its labels against."""
+    rows = conn.execute(sa.text(
+        "SELECT annotator, post_id, label FROM human_labels WHERE task = :task AND action = 'label'"
+    ), {"task": task})
+    return {tuple(row) for row in rows}

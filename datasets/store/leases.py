@@ -59,3 +59,15 @@ def lease_of(conn: Connection, task: str, post_id: str) -> Lease | None:
         "SELECT annotator, expires_at > now() FROM tagger_leases WHERE task = :task AND post_id = :post_id"
     ), {"task": task, "post_id": post_id}).first()
     return Lease(*row) if row else None
+
+
+def count_claimable(conn: Connection, task: str, version: int, split: str, limit: int) -> int:
+    """Items of ``split`` with no label in force and no lease in force, counted up to ``limit``
+    (whether a queue that says it is exhausted really has nothing left to hand out)."""
+    return conn.execute(sa.text(
+        "SELECT count(*) FROM (SELECT 1 FROM split_members m WHERE m.version = :version AND m.split = :split"
+        " AND NOT EXISTS (SELECT 1 FROM annotator_labels a WHERE a.task = :task AND a.post_id = m.post_id)"
+        " AND NOT EXISTS (SELECT 1 FROM tagger_leases l WHERE l.task = :task AND l.post_id = m.post_id"
+        "                 AND l.expires_at > clock_timestamp())"
+        " LIMIT :limit) s"
+    ), {"version": version, "split": split, "task": task, "limit": limit}).scalar()

@@ -1,4 +1,4 @@
-"""Shared fixtures and helpers for the tagger tests (no tests here): seeded posts, accounts, servers."""
+"""The tagger tests' helpers: seeded posts, accounts, a logged-in API client, a real server."""
 from __future__ import annotations
 
 import hashlib
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from datasets.store import annotators
 from tagger_app.serve import free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 XSS_TEXT = "<script>alert(1)</script>"
 
@@ -109,3 +110,31 @@ def login(client, name: str, password: str = PASSWORD):
     return client.post("/login", data={"csrf_token": token, "name": name, "password": password})
 
 
+class Client:
+    """A logged-in annotator talking to the JSON API."""
+
+    def __init__(self, app, name: str) -> None:
+        self.http: FlaskClient = app.test_client()
+        assert login(self.http, name).status_code == 302
+        self.token = self.http.get("/api/me").get_json()["csrf_token"]
+
+    def next(self, **params) -> dict:
+        r = self.http.get("/api/next", query_string=params)
+        assert r.status_code == 200
+        return r.get_json()
+
+    def ids(self, **params) -> list[str]:
+        return [i["post_id"] for i in self.next(**params)["items"]]
+
+    def post(self, path: str, body: dict):
+        return self.http.post(path, json=body, headers={"X-CSRFToken": self.token})
+
+    def submit(self, **body) -> dict:
+        r = self.post("/api/submit", body)
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()
+
+    def form(self, path: str, data: dict):
+        page = self.http.get("/label").get_data(as_text=True)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        return self.http.post(path, data={**data, "csrf_token": token})

@@ -2,7 +2,7 @@
 
 Spam-like posts ("check out my channel", "subscribe") against ham ("love this song"), with
 two keyword LFs whose votes and label-model-like probabilities are written where the
-weak-supervision step writes them. Other test modules import :func:`make_world`.
+weak-supervision step writes them.
 """
 from __future__ import annotations
 
@@ -123,9 +123,15 @@ def add_golden(engine: sa.engine.Engine, task: Task, labels: pd.DataFrame, annot
                      [{"t": task.name, "p": p, "l": lbl, "a": annotator} for p, lbl in zip(labels["id"], labels["label"])])
 
 
-def test_world_is_consistent(engine, tmp_path):
-    world = make_world(engine, tmp_path)
-    assert set(world.truth["split"]) == {"test", "lf", "train"}
-    weak = pd.read_parquet(workspace.version_dir(world.version) / "spamtest" / "train_weak.parquet")
-    assert weak["covered"].mean() > 0.5
-    assert np.allclose(weak["prob_ham"] + weak["prob_spam"], 1)
+# The world's task with a third keyword LF (three LFs: the label model proper, not the majority vote).
+LF_TOML = TASK_TOML + KEYWORD_LFS + """
+[[lfs]]
+name = "kw_listen"
+kind = "keyword"
+label = "ham"
+terms = ["listen", "sings", "best"]
+
+[label_model]
+seed = 0
+epochs = 50
+"""

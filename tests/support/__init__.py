@@ -1,0 +1,1 @@
+"""Helpers the tests share: seeded databases, synthetic worlds, tagger clients and servers."""
