@@ -23,9 +23,10 @@ from tqdm import tqdm
 
 from datasets import cli
 from datasets.errors import GoldloopError
-from datasets.export import SPLITS, read_split, split_path
+from datasets.export import read_split, split_path
 from datasets.store import predictions, sql, versions, votes
 from datasets.store.golden import version_labels
+from datasets.store.versions import SPLITS
 from labeling import analysis, combiners
 from labeling.applier import DEFAULT_CHUNK_ROWS, TaskApplier
 from labeling.label_matrix import majority_probs

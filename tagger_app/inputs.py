@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from datasets.store.queues import PREDICTION_SOURCES, QUEUE_KINDS, SPLITS
+from datasets.store.queues import PREDICTION_SOURCES, QUEUE_KINDS
+from datasets.store.versions import SPLITS
 
 MAX_DURATION_MS = 24 * 3600 * 1000
 MAX_PAGE = 1_000_000

@@ -212,7 +212,7 @@ def test_export_validates_its_arguments_and_makes_formula_cells_inert(engine) ->
     add_annotator(engine, "root", role="admin")
     root = Client(create_app(), "root")
     root.submit(post_id="test0000", label="ai")
-    for query in ("split=test%0d%0aX-Injected:%201", "format=xlsx", "version=0", "version=%C2%B2"):
+    for query in ("split=test%0d%0aX-Injected:%201", "format=xlsx", "version=0", "version=%C2%B2", "version=99"):
         r = root.http.get(f"/api/export?{query}")
         assert r.status_code == 400 and r.is_json and "X-Injected" not in r.headers
     rows = list(csv.DictReader(io.StringIO(root.http.get("/api/export?format=csv").get_data(as_text=True))))

@@ -6,7 +6,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from datasets.store import golden, reports
+from datasets.errors import GoldloopError
+from datasets.store import golden, reports, versions
 from tagger_app import export, service
 from tagger_app.inputs import Answer, BadRequest, ExportArgs, NextArgs, UndoRequest, parse
 from tagger_app.security import require_admin
@@ -73,9 +74,10 @@ def export_golden():
     state = tagger()
     args = parse(ExportArgs, request.args)
     with transaction() as conn:
-        version = args.version or state.current_version(conn)
-        if version is None:
-            raise BadRequest("no data-set version yet", "version")
+        try:
+            version = versions.resolve(conn, args.version or state.version)
+        except GoldloopError as exc:
+            raise BadRequest(str(exc), "version") from None
         rows = golden.rows(conn, state.task.name, version, args.split, include_conflicts=args.conflicts)
     if args.format == "json":
         return jsonify(task=state.task.name, version=version, split=args.split, rows=rows)

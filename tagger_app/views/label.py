@@ -5,7 +5,8 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from datasets.store.queues import PREDICTION_SOURCES, SPLITS
+from datasets.store.queues import PREDICTION_SOURCES
+from datasets.store.versions import SPLITS
 from tagger_app import service
 from tagger_app.inputs import BadRequest, QueueRequest, parse
 from tagger_app.state import tagger, transaction

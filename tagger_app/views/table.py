@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from datasets.store import table as table_store
 from datasets.store import votes
-from datasets.store.queues import SPLITS
+from datasets.store.versions import SPLITS
 from tagger_app import service
 from tagger_app.inputs import Answer, PageArgs, parse
 from tagger_app.security import safe_next
