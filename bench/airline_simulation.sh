@@ -22,6 +22,6 @@ labels[~labels["id"].isin(test_ids)].to_csv(f"{work}/gold_pool.csv", index=False
 PY
 "$ROOT/bin/ingest.sh" --quiet --id-column tweet_id --text-column text "$DATA/tweets.csv" >&2 || [ $? -eq 2 ]
 "$ROOT/bin/split.sh" --assign "test=$DATA/test_ids.csv" --test 0 --dev 0 --lf 2000 --seed 0 >&2
-"$ROOT/bin/import_labels.sh" --task "$TASK" --no-progress "$WORK/gold_test.csv" >&2 || [ $? -eq 2 ]
+"$ROOT/bin/import_labels.sh" --task "$TASK" --quiet "$WORK/gold_test.csv" >&2 || [ $? -eq 2 ]
 if [ $# -eq 0 ]; then set -- --budget 500 --batch 50 --seeds 3 --strategies uncertainty,random; fi
 "$ROOT/bin/simulate.sh" --task "$TASK" --gold "$WORK/gold_pool.csv" --out "$WORK/simulation" --json "$@"

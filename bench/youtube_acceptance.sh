@@ -34,6 +34,6 @@ echo "split: $(cat "$WORK/split.json")" >&2
 "$ROOT/bin/import_labels.sh" "$DATA"/Youtube05*.csv --task "$TASK" --id-column COMMENT_ID \
   --label-column CLASS --json > "$WORK/import.json" || [ $? = 2 ]
 echo "import: $("$ROOT/.venv/bin/python" -c 'import json,sys; r=json.load(open(sys.argv[1])); r.pop("rejects"); print(r)' "$WORK/import.json")" >&2
-"$ROOT/bin/label.sh" --task "$TASK" --no-progress
+"$ROOT/bin/label.sh" --task "$TASK" --quiet
 "$ROOT/bin/label.sh" --task "$TASK" --json > "$WORK/label.json"
 echo "JSON result: $WORK/label.json" >&2

@@ -23,7 +23,7 @@ PY
 "$ROOT/bin/ingest.sh" --quiet --id-column COMMENT_ID --text-column CONTENT --time-column DATE \
     --author-column AUTHOR "$DATA"/Youtube0[1-5]-*.csv >&2 || [ $? -eq 2 ]
 "$ROOT/bin/split.sh" --assign "test=$WORK/test_ids.csv" --dev 0 --lf 400 --seed 0 >&2
-"$ROOT/bin/import_labels.sh" --task "$TASK" --id-column COMMENT_ID --label-column CLASS --no-progress \
+"$ROOT/bin/import_labels.sh" --task "$TASK" --id-column COMMENT_ID --label-column CLASS --quiet \
     "$(ls "$DATA"/Youtube05-*.csv)" >&2 || [ $? -eq 2 ]
 if [ $# -eq 0 ]; then set -- --budget 100 --batch 20 --seeds 3 --strategies uncertainty,random; fi
 "$ROOT/bin/simulate.sh" --task "$TASK" --gold "$WORK/gold_pool.csv" --out "$WORK/simulation" --json "$@"

@@ -24,10 +24,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"error: {message}\n")
 
 
-def parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the ``--json`` flag every reporting command offers."""
+def parser(prog: str, description: str, progress: bool = False) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the ``--json`` flag every reporting command offers and, for the
+    commands that show progress (``progress``), ``--quiet``.
+
+    The one progress convention: bars go to stderr, also with ``--json`` (stdout stays one JSON
+    object), and ``--quiet`` turns them off.
+    """
     p = _Parser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+    if progress:
+        p.add_argument("--quiet", action="store_true", help="no progress bars on stderr (shown by default, also with --json)")
     return p
 
 

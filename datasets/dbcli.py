@@ -24,7 +24,7 @@ def _status() -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = cli.parser("db.sh", "Manage goldloop's embedded PostgreSQL server (ignored when DATABASE_URL is set).")
+    p = cli.parser("bin/db.sh", "Manage goldloop's embedded PostgreSQL server (ignored when DATABASE_URL is set).")
     p.add_argument("action", choices=["start", "stop", "status", "url"],
                    help="start: start and keep running; stop: stop it; status: report; url: print the SQLAlchemy URL")
     args = p.parse_args(argv)

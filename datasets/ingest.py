@@ -273,10 +273,10 @@ def _human(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = cli.parser("ingest.sh", __doc__.split("\n\n", 1)[0] + "\n\n"
+    p = cli.parser("bin/ingest.sh", __doc__.split("\n\n", 1)[0] + "\n\n"
                    "Formats: Twitter API v1.1 / v2 JSON (lines or array), generic JSON lines, CSV, parquet;\n"
                    "any of them gzip-compressed. See docs/ingest.md.\n\n"
-                   "exit status: 0 ok, 1 error, 2 some records rejected, 130 interrupted")
+                   "exit status: 0 ok, 1 error, 2 some records rejected, 130 interrupted", progress=True)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="input files")
     p.add_argument("--format", default="auto", choices=list(FORMATS),
                    help="auto (default: by extension/content; Twitter objects recognised per record), "
@@ -292,7 +292,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs (default: utf-8)")
     p.add_argument("--rejects", type=Path, help="rejects file (default: $GOLDLOOP_HOME/rejects/ingest-<batch>.jsonl)")
     p.add_argument("--batch-size", type=int, default=5000, help="records per transaction (default: 5000)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     result = ingest_paths(args.paths, id_column=args.id_column, text_column=args.text_column,
                           time_column=args.time_column, author_column=args.author_column,

@@ -325,11 +325,11 @@ def _summary(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bin/split.sh``."""
-    p = cli.parser("split.sh", "Create a new immutable data-set version: seeded random test / dev / LF / train\n"
+    p = cli.parser("bin/split.sh", "Create a new immutable data-set version: seeded random test / dev / LF / train\n"
                    "splits of the ingested posts, stored in PostgreSQL and exported to parquet.\n\n"
                    "Posts whose normalized texts are equal (RT prefix, URLs, case and whitespace ignored)\n"
                    "are copies: one is kept, so no text can appear in two splits. Same posts + same seed\n"
-                   "= same membership. Exports go to $GOLDLOOP_HOME/datasets/v<N>/{test,dev,lf,train}.parquet.")
+                   "= same membership. Exports go to $GOLDLOOP_HOME/datasets/v<N>/{test,dev,lf,train}.parquet.", progress=True)
     p.add_argument("--test", type=int, default=1000, metavar="N", help="test split size (default 1000)")
     p.add_argument("--dev", type=int, default=500, metavar="N", help="dev split size (default 500)")
     p.add_argument("--lf", type=int, default=10000, metavar="N",
@@ -341,7 +341,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="exactly the ids in FILE form SPLIT (test, dev or lf); FILE is one id per line, with "
                         "or without a header (any name, e.g. tweet_id), or a CSV whose header names the id "
                         "column ('id' or '...id'); that split's size flag is then ignored")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     result = create_version(db.get_engine(), test=args.test, dev=args.dev, lf=args.lf, seed=args.seed,
                             lang=args.lang.split(",") if args.lang else None,

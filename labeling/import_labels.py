@@ -197,10 +197,10 @@ def format_result(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bin/import_labels.sh``."""
-    p = cli.parser("import_labels.sh", "Import labels from a CSV, TSV, JSONL or parquet file as human labels.\n"
+    p = cli.parser("bin/import_labels.sh", "Import labels from a CSV, TSV, JSONL or parquet file as human labels.\n"
                    "Labels are task label names, integer indices in the task's label order (only with an explicit\n"
                    "--task), or mapped with --map. The summary names the task the labels went to.\n"
-                   "Exit status 2 when some rows were rejected (they are listed with their line numbers).")
+                   "Exit status 2 when some rows were rejected (they are listed with their line numbers).", progress=True)
     p.add_argument("file", type=Path, help="labels file (.csv, .tsv, .jsonl, .parquet; .gz for text files)")
     add_task_argument(p)
     p.add_argument("--id-column", default="id", help="column holding post ids (default: id)")
@@ -208,11 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--annotator", default=None, help="annotator name recorded (default: import:<file name>)")
     p.add_argument("--map", dest="label_map", type=parse_map, default=None, metavar="V=LABEL,...",
                    help="translate file values to label names, e.g. 0=ham,1=spam")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     result = import_labels(args.file, task_path=args.task, id_column=args.id_column, label_column=args.label_column,
                            annotator=args.annotator, label_map=args.label_map,
-                           progress=not args.no_progress and not args.json)
+                           progress=not args.quiet)
     cli.emit(result, args.json, format_result)
     return cli.EXIT_PARTIAL if result["rejected"] else cli.EXIT_OK
 

@@ -284,20 +284,19 @@ def _balance(text: str) -> list[float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``bin/label.sh``."""
-    p = cli.parser("label.sh", "Apply a task's labeling functions to a data-set version, fit Snorkel's label "
-                               "model, print the LF summary and scores, and write train_weak.parquet.")
+    p = cli.parser("bin/label.sh", "Apply a task's labeling functions to a data-set version, fit Snorkel's label "
+                               "model, print the LF summary and scores, and write train_weak.parquet.", progress=True)
     add_task_argument(p)
     p.add_argument("--version", type=int, default=None, help="data-set version (default: the latest)")
     p.add_argument("--seed", type=int, default=None, help="label-model seed (default: the task's [label_model])")
     p.add_argument("--class-balance", type=_balance, default=None, metavar="P0,P1,...",
                    help="class priors in label order (default: the task's, else learned)")
     p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="posts per applier chunk")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     if args.chunk_rows < 1:
         raise GoldloopError("--chunk-rows must be at least 1")
     result = run_label(args.task, args.version, seed=args.seed, class_balance=args.class_balance,
-                       progress=not args.no_progress and not args.json, chunk_rows=args.chunk_rows)
+                       progress=not args.quiet, chunk_rows=args.chunk_rows)
     cli.emit(result, args.json, format_result)
     return cli.EXIT_OK
 

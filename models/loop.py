@@ -134,13 +134,13 @@ def summary(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``bin/loop.sh``: one iteration of label -> train -> evaluate -> queue."""
     p = cli.parser("bin/loop.sh", "One loop iteration: weak labels, train, evaluate on golden test labels, "
-                                   "refresh the active-learning and review queues; prints all iterations so far.")
+                                   "refresh the active-learning and review queues; prints all iterations so far.", progress=True)
     add_task_arguments(p)
     p.add_argument("--strategy", help="active-learning strategy (default: [active_learning] strategy)")
     p.add_argument("--batch", type=int, help="active-learning batch size (default: [active_learning] batch_size)")
     args = p.parse_args(argv)
     result = run_iteration(args.task, args.version, strategy=args.strategy, batch_size=args.batch,
-                           progress=not args.json)
+                           progress=not args.quiet)
     cli.emit(result, args.json, summary)
     return cli.EXIT_OK
 

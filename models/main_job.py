@@ -99,7 +99,7 @@ def _human(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = cli.parser("pipeline.sh", __doc__.split("\n\n", 1)[1])
+    p = cli.parser("bin/pipeline.sh", __doc__.split("\n\n", 1)[1], progress=True)
     p.add_argument("--input", nargs="+", type=Path, help="posts to ingest (default: the demo corpus)")
     add_task_argument(p)
     p.add_argument("--gold", type=Path,
@@ -109,7 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lf", type=int, default=300, help="LF split size (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split draw (default: %(default)s)")
     p.add_argument("--new-version", action="store_true", help="always draw a new data-set version")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     gold = args.gold if args.gold or args.input else GOLD_PATH
     if gold is not None and not gold.is_file():

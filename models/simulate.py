@@ -275,7 +275,7 @@ def summary(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``bin/simulate.sh``: compare strategies with a simulated annotator."""
     p = cli.parser("bin/simulate.sh", "Act as the annotator from a gold file: answer the active-learning queue "
-                                       "batch by batch, retrain each round, and write learning curves per strategy.")
+                                       "batch by batch, retrain each round, and write learning curves per strategy.", progress=True)
     p.add_argument("--gold", required=True, help="gold labels file (CSV, TSV, JSONL or parquet) with id and label")
     p.add_argument("--id-column", default="id", help="id column of the gold file (default: id)")
     p.add_argument("--label-column", default="label", help="label column (names or class indices; default: label)")
@@ -287,7 +287,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--budget", type=int, default=500, help="labels per run (default 500)")
     p.add_argument("--batch", type=int, default=50, help="labels per round (default 50)")
     p.add_argument("--out", help="output directory (default: $GOLDLOOP_HOME/reports/<task>/simulation-<time>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     args = p.parse_args(argv)
     result = simulate(args.gold, args.task, args.version, strategies=[s for s in args.strategies.split(",") if s],
                       seeds=args.seeds, budget=args.budget, batch=args.batch, id_column=args.id_column,

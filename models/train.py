@@ -239,7 +239,7 @@ def _summary(r: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``bin/train.sh``: train the end model once."""
-    p = cli.parser("bin/train.sh", "Train the end model on weak + golden labels and save it.")
+    p = cli.parser("bin/train.sh", "Train the end model on weak + golden labels and save it.", progress=True)
     add_task_arguments(p)
     p.add_argument("--architecture", choices=ARCHITECTURES, help="override [train] architecture")
     p.add_argument("--no-select", dest="select", action="store_false", default=None,
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="override [train] epochs")
     p.add_argument("--seed", type=int, help="override [train] seed")
     args = p.parse_args(argv)
-    result = train_model(args.task, args.version, progress=not args.json, architecture=args.architecture,
+    result = train_model(args.task, args.version, progress=not args.quiet, architecture=args.architecture,
                          epochs=args.epochs, seed=args.seed, select=args.select)
     cli.emit(result, args.json, _summary)
     return cli.EXIT_OK

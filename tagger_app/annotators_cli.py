@@ -31,7 +31,7 @@ def _password(from_stdin: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = cli.parser("annotator.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = cli.parser("bin/annotator.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("action", choices=["add", "role", "list", "disable"])
     p.add_argument("name", nargs="?", help="annotator name (letters, digits, '_', '.', '-')")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")

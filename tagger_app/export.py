@@ -70,7 +70,7 @@ def write(rows: list[dict[str, Any]], path: Path, fmt: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = cli.parser("export.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = cli.parser("bin/export.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
     add_task_argument(p)
     p.add_argument("--version", type=int, help="data-set version (default: the latest)")
     p.add_argument("--split", action="append", choices=SPLITS, help="split to export (repeatable; default all)")

@@ -32,7 +32,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = cli.parser("tagger.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = cli.parser("bin/tagger.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     add_task_argument(p)

@@ -49,7 +49,7 @@ def test_label_sh_with_two_lfs_uses_majority_vote_and_says_so(engine, two_lf_ver
     weak = result["weak_targets"]  # 48 golden dev labels: majority vote and the supervised combiner compete
     assert set(weak["cv_macro_f1"]) == {"majority_vote", "supervised"} and weak["choice"] in weak["cv_macro_f1"]
     assert all(row["weight"] is None for row in result["lf_summary"])
-    text = subprocess.run([str(REPO / "bin/label.sh"), "--task", str(task), "--no-progress"],
+    text = subprocess.run([str(REPO / "bin/label.sh"), "--task", str(task), "--quiet"],
                           capture_output=True, text=True, timeout=600)
     assert text.returncode == 0, text.stderr
     assert f"note: {note}" in text.stdout and "kw_game" in text.stdout

@@ -117,7 +117,7 @@ def test_cli_json_and_errors(engine, labeled_version) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["version"] == version and result["label_model"]["test"]["n"] == 48
-    human = subprocess.run([str(REPO / "bin/label.sh"), "--task", str(TASK), "--no-progress"],
+    human = subprocess.run([str(REPO / "bin/label.sh"), "--task", str(TASK), "--quiet"],
                            capture_output=True, text=True, timeout=600)
     assert human.returncode == 0 and "label model acc" in human.stdout and "kw_ai_fields" in human.stdout
     with pytest.raises(GoldloopError, match="version 99 does not exist"):
