@@ -26,9 +26,11 @@ class TaggerState:
     def from_config(cls, config: dict[str, Any]) -> "TaggerState":
         """Load the task file and validate the tagger settings."""
         task = load_task(config.get("TAGGER_TASK"))
-        cap = config.get("TAGGER_ANNOTATIONS_PER_ITEM") or task.section("tagger").get("annotations_per_item", 1)
-        if not isinstance(cap, int) or cap < 1:
-            raise GoldloopError(f"{task.path}: [tagger] annotations_per_item must be a positive integer, got {cap!r}")
+        cap = config.get("TAGGER_ANNOTATIONS_PER_ITEM")  # the task file's value was checked by load_task
+        if cap is None:
+            cap = task.section("tagger").get("annotations_per_item", 1)
+        elif not isinstance(cap, int) or cap < 1:
+            raise GoldloopError(f"TAGGER_ANNOTATIONS_PER_ITEM must be a positive integer, got {cap!r}")
         version = config.get("TAGGER_VERSION")
         return cls(task=task, version=int(version) if version is not None else None, annotations_per_item=cap)
 
