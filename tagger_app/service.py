@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from datasets.store import labels as label_store
-from datasets.store import leases, posts, queues
+from datasets.store import leases, posts, predictions, queues
 from tagger_app.inputs import Answer, BadRequest, Conflict, NextArgs, QueueRequest
 from tagger_app.state import TaggerState
 
@@ -19,7 +19,7 @@ REVIEW_QUEUES = ("review", "disagree", "predictions")
 def resolve_source(conn: Connection, state: TaggerState, q: QueueRequest) -> QueueRequest:
     """Fill in the default prediction source for the ``predictions`` queue."""
     if q.kind == "predictions" and not q.source:
-        return q.model_copy(update={"source": queues.default_prediction_source(conn, state.task.name)})
+        return q.model_copy(update={"source": predictions.default_source(conn, state.task.name)})
     return q
 
 
@@ -45,7 +45,7 @@ def next_items(conn: Connection, state: TaggerState, annotator: str, args: NextA
     items = posts.load(conn, state.task.name, version, annotator, ids, args.hints)
     if q.kind == "predictions":
         for item in items:
-            item["prediction"] = posts.prediction(conn, state.task.name, q.source, item["post_id"])
+            item["prediction"] = predictions.prediction(conn, state.task.name, q.source, item["post_id"])
     out: dict[str, Any] = {"queue": {**q.as_dict(), **query.info}, "available": True, "items": items,
                            "exhausted": not items and ran_out, "version": version,
                            "cursor": query.cursor(conn, ids) or args.cursor}
@@ -85,7 +85,7 @@ def _label_for_answer(conn: Connection, state: TaggerState, answer: Answer) -> t
         return answer.label, {}
     if answer.kind != "predictions":
         raise BadRequest("answer: accept or reject is for the predictions queue", "answer")
-    predicted = posts.prediction(conn, state.task.name, answer.source or "", answer.post_id)
+    predicted = predictions.prediction(conn, state.task.name, answer.source or "", answer.post_id)
     if predicted is None:
         raise BadRequest(f"no {answer.source} prediction for post {answer.post_id}", "post_id")
     meta = {"answer": answer.answer, "prediction": predicted}

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from datasets import jsonout
-from datasets.store import sql, votes
+from datasets.store import predictions, sql, votes
 
 if TYPE_CHECKING:
     from datasets.records import Post
@@ -36,18 +36,6 @@ def _lf_hints(conn: Connection, run: dict[str, Any], ids: list[str]) -> dict[str
             for post_id, votes in rows}
 
 
-def _predictions(conn: Connection, task: str, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    rows = conn.execute(sa.text(
-        "SELECT post_id, source, label, confidence FROM predictions WHERE task = :task AND post_id = ANY(:ids) "
-        "ORDER BY source"
-    ), {"task": task, "ids": ids}).mappings()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        out.setdefault(row["post_id"], []).append(
-            {"source": row["source"], "label": row["label"], "confidence": round(float(row["confidence"]), 4)})
-    return out
-
-
 def add_hints(conn: Connection, task: str, version: int | None, items: list[dict[str, Any]]) -> None:
     """Attach ``hints`` (the votes of the latest LF run on ``version``, stored predictions) to each item."""
     if not items:
@@ -55,7 +43,7 @@ def add_hints(conn: Connection, task: str, version: int | None, items: list[dict
     ids = [item["post_id"] for item in items]
     run = votes.latest_run(conn, task, version)
     lf_votes = _lf_hints(conn, run, ids) if run else {}
-    preds = _predictions(conn, task, ids)
+    preds = predictions.of_posts_all_sources(conn, task, ids)
     for item in items:
         item["hints"] = {"lf_votes": lf_votes.get(item["post_id"], []), "predictions": preds.get(item["post_id"], [])}
 
@@ -88,14 +76,6 @@ def in_split(conn: Connection, version: int | None, split: str | None, post_id: 
     return bool(conn.execute(sa.text(
         "SELECT 1 FROM split_members WHERE version = :version AND split = :split AND post_id = :post_id"
     ), {"version": version, "split": split, "post_id": post_id}).scalar())
-
-
-def prediction(conn: Connection, task: str, source: str, post_id: str) -> dict[str, Any] | None:
-    """One stored prediction (label, confidence) of ``source`` for a post, or None."""
-    row = conn.execute(sa.text(
-        "SELECT source, label, confidence FROM predictions WHERE task = :task AND source = :source AND post_id = :p"
-    ), {"task": task, "source": source, "p": post_id}).mappings().first()
-    return {**dict(row), "confidence": round(float(row["confidence"]), 4)} if row else None
 
 
 # --------------------------------------------------------------------------- ingestion

@@ -66,3 +66,31 @@ def of_posts(conn: Connection, task: str, source: str, ids: Sequence[str]) -> di
                         {"task": task, "source": source, "ids": list(ids)}).mappings()
     return {row["post_id"]: {"label": row["label"], "confidence": row["confidence"], "probs": row["probs"]}
             for row in rows}
+
+
+def of_posts_all_sources(conn: Connection, task: str, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every source's prediction (source, label, confidence) of each post of ``ids``: the tagger's hints."""
+    rows = conn.execute(sa.text(
+        "SELECT post_id, source, label, confidence FROM predictions WHERE task = :task AND post_id = ANY(:ids) "
+        "ORDER BY source"
+    ), {"task": task, "ids": ids}).mappings()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(row["post_id"], []).append(
+            {"source": row["source"], "label": row["label"], "confidence": round(float(row["confidence"]), 4)})
+    return out
+
+
+def prediction(conn: Connection, task: str, source: str, post_id: str) -> dict[str, Any] | None:
+    """One stored prediction (label, confidence) of ``source`` for a post, or None."""
+    row = conn.execute(sa.text(
+        "SELECT source, label, confidence FROM predictions WHERE task = :task AND source = :source AND post_id = :p"
+    ), {"task": task, "source": source, "p": post_id}).mappings().first()
+    return {**dict(row), "confidence": round(float(row["confidence"]), 4)} if row else None
+
+
+def default_source(conn: Connection, task: str) -> str:
+    """``end_model`` when the task has end-model predictions, else ``label_model``."""
+    has_end = conn.execute(sa.text("SELECT 1 FROM predictions WHERE task = :t AND source = 'end_model' LIMIT 1"),
+                           {"t": task}).scalar()
+    return "end_model" if has_end else "label_model"

@@ -209,13 +209,6 @@ def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
                       info={"strategy": "lf_disagreement_fallback", "lf_run": run["id"]})
 
 
-def default_prediction_source(conn: Connection, task: str) -> str:
-    """``end_model`` when the task has end-model predictions, else ``label_model``."""
-    has_end = conn.execute(sa.text("SELECT 1 FROM predictions WHERE task = :t AND source = 'end_model' LIMIT 1"),
-                           {"t": task}).scalar()
-    return "end_model" if has_end else "label_model"
-
-
 # -- written by the training loop (models/queues.py) -----------------------------------------
 _ITEM_COLUMNS = ("queue_id", "post_id", "rank", "score", "reason")
 
