@@ -1,6 +1,7 @@
 """The one COPY helper against a real PostgreSQL: what goes in through csv_line comes back equal."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -19,6 +20,10 @@ def test_copy_rows_round_trips_text_arrays_json_and_nulls(engine: sa.engine.Engi
         assert sql.copy_rows(conn, "copied", ("n", "t", "a", "b", "j", "f"), rows) == len(rows)
         back = [tuple(r) for r in conn.execute(sa.text("SELECT n, t, a, b, j, f FROM copied ORDER BY n"))]
     assert back == rows
+
+
+def test_numpy_numbers_are_written_as_numbers() -> None:
+    assert sql.csv_line((np.float64(0.25), 0.25, np.int64(3), 3)) == b"0.25,0.25,3,3\n"
 
 
 def test_csv_line_refuses_text_utf8_cannot_encode() -> None:

@@ -10,6 +10,7 @@ with everything else the caller did.
 from __future__ import annotations
 
 import io
+import numbers
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -51,8 +52,8 @@ def csv_field(value: Any) -> str:
                                 for v in value]) + '}"'
     if isinstance(value, bool):
         return "t" if value else "f"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, numbers.Real):  # NumPy's too; str, not repr: its repr is "np.float64(0.5)"
+        return str(value)
     if isinstance(value, dict):
         value = jsonout.dumps(value, ensure_ascii=False)
     return '"' + str(value).replace('"', '""') + '"'
@@ -74,20 +75,22 @@ def copy_lines(conn: Connection, table: str, columns: Sequence[str], lines: Iter
     the number of lines sent."""
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{', ' + options if options else ''})"
     cursor = conn.connection.dbapi_connection.cursor()
-    sent = 0
+
+    def send(chunk: list[bytes]) -> int:
+        if chunk:
+            cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)), size=COPY_READ_BYTES)
+        return len(chunk)
+
+    sent = size = 0
+    chunk: list[bytes] = []
     try:
-        chunk: list[bytes] = []
-        size = 0
         for line in lines:
             chunk.append(line)
             size += len(line)
             if size >= COPY_CHUNK_BYTES:
-                cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)), size=COPY_READ_BYTES)
-                sent += len(chunk)
+                sent += send(chunk)
                 chunk, size = [], 0
-        if chunk:
-            cursor.copy_expert(sql, io.BytesIO(b"".join(chunk)), size=COPY_READ_BYTES)
-            sent += len(chunk)
+        sent += send(chunk)
     finally:
         cursor.close()
     return sent
