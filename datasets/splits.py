@@ -3,7 +3,7 @@
 A run reads the posts (optionally only some languages), drops copies on normalized text
 (``datasets.normalize``), draws seeded random splits, and records a new ``dataset_versions``
 row with its ``split_members`` in one transaction. Each split is exported to parquet
-(``datasets.export``) in a temporary directory that becomes ``v<N>/`` only after the commit,
+(``datasets.split_files``) in a temporary directory that becomes ``v<N>/`` only after the commit,
 so a failure leaves neither rows nor files behind. See ``docs/datasets.md``.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 from tqdm import tqdm
 
-from datasets import cli, export, workspace
+from datasets import cli, split_files, workspace
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash
 from datasets.store import db, posts, sql, versions
@@ -221,8 +221,8 @@ def _copy_members(conn: Connection, version: int, members: pd.DataFrame, progres
 
 
 def _split_rows(conn: Connection, version: int, split: str, bar: tqdm) -> Iterator[Sequence[tuple]]:
-    """Stream one split's export rows (``export.SCHEMA`` order) in batches."""
-    for rows in versions.split_rows(conn, version, split, export.POST_COLUMNS):
+    """Stream one split's export rows (``split_files.SCHEMA`` order) in batches."""
+    for rows in versions.split_rows(conn, version, split, split_files.POST_COLUMNS):
         bar.update(len(rows))
         yield rows
 
@@ -232,7 +232,7 @@ def _export(conn: Connection, version: int, counts: dict[str, int], target: Path
     target.mkdir(parents=True)
     with tqdm(total=sum(counts.values()), desc="exporting parquet", unit="post", disable=not progress) as bar:
         for split in SPLITS:
-            export.write_split(target / f"{split}.parquet", _split_rows(conn, version, split, bar))
+            split_files.write_split(target / f"{split}.parquet", _split_rows(conn, version, split, bar))
 
 
 def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int = 10000, seed: int = 0,

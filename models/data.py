@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from datasets.errors import GoldloopError
-from datasets.export import read_split
+from datasets.split_files import read_split
 from datasets.store import golden, predictions, votes
 from labeling.task import Task
 from labeling.weak_labels import weak_path

@@ -19,13 +19,13 @@ from sqlalchemy.engine import Engine
 from datasets import cli, workspace
 from datasets.store import runs, versions
 from datasets.store.db import get_engine
-from labeling.pipeline import run_label
+from labeling.label import run_label
 from labeling.task import load_task
 from models.cliargs import add_task_arguments
 from models.evaluate import MODEL_ORDER, evaluate
 from models.params import active_params, train_params
 from models.plots import Series, plot_curves
-from models.queues import refresh_queues
+from models.tagger_queues import refresh_queues
 from models.train import selection_lines, train
 
 

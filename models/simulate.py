@@ -39,7 +39,7 @@ from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.import_labels import read_rows, resolve_label
 from labeling.label_matrix import ABSTAIN
-from labeling.pipeline import run_label
+from labeling.label import run_label
 from labeling.task import Task, load_task
 from models import data
 from models.active import Pool, rank_pool

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from models.active import (ClusterHeads, ColdStart, DistinctBatch, Pool, RandomOrder, Ranking, Scores,
                            Uncertainty, build_strategy, rank_pool)
 from models.params import ActiveParams
-from models.queues import refresh_queues
+from models.tagger_queues import refresh_queues
 from models.train import train
 from models.params import active_params, train_params
 from tests.support.world import add_golden, make_world

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.export import read_split
+from datasets.split_files import read_split
 from datasets.store import votes
 from labeling import analysis, combiners
-from labeling.pipeline import format_result, run_label
+from labeling.label import format_result, run_label
 from labeling.task import load_task
 from labeling.weak_labels import weak_path
 from tests.support.labeling import add_golden, make_version

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from datasets import export
+from datasets import split_files
 from datasets.demo import GOLD_PATH, TWEETS_PATH, generate
 from datasets.normalize import normalize_text
 from labeling.task import DEFAULT_TASK, load_task
@@ -133,7 +133,7 @@ def test_demo_corpus_ingests_and_splits(engine: sa.engine.Engine, tweets: list[d
     counts = result["counts"]
     assert counts["test"] == 200 and counts["dev"] == 100 and counts["lf"] == 400
     assert sum(counts.values()) == len(tweets) - result["duplicates_dropped"]
-    frames = pd.concat([export.read_split(result["version"], s) for s in export.SPLITS])
+    frames = pd.concat([split_files.read_split(result["version"], s) for s in split_files.SPLITS])
     assert frames["id"].is_unique and frames["norm_hash"].is_unique
     assert set(frames["id"]) <= set(gold)
     assert not frames["text"].str.contains("&amp;").any()  # ingestion unescapes; exports keep its text

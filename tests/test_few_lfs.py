@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from datasets.errors import GoldloopError
-from labeling.pipeline import run_label
+from labeling.label import run_label
 from tests.support.strict_json import strict_loads
 from tests.support.labeling import demo_posts
 from tests.support.labeling import add_golden, make_version

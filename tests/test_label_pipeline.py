@@ -12,7 +12,7 @@ import pytest
 
 from datasets.errors import GoldloopError
 from datasets.store import votes
-from labeling.pipeline import run_label
+from labeling.label import run_label
 from labeling.task import TASKS_DIR, load_task
 from labeling.weak_labels import weak_path
 from tests.support.labeling import add_golden, demo_posts, make_version

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from datasets import export, splits
+from datasets import split_files, splits
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash, normalize_text
 from datasets.store import versions
@@ -76,7 +76,7 @@ def test_sizes_disjointness_and_determinism(engine: sa.engine.Engine) -> None:
     first = splits.create_version(engine, test=10, dev=5, lf=30, seed=3, progress=False)
     assert first["counts"] == {"test": 10, "dev": 5, "lf": 30, "train": 75}
     assert first["source_posts"] == 120 and first["duplicates_dropped"] == 0
-    frames = {s: export.read_split(first["version"], s) for s in export.SPLITS}
+    frames = {s: split_files.read_split(first["version"], s) for s in split_files.SPLITS}
     assert {s: len(f) for s, f in frames.items()} == first["counts"]
     ids = [set(f["id"]) for f in frames.values()]
     hashes = [set(f["norm_hash"]) for f in frames.values()]
@@ -140,7 +140,7 @@ def test_language_filter(engine: sa.engine.Engine) -> None:
                  + distinct_posts(10, start=300, lang="de") + [{"id": "999", "text": "no language", "lang": None}])
     result = splits.create_version(engine, test=3, dev=2, lf=5, lang=["fr", "de"], progress=False)
     assert result["source_posts"] == 25 and result["lang"] == ["de", "fr"]
-    langs = pd.concat([export.read_split(result["version"], s) for s in export.SPLITS])["lang"]
+    langs = pd.concat([split_files.read_split(result["version"], s) for s in split_files.SPLITS])["lang"]
     assert set(langs) == {"fr", "de"} and len(langs) == 25
 
 
@@ -156,7 +156,7 @@ def test_assign_forms_exact_split_and_wins_dedup(engine: sa.engine.Engine, tmp_p
     ids.write_text("author,id\nx,7001\ny,7002\n\nz,7003\n")
     result = splits.create_version(engine, test=99, dev=5, lf=10, seed=1, lang=["en"],
                                    assign={"test": ids}, progress=False)
-    test_ids = set(export.read_split(result["version"], "test")["id"])
+    test_ids = set(split_files.read_split(result["version"], "test")["id"])
     assert test_ids == {"7001", "7002", "7003"}
     assert result["counts"] == {"test": 3, "dev": 5, "lf": 10, "train": 35}
     assert "10" not in membership(engine, result["version"])
@@ -164,7 +164,7 @@ def test_assign_forms_exact_split_and_wins_dedup(engine: sa.engine.Engine, tmp_p
     plain = tmp_path / "plain.txt"
     plain.write_text("1000\n1001\n")
     result = splits.create_version(engine, test=0, dev=1, lf=1, assign={"lf": plain}, progress=False)
-    assert set(export.read_split(result["version"], "lf")["id"]) == {"1000", "1001"}
+    assert set(split_files.read_split(result["version"], "lf")["id"]) == {"1000", "1001"}
 
 
 @pytest.mark.parametrize("content, header", [
@@ -181,7 +181,7 @@ def test_assign_file_headers(engine: sa.engine.Engine, tmp_path: Path, content: 
     ids.write_text(content, newline="")
     result = splits.create_version(engine, test=1, dev=1, lf=1, assign={"test": ids}, progress=False)
     expected = {"1000", "1001"} | ({"abc"} if content.startswith("abc") else set())
-    assert set(export.read_split(result["version"], "test")["id"]) == expected
+    assert set(split_files.read_split(result["version"], "test")["id"]) == expected
     assert result["assigned"]["test"]["header"] == header and result["assigned"]["test"]["ids"] == len(expected)
 
 
@@ -194,7 +194,7 @@ def test_assign_with_a_tweet_id_header_via_cli(engine: sa.engine.Engine, tmp_pat
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["counts"]["test"] == 3 and result["assigned"]["test"]["header"] == "tweet_id"
-    assert set(export.read_split(result["version"], "test")["id"]) == {"1003", "1004", "1005"}
+    assert set(split_files.read_split(result["version"], "test")["id"]) == {"1003", "1004", "1005"}
     ids.write_text("tweet_id\n1003\n1004\nbogus-id\n")
     bad = subprocess.run([REPO_ROOT / "bin/split.sh", "--assign", f"test={ids}"], capture_output=True, text=True)
     assert bad.returncode == 1 and f"error: {ids} line 4: unknown post id 'bogus-id'" in bad.stderr
@@ -235,11 +235,11 @@ def test_parquet_schema_and_content(engine: sa.engine.Engine) -> None:
         "created_at": datetime(2020, 4, 5, 14, 30, 1, 123456, tzinfo=timezone(timedelta(hours=2)))}])
     result = splits.create_version(engine, test=2, dev=2, lf=2, seed=5, progress=False)
     version = result["version"]
-    for split in export.SPLITS:
-        path = export.split_path(version, split)
+    for split in split_files.SPLITS:
+        path = split_files.split_path(version, split)
         assert path == Path(result["export_dir"]) / f"{split}.parquet"
-        assert pq.read_schema(path).equals(export.SCHEMA, check_metadata=False)
-    frame = pd.concat([export.read_split(version, s) for s in export.SPLITS])
+        assert pq.read_schema(path).equals(split_files.SCHEMA, check_metadata=False)
+    frame = pd.concat([split_files.read_split(version, s) for s in split_files.SPLITS])
     row = frame.set_index("id").loc["77"]
     assert row["text"] == "RT @ml: Big news &amp; more https://example.com/a"
     assert row["created_at"] == pd.Timestamp("2020-04-05 12:30:01.123456", tz="UTC")
@@ -261,7 +261,7 @@ def test_versions_are_immutable(engine: sa.engine.Engine) -> None:
     assert second["version"] == first["version"] + 1 and second["export_dir"] != first["export_dir"]
     assert second["counts"]["train"] == first["counts"]["train"] + 10
     after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(first["export_dir"]).iterdir()}
-    assert after == before and sorted(before) == [f"{s}.parquet" for s in sorted(export.SPLITS)]
+    assert after == before and sorted(before) == [f"{s}.parquet" for s in sorted(split_files.SPLITS)]
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT version, counts, params, export_dir FROM dataset_versions"
                                     " ORDER BY version")).all()
@@ -275,7 +275,7 @@ def test_failure_leaves_nothing_behind(engine: sa.engine.Engine, monkeypatch: py
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export, "write_split", broken)
+    monkeypatch.setattr(split_files, "write_split", broken)
     with pytest.raises(OSError, match="disk full"):
         splits.create_version(engine, test=3, dev=3, lf=3, progress=False)
     with engine.connect() as conn:

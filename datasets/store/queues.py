@@ -209,7 +209,7 @@ def _lf_fallback(conn: Connection, base: dict[str, Any]) -> QueueQuery:
                       info={"strategy": "lf_disagreement_fallback", "lf_run": run["id"]})
 
 
-# -- written by the training loop (models/queues.py) -----------------------------------------
+# -- written by the training loop (models/tagger_queues.py) -----------------------------------------
 _ITEM_COLUMNS = ("queue_id", "post_id", "rank", "score", "reason")
 
 

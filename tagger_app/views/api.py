@@ -8,7 +8,7 @@ from flask_wtf.csrf import generate_csrf
 
 from datasets.errors import GoldloopError
 from datasets.store import golden, reports, versions
-from tagger_app import export, service
+from tagger_app import golden_export, service
 from tagger_app.inputs import Answer, BadRequest, ExportArgs, NextArgs, UndoRequest, parse
 from tagger_app.security import require_admin
 from tagger_app.state import tagger, transaction
@@ -82,6 +82,6 @@ def export_golden():
     if args.format == "json":
         return jsonify(task=state.task.name, version=version, split=args.split, rows=rows)
     name = f"{state.task.name}-v{version}-{args.split or 'all'}.{args.format}"
-    return Response(export.serialize(rows, args.format),
+    return Response(golden_export.serialize(rows, args.format),
                     mimetype="text/csv" if args.format == "csv" else "application/x-ndjson",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -15,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from datasets import workspace
-from datasets.export import read_split
+from datasets.split_files import read_split
 from datasets.splits import create_version
 from labeling.task import Task, load_task
 

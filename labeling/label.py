@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from datasets import cli
 from datasets.errors import GoldloopError
-from datasets.export import read_split, split_path
+from datasets.split_files import read_split, split_path
 from datasets.store import predictions, sql, versions, votes
 from datasets.store.golden import version_labels
 from datasets.store.versions import SPLITS

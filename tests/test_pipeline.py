@@ -20,7 +20,7 @@ def _pipeline(*args: str) -> dict:
     return json.loads(done.stdout)
 
 
-def test_main_job_runs_the_whole_loop_and_reruns_idempotently(engine: sa.engine.Engine, home: Path) -> None:
+def test_pipeline_runs_the_whole_loop_and_reruns_idempotently(engine: sa.engine.Engine, home: Path) -> None:
     first = _pipeline()
     assert first["ingest"]["read"] == first["ingest"]["inserted"] >= 1000
     assert first["ingest"]["rejected"] == 0
