@@ -67,3 +67,10 @@ def of_task(conn: Connection, task: str, kind: str) -> list[dict[str, Any]]:
     rows = conn.execute(sa.text("SELECT * FROM runs WHERE task = :task AND kind = :kind ORDER BY id"),
                         {"task": task, "kind": kind}).mappings().all()
     return [dict(r) for r in rows]
+
+
+def latest_child(conn: Connection, parent_id: int, kind: str) -> dict[str, Any] | None:
+    """The newest run of ``kind`` whose parent is run ``parent_id`` (a train run's latest evaluation), or None."""
+    row = conn.execute(sa.text("SELECT * FROM runs WHERE parent_id = :parent AND kind = :kind ORDER BY id DESC LIMIT 1"),
+                       {"parent": parent_id, "kind": kind}).mappings().first()
+    return dict(row) if row else None
