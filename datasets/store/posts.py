@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from datasets import jsonout
-from datasets.store import predictions, sql, votes
+from datasets.store import predictions, sql, urls, votes
 
 if TYPE_CHECKING:
     from datasets.records import Post
@@ -81,8 +81,9 @@ def in_split(conn: Connection, version: int | None, split: str | None, post_id: 
 # --------------------------------------------------------------------------- ingestion
 # Each batch is one transaction: COPY its rows into a temporary staging table, then
 # ``INSERT ... SELECT DISTINCT ON (id) ... ON CONFLICT (id) DO NOTHING`` into ``raw_posts`` (the
-# first occurrence of an id wins, within the batch and across runs) and add the batch's counts to
-# its ``ingest_batches`` row. An interrupted load therefore leaves only whole batches behind, and
+# first occurrence of an id wins, within the batch and across runs), record the links of the posts
+# it inserted in the URL store (``datasets.store.urls``) and add the batch's counts to its
+# ``ingest_batches`` row. An interrupted load therefore leaves only whole batches behind, and
 # the counts stored always match the rows stored.
 
 # The raw_posts columns an ingest writes, in staging order after ``seq``: a Post's fields, then
@@ -101,7 +102,7 @@ _FORCE_NULL = "FORCE_NULL (created_at, lang, author, author_id, source_app, retw
 _INSERT = sa.text(f"""
 INSERT INTO raw_posts ({', '.join(INGEST_COLUMNS)}, batch_id)
 SELECT DISTINCT ON (id) {', '.join(INGEST_COLUMNS)}, :batch FROM ingest_stage ORDER BY id, seq
-ON CONFLICT (id) DO NOTHING""")
+ON CONFLICT (id) DO NOTHING RETURNING id, created_at, urls, media_urls""")
 _COUNT = sa.text("""
 UPDATE ingest_batches SET read = read + :read, inserted = inserted + :inserted,
        duplicates = duplicates + :duplicates, rejected = rejected + :rejected WHERE id = :batch""")
@@ -178,7 +179,9 @@ class IngestBatch:
         inserted = 0
         if rows:
             sql.copy_lines(self._conn, "ingest_stage", ("seq", *INGEST_COLUMNS), (r.line for r in rows), _FORCE_NULL)
-            inserted = self._conn.execute(_INSERT, {"batch": self.batch_id}).rowcount
+            fresh = self._conn.execute(_INSERT, {"batch": self.batch_id}).all()
+            inserted = len(fresh)
+            urls.add_post_links(self._conn, fresh)
         duplicates = len(rows) - inserted
         self._conn.execute(_COUNT, {"read": read, "inserted": inserted, "duplicates": duplicates,
                                     "rejected": rejected, "batch": self.batch_id})
@@ -216,4 +219,4 @@ def add_bare(conn: Connection, rows: Iterable[tuple[str, str]]) -> int:
 def clear(conn: Connection) -> None:
     """Delete every post and ingest batch, and by cascade everything made from them: the empty
     database a benchmark's next measurement starts from."""
-    conn.execute(sa.text("TRUNCATE raw_posts, ingest_batches CASCADE"))
+    conn.execute(sa.text("TRUNCATE raw_posts, ingest_batches, urls CASCADE"))

@@ -1,0 +1,109 @@
+"""The URL store: link normalisation (properties), links recorded by ingestion exactly once, and
+bin/urls.sh's report, filters, exports and refusals on real PostgreSQL and real files."""
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from hypothesis import given, settings, strategies as st
+
+from datasets import urls
+from datasets.ingest import ingest_paths
+from datasets.store import sql, urls as url_store
+
+_hosts = st.from_regex(r"\A(www\.)?[a-z0-9]{1,12}(\.[a-z]{2,6}){1,2}\Z")
+_paths = st.from_regex(r"\A(/[A-Za-z0-9._~%-]{0,10}){0,4}\Z")
+_params = st.lists(st.tuples(st.sampled_from(["q", "id", "page", "utm_source", "utm_Campaign", "fbclid", "gclid", "x"]),
+                             st.from_regex(r"\A[a-z0-9]{0,6}\Z")), max_size=5)
+
+
+def _url(scheme: str, host: str, port: str, path: str, params: list[tuple[str, str]], fragment: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in params)
+    return f"{scheme}://{host}{port}{path}{'?' + query if query else ''}{'#' + fragment if fragment else ''}"
+
+
+_links = st.builds(_url, st.sampled_from(["http", "https", "HTTP", "HtTpS"]), _hosts,
+                   st.sampled_from(["", ":80", ":443", ":8080"]), _paths, _params, st.from_regex(r"\A[a-z]{0,5}\Z"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_links)
+def test_normalise_is_idempotent_and_drops_what_does_not_name_the_page(link):
+    first = urls.normalise(link)
+    assert first is not None
+    assert urls.normalise(first.url) == first
+    assert "#" not in first.url
+    assert "utm_" not in first.url.lower() and "fbclid" not in first.url and "gclid" not in first.url
+    assert first.url.split("://")[0] in ("http", "https")
+    assert not first.domain.startswith("www.")
+    assert first.domain == first.domain.lower()
+    assert not first.url.startswith("http://") or ":80/" not in first.url
+    assert not first.url.startswith("https://") or ":443/" not in first.url
+
+
+@settings(max_examples=200, deadline=None)
+@given(_links, st.sampled_from(["HOST", "UPPER", "NONE"]))
+def test_spellings_of_one_link_normalise_alike(link, case):
+    host = link.split("://", 1)[1].split("/", 1)[0].split("?")[0].split("#")[0]
+    variant = link.replace(host, host.upper(), 1) if case == "HOST" else link
+    variant = (variant.split("://", 1)[0].upper() + "://" + variant.split("://", 1)[1]) if case == "UPPER" else variant
+    assert urls.normalise(variant) == urls.normalise(link)
+
+
+@given(st.text(max_size=40))
+def test_anything_normalises_or_is_refused_without_raising(text):
+    link = urls.normalise(text)
+    assert link is None or link.url.startswith(("http://", "https://"))
+
+
+def test_examples():
+    assert urls.normalise("HTTP://WWW.Example.COM:80/a/B?utm_source=x&q=1&fbclid=2#top") == \
+        urls.Link("http://www.example.com/a/B?q=1", "example.com")
+    assert urls.normalise("https://user:secret@news.bbc.co.uk:443") == urls.Link("https://news.bbc.co.uk/", "news.bbc.co.uk")
+    assert urls.normalise("https://x.org:8443/p?b=2&a=1") == urls.Link("https://x.org:8443/p?b=2&a=1", "x.org")
+    for refused in ("ftp://x.org/f", "mailto:a@b.c", "http://", "http://x.org:port/", "not a url", "",
+                    "http://exa mple.com/", "https://" + "a" * 5000 + ".com"):
+        assert urls.normalise(refused) is None, refused
+    # a link also attached as media counts as media, once
+    pairs = urls.post_links(["https://pic.example/1#a", "https://a.org/?utm_medium=x"], ["https://pic.example/1"])
+    assert [(link.url, media) for link, media in pairs] == [("https://pic.example/1", True), ("https://a.org/", False)]
+
+
+def _tweet(i: int, links: list[str], media: list[str] = (), created: str = "Sun Apr 05 10:46:44 +0000 2020") -> str:
+    return json.dumps({
+        "created_at": created, "id_str": str(1000 + i), "text": f"post {i}", "user": {"screen_name": "a", "id_str": "1"},
+        "entities": {"hashtags": [], "user_mentions": [],
+                     "urls": [{"url": f"https://t.co/{i}{n}", "expanded_url": u} for n, u in enumerate(links)],
+                     "media": [{"url": f"https://t.co/m{i}{n}", "media_url_https": u, "type": "photo"}
+                               for n, u in enumerate(media)]}})
+
+
+def _links(engine) -> dict[str, dict]:
+    with engine.connect() as conn:
+        return {row["url"]: dict(row) for row in conn.execute(sa.text("SELECT * FROM urls")).mappings()}
+
+
+def test_ingestion_records_links_once_per_post(engine, tmp_path):
+    first = tmp_path / "a.jsonl"
+    first.write_text("\n".join([
+        _tweet(1, ["https://Example.com/story?utm_source=tw", "https://other.org/x"], created="Sun Apr 05 10:00:00 +0000 2020"),
+        _tweet(2, ["https://www.example.com/story", "https://example.com/story#comments"],
+               ["https://pbs.twimg.com/media/1.jpg"], created="Mon Apr 06 10:00:00 +0000 2020"),
+        _tweet(1, ["https://dup.example/ignored"]),  # the same id again: a duplicate, its links ignored
+    ]) + "\n")
+    ingest_paths([first], progress=False)
+    ingest_paths([first], progress=False)  # a re-run inserts nothing and counts nothing twice
+    links = _links(engine)
+    assert set(links) == {"https://example.com/story", "https://other.org/x", "https://www.example.com/story",
+                          "https://pbs.twimg.com/media/1.jpg"}
+    story = links["https://example.com/story"]
+    assert story["n_posts"] == 2 and story["domain"] == "example.com" and not story["is_media"]
+    assert story["first_seen"].day == 5 and story["last_seen"].day == 6
+    assert links["https://www.example.com/story"]["domain"] == "example.com"
+    assert links["https://pbs.twimg.com/media/1.jpg"]["is_media"]
+    with engine.connect() as conn:
+        assert url_store.count_links(conn) == 5
+        # the writer is idempotent when called again on stored posts
+    with sql.transaction(engine) as conn:
+        url_store.add_stored_posts(conn, ["1001", "1002"])
+    assert _links(engine)["https://example.com/story"]["n_posts"] == 2
