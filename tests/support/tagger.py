@@ -68,6 +68,7 @@ class Server:
 
     port: int
     proc: subprocess.Popen | None = None
+    args: tuple[str, ...] = ()  # more bin/tagger.sh options, e.g. ("--task", path)
 
     @property
     def url(self) -> str:
@@ -75,7 +76,7 @@ class Server:
 
     def start(self) -> "Server":
         """Start it and wait until it prints its URL and answers."""
-        self.proc = subprocess.Popen([str(REPO_ROOT / "bin" / "tagger.sh"), "--port", str(self.port)],
+        self.proc = subprocess.Popen([str(REPO_ROOT / "bin" / "tagger.sh"), "--port", str(self.port), *self.args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      start_new_session=True)
         line = self.proc.stdout.readline()
