@@ -3,7 +3,10 @@ bin/urls.sh's report, filters, exports and refusals on real PostgreSQL and real 
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
+import pandas as pd
 import sqlalchemy as sa
 from hypothesis import given, settings, strategies as st
 
@@ -107,3 +110,71 @@ def test_ingestion_records_links_once_per_post(engine, tmp_path):
     with sql.transaction(engine) as conn:
         url_store.add_stored_posts(conn, ["1001", "1002"])
     assert _links(engine)["https://example.com/story"]["n_posts"] == 2
+
+
+URLS = str(Path(__file__).resolve().parent.parent / "bin" / "urls.sh")
+TASK = """name = "linktask"
+labels = ["ham", "spam"]
+"""
+
+
+def _urls_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([URLS, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_urls_command_counts_labels_filters_and_exports(engine, tmp_path):
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("\n".join([
+        _tweet(1, ["https://spam.example/win?utm_source=a"], created="Sun Apr 05 10:00:00 +0000 2020"),
+        _tweet(2, ["https://spam.example/win", "https://news.example.org/a"]),
+        _tweet(3, ["https://news.example.org/a", "https://www.news.example.org/b"], ["https://img.example/p.jpg"]),
+        _tweet(4, ["https://blog.news.example.org/c"], created="Thu Apr 07 10:00:00 +0000 2022"),
+    ]) + "\n")
+    ingest_paths([feed], progress=False)
+    task = tmp_path / "task.toml"
+    task.write_text(TASK)
+    with sql.transaction(engine) as conn:
+        conn.execute(sa.text("INSERT INTO predictions (task, source, post_id, label, confidence, run_ref)"
+                             " VALUES ('linktask', 'production', :p, :l, 0.9, '1')"),
+                     [{"p": "1001", "l": "spam"}, {"p": "1002", "l": "spam"}, {"p": "1003", "l": "ham"}])
+
+    out = _urls_cli("--task", str(task), "--json", "--top", "0")
+    assert out.returncode == 0, out.stderr
+    rows = {r["url"]: r for r in json.loads(out.stdout)["urls"]}
+    assert rows["https://spam.example/win"]["n_posts"] == 2
+    assert rows["https://spam.example/win"]["labels"] == {"spam": 2}
+    assert rows["https://news.example.org/a"]["labels"] == {"spam": 1, "ham": 1}
+    assert rows["https://blog.news.example.org/c"]["labels"] == {}
+
+    spam = json.loads(_urls_cli("--task", str(task), "--json", "--label", "spam").stdout)["urls"]
+    assert [r["url"] for r in spam] == ["https://spam.example/win", "https://news.example.org/a"]
+    domain = json.loads(_urls_cli("--task", str(task), "--json", "--domain", "WWW.News.Example.org").stdout)["urls"]
+    assert {r["url"] for r in domain} == {"https://news.example.org/a", "https://www.news.example.org/b",
+                                          "https://blog.news.example.org/c"}
+    media = json.loads(_urls_cli("--task", str(task), "--json", "--media").stdout)["urls"]
+    assert [r["url"] for r in media] == ["https://img.example/p.jpg"]
+    recent = json.loads(_urls_cli("--task", str(task), "--json", "--since", "2021-01-01", "--top", "1").stdout)["urls"]
+    assert [r["url"] for r in recent] == ["https://blog.news.example.org/c"]
+
+    for ext in ("parquet", "csv", "jsonl"):
+        path = tmp_path / f"links.{ext}"
+        done = _urls_cli("--task", str(task), "--out", str(path), "--top", "0")
+        assert done.returncode == 0, done.stderr
+        frame = (pd.read_parquet(path) if ext == "parquet" else pd.read_csv(path) if ext == "csv"
+                 else pd.read_json(path, lines=True))
+        assert len(frame) == 5 and list(frame.columns)[:2] == ["url", "domain"]
+    assert "spam.example/win" in _urls_cli("--task", str(task)).stdout
+
+
+def test_urls_command_refuses_bad_input_naming_the_option(engine, tmp_path):
+    task = tmp_path / "task.toml"
+    task.write_text(TASK)
+    for args, named in ((["--label", "eggs"], "--label"), (["--since", "yesterday"], "--since"),
+                        (["--top", "-1"], "--top"), (["--domain", "a b"], "--domain"),
+                        (["--out", str(tmp_path / "x.xlsx")], "--out"),
+                        (["--out", str(tmp_path / "missing" / "x.csv")], "--out"),
+                        (["--top", "many"], "--top"), (["--media", "--links"], "--links")):
+        done = _urls_cli("--task", str(task), *args)
+        assert done.returncode == 1, (args, done.stdout)
+        assert named in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

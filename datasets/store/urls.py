@@ -93,7 +93,7 @@ WITH picked AS (
     JOIN predictions p ON p.task = :task AND p.source = :source AND p.post_id = pu.post_id
     GROUP BY pu.url, p.label
 ), per_url AS (
-    SELECT url, jsonb_object_agg(label, n) AS labels, sum(n) AS n_predicted,
+    SELECT url, jsonb_object_agg(label, n) AS labels, CAST(sum(n) AS bigint) AS n_predicted,
            COALESCE(sum(n) FILTER (WHERE label = :label), 0) AS n_label
     FROM labelled GROUP BY url
 )
