@@ -6,17 +6,20 @@ cheap question a serving process asks (at most once a second) to notice a new pr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from datasets import jsonout
+from datasets.results import StepResult
 
 
-class ModelEvent(NamedTuple):
-    """One promotion or rollback of a task's production model."""
+@dataclass(frozen=True, slots=True)
+class ModelEvent(StepResult):
+    """One promotion or rollback of a task's production model (also what ``bin/model.sh`` prints)."""
 
     id: int
     task: str
