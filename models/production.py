@@ -11,19 +11,20 @@ run's data-set version, with its golden LF-split labels, as ``bin/label.sh`` doe
 to each request's texts. Such a model refuses to load when the task file changed since it was
 trained, since its vote columns would no longer mean the same LFs.
 
-Prediction calls the Keras model directly (``model(inputs, training=False)``) instead of
-``model.predict``, which builds a data pipeline per call and costs tens of milliseconds even
-for one text (docs/benchmarks.md).
+Prediction runs the Keras model as one ``tf.function`` traced once for any batch size, not
+``model.predict`` (which builds a data pipeline per call: ~140 ms for one text) nor an eager
+call (~6 ms): ~0.5 ms for one text, ~2.7 ms for 256 with the TF-IDF model (docs/benchmarks.md).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from sqlalchemy.engine import Connection, Engine
 
 from datasets.errors import GoldloopError
@@ -55,7 +56,8 @@ class ProductionModel:
     event_id: int
     classifier: TextClassifier
     metrics: dict[str, Any]
-    applier: TaskApplier | None = field(default=None, repr=False, compare=False)
+    compiled: Callable[[Any], tf.Tensor] = field(repr=False, compare=False)  # see compiled_call
+    applier: TaskApplier | None = field(default=None, repr=False, compare=False)  # models on LF votes
 
     def predict_proba(self, texts: Sequence[str], ids: Sequence[str] | None = None) -> np.ndarray:
         """Class probabilities ``(n, k)`` of ``texts`` in ``labels`` order.
@@ -67,11 +69,10 @@ class ProductionModel:
         if not texts:
             return np.zeros((0, len(self.labels)), "float32")
         ids = None if ids is None else [str(i) for i in ids]
-        probs = self.classifier.model(self._inputs(texts, ids), training=False)  # type: ignore[misc]
-        return np.asarray(probs, dtype="float32")
+        return np.asarray(self.compiled(self._inputs(texts, ids)), dtype="float32")
 
     def _inputs(self, texts: list[str], ids: list[str] | None) -> Any:
-        """What the Keras model takes. Built here rather than by ``FeatureSpace.keras_feed``,
+        """What the Keras model takes, as tensors (a direct call refuses NumPy arrays). Built here rather than by ``FeatureSpace.keras_feed``,
         whose in-memory embedding memo would grow with every distinct text a server sees."""
         space = self.classifier.space
         if space is None:  # bilstm: raw strings
@@ -80,12 +81,20 @@ class ProductionModel:
         if "tfidf" in space.blocks:
             feed["text"] = string_tensor(texts)
         if "encoder" in space.blocks:
-            feed["embedding"] = (encoder.embed(ids, texts, space.encoder_name) if ids is not None
-                                 else encoder.encode(texts, space.encoder_name))
+            feed["embedding"] = tf.constant(encoder.embed(ids, texts, space.encoder_name) if ids is not None
+                                            else encoder.encode(texts, space.encoder_name))
         if space.lf_features:
             votes = self.applier.apply(new_posts_frame(texts, ids)).astype(np.int16)  # type: ignore[union-attr]
-            feed["lf_votes"] = space.votes_block(Posts(texts=texts, votes=votes)).toarray()
+            feed["lf_votes"] = tf.constant(space.votes_block(Posts(texts=texts, votes=votes)).toarray())
         return feed
+
+
+def compiled_call(classifier: TextClassifier) -> Callable[[Any], tf.Tensor]:
+    """The classifier's Keras model as a ``tf.function`` over batches of any size (one trace)."""
+    model = classifier.model
+    specs = {name: tf.TensorSpec(t.shape, t.dtype, name=name) for name, t in model.input.items()} \
+        if isinstance(model.input, dict) else tf.TensorSpec(model.input.shape, model.input.dtype)  # type: ignore[union-attr]
+    return tf.function(lambda inputs: model(inputs, training=False), input_signature=[specs])  # type: ignore[misc]
 
 
 def new_posts_frame(texts: list[str], ids: list[str] | None) -> pd.DataFrame:
@@ -142,7 +151,8 @@ def load_run(engine: Engine, task: Task, run_id: int, *, event_id: int = 0,
                                 " not match; train and promote a new model")
         applier = _fitted_applier(engine, task, int(run["version"]))
     return ProductionModel(task=task, run_id=int(run_id), labels=list(task.labels), version=int(run["version"]),
-                           event_id=event_id, classifier=classifier, metrics=metrics or {}, applier=applier)
+                           event_id=event_id, classifier=classifier, metrics=metrics or {}, applier=applier,
+                           compiled=compiled_call(classifier))
 
 
 def run_metrics(conn: Connection, task: str, run_id: int) -> dict[str, Any]:
