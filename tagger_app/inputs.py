@@ -19,6 +19,7 @@ MAX_DURATION_MS = 24 * 3600 * 1000
 MAX_PAGE = 1_000_000
 
 PostId = Annotated[str, Field(min_length=1, max_length=200)]
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]  # a data-set version: PostgreSQL integer
 
 
 class BadRequest(ValueError):
@@ -100,9 +101,15 @@ class ExportArgs(_Input):
     """``GET /api/export``."""
 
     split: Literal[SPLITS] | None = None
-    version: int | None = Field(None, ge=1, le=2**31 - 1)
+    version: VersionNumber | None = None
     format: Literal["json", "jsonl", "csv"] = "json"
     conflicts: bool = False
+
+
+class DashboardArgs(_Input):
+    """``GET /dashboard`` and ``GET /api/dashboard``: the data-set version (default: the tagger's)."""
+
+    version: VersionNumber | None = None
 
 
 class PageArgs(_Input):

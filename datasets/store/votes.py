@@ -55,13 +55,14 @@ def record_run(conn: Connection, *, task: str, task_hash: str, version: int, lf_
 
 def latest_run(conn: Connection, task: str, version: int | None = None) -> dict[str, Any] | None:
     """The newest LF run of ``task`` (on data-set ``version`` when given) as ``id, version,
-    created_at, lf_names, label_names``, or None when there is none.
+    created_at, lf_names, label_names, summary`` (what ``bin/label.sh`` reported: LF analysis,
+    golden counts, label-model and majority-vote scores), or None when there is none.
 
     Newest is the run recorded last (the highest id). The loop and the tagger pass the version
     they work on: a run on another version voted on other posts, or with another task file.
     """
     row = conn.execute(sa.text(
-        "SELECT id, version, created_at, lf_names, label_names FROM lf_runs"
+        "SELECT id, version, created_at, lf_names, label_names, summary FROM lf_runs"
         " WHERE task = :task AND (CAST(:version AS integer) IS NULL OR version = :version)"
         " ORDER BY id DESC LIMIT 1"), {"task": task, "version": version}).mappings().first()
     return dict(row) if row else None
