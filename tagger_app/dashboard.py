@@ -17,7 +17,7 @@ One JSON-ready dict serves both ``GET /dashboard`` (rendered, with charts) and `
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -34,7 +34,8 @@ RECENT_RUNS = 50
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """In UTC, whatever the database session's time zone: the page labels its times UTC."""
+    return value.astimezone(timezone.utc).isoformat() if value else None
 
 
 def _score_row(model: str, scores: Mapping[str, Any], n: int | None = None) -> dict[str, Any]:
