@@ -15,6 +15,7 @@ from playwright.sync_api import Page, sync_playwright
 
 from models.loop import run_iteration
 from tagger_app import create_app
+from tagger_app.charts import Bar, Series, bar_chart, line_chart
 from tagger_app.serve import free_port
 from tests.support.strict_json import strict_loads
 from tests.support.tagger import PASSWORD, REPO_ROOT, Client, Server, add_annotator, seed_posts
@@ -199,3 +200,16 @@ def test_dashboard_in_chromium_is_accessible(engine: sa.engine.Engine, world_ser
         assert violations == [], violations
         browser.close()
 
+
+
+def test_charts_escape_text_and_draw_gaps_and_single_points() -> None:
+    bars = bar_chart("c1", "LFs <b>", 'desc "quoted" & more', [Bar("<img src=x>", 1.5, "150%", flagged=True),
+                                                               Bar("ok", -1, "0%")])
+    assert "<img" not in bars and "&lt;img src=x&gt;" in bars and "LFs &lt;b&gt;" in bars
+    assert bars.startswith('<svg role="img" class="chart" id="c1"') and 'aria-labelledby="c1-title c1-desc"' in bars
+    widths = re.findall(r'<rect [^>]*width="([\d.]+)"', bars)
+    assert widths == ["340.0", "0.0"]                         # shares are clipped to the bar area
+    gap = line_chart("c2", "t", "d", "x", "y", [Series("a", [(0, 0.5), (5, 0.6), (10, None), (15, 0.7), (20, 0.8)])])
+    assert gap.count("<polyline") == 2 and gap.count("<circle") == 4 + 1  # two segments; 4 points + legend
+    single = line_chart("c3", "t", "d", "x", "y", [Series("only", [(7, 0.9)])])
+    assert "<polyline" not in single and single.count("<circle") == 2 and ">7<" in single
