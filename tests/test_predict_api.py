@@ -55,7 +55,7 @@ def test_tokens_inputs_and_limits(engine, tmp_path: Path):
                                     ({}, 422, None), ({"texts": [1]}, 422, "texts.0"),
                                     ({"posts": [{"text": "no id"}]}, 422, "posts.0.id"), ([], 400, None)):
             answer = requests.post(url, json=body, headers=auth(token))
-            assert (answer.status_code, answer.json()["field"]) == (status, field), (body, answer.text)
+            assert (answer.status_code, answer.json().get("field")) == (status, field), (body, answer.text)
         assert requests.post(url, data="not json", headers=auth(token)).status_code == 400
         too_big = requests.post(url, json={"texts": ["y" * 3000]}, headers=auth(token))
         assert too_big.status_code == 413 and "error" in too_big.json()

@@ -19,8 +19,9 @@ def holder() -> ModelHolder:
 
 
 def error_response(status: int, message: str, field: str | None = None) -> tuple[Response, int]:
-    """Every error of the API: ``{"error": message, "field": name or null}`` with a 4xx/5xx status."""
-    return jsonify({"error": message, "field": field}), status
+    """Every error of the API: ``{"error": message}`` plus ``field`` naming the input at fault when
+    there is one, with a 4xx status (503 only while no model is loaded)."""
+    return jsonify({"error": message, **({"field": field} if field else {})}), status
 
 
 def _not_ready() -> tuple[Response, int]:
