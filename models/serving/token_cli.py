@@ -6,6 +6,7 @@ running servers; its record stays.
 """
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,10 +78,13 @@ def _list_text(r: TokenList) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("bin/token.sh", __doc__.split("\n\n")[0].split(": ", 1)[1])
+    json_after = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)  # --json after it too
+    json_after.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
     sub = p.add_subparsers(dest="command", required=True, metavar="add|list|revoke")
-    sub.add_parser("add", help="create a token and print it (once)").add_argument("name", help=NAME_RULE)
-    sub.add_parser("list", help="every token's name and dates (never the token)")
-    sub.add_parser("revoke", help="refuse a token from now on").add_argument("name")
+    sub.add_parser("add", parents=[json_after], help="create a token and print it (once)").add_argument(
+        "name", help=NAME_RULE)
+    sub.add_parser("list", parents=[json_after], help="every token's name and dates (never the token)")
+    sub.add_parser("revoke", parents=[json_after], help="refuse a token from now on").add_argument("name")
     args = p.parse_args(argv)
     if args.command == "add":
         cli.emit(add(args.name), args.json,
