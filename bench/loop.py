@@ -66,7 +66,7 @@ def build(workdir: Path, pool: int) -> tuple[int, Path]:
             pw.writerow([f"b{k}", f"{row.text} {TAILS[k % len(TAILS)]} {k}"])
             gw.writerow([f"b{k}", gold[row.id]])
     ingest_paths([posts], id_column="id", text_column="text", progress=False)
-    return create_version(get_engine(), test=1000, dev=500, lf=10000, seed=0, progress=False)["version"], labels
+    return create_version(get_engine(), test=1000, dev=500, lf=10000, seed=0, progress=False).version, labels
 
 
 def main() -> int:
@@ -100,13 +100,13 @@ def main() -> int:
     seconds = time.perf_counter() - started
     out = {"pool": counts.get("lf", 0) + counts.get("train", 0), "splits": counts, "seconds": round(seconds, 1),
            "encoding_seconds": round(encoding, 1), "encoded_posts": len(posts), "target_encoding_seconds": 600,
-           "architecture": result["selection"]["chosen"],
-           "stages": result["seconds"], "end_model_macro_f1": result["models"]["end_model"]["macro_f1"],
-           "label_model_macro_f1": result["models"].get("label_model", {}).get("macro_f1"),
+           "architecture": result.selection["chosen"],
+           "stages": result.seconds, "end_model_macro_f1": result.models["end_model"]["macro_f1"],
+           "label_model_macro_f1": result.models.get("label_model", {}).get("macro_f1"),
            "target_seconds": 180, "meets_target": seconds < 180, "cpus": os.cpu_count()}
     print(jsonout.dumps(out, sort_keys=True) if args.json else
           f"encoding {len(posts)} posts once: {encoding:.1f} s; "
-          f"one loop iteration on a {out['pool']}-post pool: {seconds:.1f} s (stages {result['seconds']}); "
+          f"one loop iteration on a {out['pool']}-post pool: {seconds:.1f} s (stages {result.seconds}); "
           f"end-model macro-F1 {out['end_model_macro_f1']:.3f}")
     return 0
 

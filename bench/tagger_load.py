@@ -499,7 +499,7 @@ def _think(text: str) -> tuple[float, float]:
 
 def main() -> int:
     sys.path.insert(0, str(REPO_ROOT))
-    from datasets import cli
+    from datasets import cli, jsonout
 
     p = cli.parser("tagger_load.py", __doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=60, help="length of the paced run (default 60)")
@@ -524,7 +524,7 @@ def main() -> int:
     if args.think[1] > 0 and args.back_to_back_seconds > 0:
         scenarios.append(Scenario("back to back", args.back_to_back_users, args.back_to_back_seconds, (0.0, 0.0)))
     result = run(scenarios, args.posts, args.labeled, args.server_processes, args.threads)
-    cli.emit(result, args.json, human)
+    print(jsonout.dumps(result, sort_keys=True) if args.json else human(result))
     return 0 if result["ok"] else 1
 
 

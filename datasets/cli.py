@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn, TypeVar
 
 from datasets import jsonout
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+R = TypeVar("R", bound=StepResult)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,10 +41,11 @@ def parser(prog: str, description: str, progress: bool = False) -> argparse.Argu
     return p
 
 
-def emit(result: dict[str, Any], as_json: bool, human: Callable[[dict[str, Any]], str]) -> None:
-    """Print ``result`` as one JSON object (strict JSON: NaN and infinities as null), or as ``human(result)``."""
+def emit(result: R, as_json: bool, human: Callable[[R], str]) -> None:
+    """Print ``result`` as one JSON object, its ``to_json()`` (strict JSON: NaN and infinities as
+    null), or as ``human(result)``: the one way a command prints its result."""
     if as_json:
-        print(jsonout.dumps(result, sort_keys=True))
+        print(jsonout.dumps(result.to_json(), sort_keys=True))
     else:
         print(human(result))
 

@@ -15,6 +15,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from datasets import cli, readers, records, timestamps, workspace
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 from datasets.store import db, posts
 
 # A post's text fields: the ones whose unencodable characters reject it.
@@ -31,6 +33,43 @@ _TEXT_FIELDS = ("id", "text", "lang", "author", "author_id", "source_app", "retw
 # --format value -> (reader format, record kind)
 FORMATS = {"auto": ("auto", "auto"), "twitter": ("json", "twitter"), "jsonl": ("json", "generic"),
            "json": ("json", "generic"), "csv": ("csv", "generic"), "parquet": ("parquet", "generic")}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestCounts(StepResult):
+    """What a load did to ``raw_posts``: the part of an ingestion the main job reports.
+
+    ``rejects_file`` is None when nothing was rejected (the file is created on the first reject).
+    """
+
+    read: int
+    inserted: int
+    duplicates: int
+    rejected: int
+    rejects_file: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult(IngestCounts):
+    """One ``bin/ingest.sh`` run (its ``--json`` output, docs/ingest.md): the counts, plus what
+    to look at afterwards.
+
+    ``time_warnings`` counts posts stored with a NULL time because theirs could not be read, and
+    ``time_warning_example`` is the first (``file``, ``line``, ``warning``), so the user can see
+    which ``--time-format`` would read them; ``batch_id`` names the ``ingest_batches`` row;
+    ``rows_per_s`` is None for a run too short to time.
+    """
+
+    time_warnings: int
+    time_warning_example: dict[str, Any] | None
+    batch_id: int
+    files: tuple[str, ...]
+    seconds: float
+    rows_per_s: float | None
+
+    def counts(self) -> IngestCounts:
+        """The counts alone, without the run's details."""
+        return IngestCounts(self.read, self.inserted, self.duplicates, self.rejected, self.rejects_file)
 
 
 class RejectsFile:
@@ -147,16 +186,12 @@ class _Load:
 def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_column: str | None = None,
                  time_column: str | None = None, author_column: str | None = None,
                  time_format: str | None = None, rejects_path: Path | None = None, batch_size: int = 5000,
-                 progress: bool = True, fmt: str = "auto", encoding: str = "utf-8") -> dict[str, Any]:
-    """Load posts from ``paths`` into ``raw_posts``; return the run's counts.
+                 progress: bool = True, fmt: str = "auto", encoding: str = "utf-8") -> IngestResult:
+    """Load posts from ``paths`` into ``raw_posts``; return the run's counts (:class:`IngestResult`).
 
     Column names and ``time_format`` (a strptime format; None recognises the common formats,
     see :mod:`datasets.timestamps`) apply to generic records (JSON objects, CSV, parquet);
-    Twitter objects are recognised by their shape. ``fmt`` is one of :data:`FORMATS`. Returns
-    ``read``, ``inserted``, ``duplicates``, ``rejected``, ``rejects_file`` (``None`` when
-    nothing was rejected), ``time_warnings`` (posts stored with a NULL time because theirs
-    could not be read) and ``time_warning_example`` (the first: file, line, warning),
-    ``batch_id``, ``files``, ``seconds`` and ``rows_per_s``. Raises
+    Twitter objects are recognised by their shape. ``fmt`` is one of :data:`FORMATS`. Raises
     :class:`~datasets.errors.GoldloopError` before writing anything when a file is unusable.
     """
     if fmt not in FORMATS:
@@ -197,10 +232,11 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
             rejects.close()
             bar.close()
     seconds = time.perf_counter() - started
-    return {**load.totals, "rejects_file": str(rejects.path) if rejects.used else None,
-            "time_warnings": load.time_warnings, "time_warning_example": load.time_warning_example,
-            "batch_id": writer.batch_id, "files": [str(s.path) for s in sources],
-            "seconds": round(seconds, 3), "rows_per_s": round(load.totals["read"] / seconds, 1) if seconds else None}
+    return IngestResult(**load.totals, rejects_file=str(rejects.path) if rejects.used else None,
+                        time_warnings=load.time_warnings, time_warning_example=load.time_warning_example,
+                        batch_id=writer.batch_id, files=tuple(str(s.path) for s in sources),
+                        seconds=round(seconds, 3),
+                        rows_per_s=round(load.totals["read"] / seconds, 1) if seconds else None)
 
 
 def _read_source(source: readers.Source, load: _Load, columns: records.Columns, kind: str) -> None:
@@ -258,15 +294,15 @@ def _snip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _human(result: dict[str, Any]) -> str:
-    lines = [f"read {result['read']:,} records from {len(result['files'])} file(s) in {result['seconds']:.1f} s: "
-             f"{result['inserted']:,} inserted, {result['duplicates']:,} duplicates, "
-             f"{result['rejected']:,} rejected (ingest batch {result['batch_id']})"]
-    if result["rejects_file"]:
-        lines.append(f"rejected records (file, line, reason): {result['rejects_file']}")
-    if result["time_warnings"]:
-        first = result["time_warning_example"]
-        lines.append(f"warning: {result['time_warnings']:,} post(s) stored with no time because it could not be "
+def _human(result: IngestResult) -> str:
+    lines = [f"read {result.read:,} records from {len(result.files)} file(s) in {result.seconds:.1f} s: "
+             f"{result.inserted:,} inserted, {result.duplicates:,} duplicates, "
+             f"{result.rejected:,} rejected (ingest batch {result.batch_id})"]
+    if result.rejects_file:
+        lines.append(f"rejected records (file, line, reason): {result.rejects_file}")
+    if result.time_warnings:
+        first = result.time_warning_example
+        lines.append(f"warning: {result.time_warnings:,} post(s) stored with no time because it could not be "
                      f"read (first: {first['file']} line {first['line']}: {first['warning']}); "
                      "--time-format FORMAT reads other formats")
     return "\n".join(lines)
@@ -298,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           time_format=args.time_format, rejects_path=args.rejects, batch_size=args.batch_size, progress=not args.quiet,
                           fmt=args.format, encoding=args.encoding)
     cli.emit(result, args.json, _human)
-    return cli.EXIT_PARTIAL if result["rejected"] else cli.EXIT_OK
+    return cli.EXIT_PARTIAL if result.rejected else cli.EXIT_OK
 
 
 if __name__ == "__main__":

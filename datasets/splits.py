@@ -12,9 +12,10 @@ import csv
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,11 +25,45 @@ from tqdm import tqdm
 from datasets import cli, split_files, workspace
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash
+from datasets.results import StepResult
 from datasets.store import db, posts, sql, versions
 from datasets.store.versions import SPLITS
 
 DRAWN_SPLITS: tuple[str, ...] = ("test", "dev", "lf")  # sized draws; train takes the rest
 _MAX_SEED = 2**31 - 1  # dataset_versions.seed is a PostgreSQL integer
+
+
+@dataclass(frozen=True, slots=True)
+class AssignedSplit(StepResult):
+    """A split formed from an ``--assign`` file: the file, its header (None for a bare list of
+    ids), the ids it listed and how many were kept (fewer when some are copies of each other
+    after normalization, which the summary points out)."""
+
+    file: str
+    header: str | None
+    ids: int
+    kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult(StepResult):
+    """A new data-set version (the ``--json`` output of ``bin/split.sh``, docs/datasets.md).
+
+    ``counts`` holds the posts per split (every split of ``SPLITS``); ``source_posts`` the
+    candidates read and ``duplicates_dropped`` those dropped as copies, so the sizes can be
+    traced back; ``seed`` and ``lang`` are the draw's parameters (``lang`` None: every
+    language), ``assigned`` the splits given by ``--assign`` files; ``export_dir`` holds the
+    parquet files of the splits.
+    """
+
+    version: int
+    counts: dict[str, int]
+    export_dir: str
+    duplicates_dropped: int
+    source_posts: int
+    seed: int
+    lang: tuple[str, ...] | None
+    assigned: dict[str, AssignedSplit]
 
 
 class IdFile(NamedTuple):
@@ -237,14 +272,13 @@ def _export(conn: Connection, version: int, counts: dict[str, int], target: Path
 
 def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int = 10000, seed: int = 0,
                    lang: list[str] | None = None, assign: dict[str, Path] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True) -> SplitResult:
     """Create a new immutable data-set version from ``raw_posts`` and export its splits to parquet.
 
     ``test``/``dev``/``lf`` posts are drawn at random (``seed``) after dropping copies on
     normalized text; train takes the rest. ``lang`` keeps only posts in those languages;
     ``assign`` maps a split to a file of ids that form exactly that split (its size argument
-    is then ignored). Returns ``version``, ``counts``, ``export_dir``, ``duplicates_dropped``,
-    ``source_posts`` and the parameters used.
+    is then ignored).
     """
     sizes = {"test": test, "dev": dev, "lf": lf}
     for name, value in sizes.items():
@@ -283,17 +317,11 @@ def create_version(engine: Engine, *, test: int = 1000, dev: int = 500, lf: int 
         raise
     tmp_dir.rename(final_dir)
     assigned_kept = members[members["split"].notna() & members["id"].isin(assigned["id"])]
-    return {
-        "version": version,
-        "counts": counts,
-        "export_dir": str(final_dir),
-        "duplicates_dropped": len(candidates) - len(kept),
-        "source_posts": len(candidates),
-        "seed": seed,
-        "lang": lang,
-        "assigned": {s: {"file": str(p), "header": headers[s], "ids": int((assigned["split"] == s).sum()),
-                         "kept": int((assigned_kept["split"] == s).sum())} for s, p in assign_files.items()},
-    }
+    return SplitResult(
+        version=version, counts=counts, export_dir=str(final_dir), duplicates_dropped=len(candidates) - len(kept),
+        source_posts=len(candidates), seed=seed, lang=None if lang is None else tuple(lang),
+        assigned={s: AssignedSplit(file=str(p), header=headers[s], ids=int((assigned["split"] == s).sum()),
+                                   kept=int((assigned_kept["split"] == s).sum())) for s, p in assign_files.items()})
 
 
 def _parse_assign(values: Sequence[str]) -> dict[str, Path]:
@@ -309,17 +337,16 @@ def _parse_assign(values: Sequence[str]) -> dict[str, Path]:
     return assign
 
 
-def _summary(result: dict[str, Any]) -> str:
-    counts = result["counts"]
-    lines = [f"data-set version {result['version']}: " + ", ".join(f"{s} {counts[s]}" for s in SPLITS),
-             f"  from {result['source_posts']} posts"
-             + (f" (lang {','.join(result['lang'])})" if result["lang"] else "")
-             + f", {result['duplicates_dropped']} duplicates dropped, seed {result['seed']}"]
-    for split, info in result["assigned"].items():
-        note = f" ({info['ids'] - info['kept']} copies of other assigned ids dropped)" if info["kept"] < info["ids"] else ""
-        header = f" (header {info['header']!r})" if info["header"] else ""
-        lines.append(f"  {split}: the {info['kept']} ids of {info['file']}{header}{note}")
-    lines.append(f"  parquet: {result['export_dir']}")
+def _summary(result: SplitResult) -> str:
+    lines = [f"data-set version {result.version}: " + ", ".join(f"{s} {result.counts[s]}" for s in SPLITS),
+             f"  from {result.source_posts} posts"
+             + (f" (lang {','.join(result.lang)})" if result.lang else "")
+             + f", {result.duplicates_dropped} duplicates dropped, seed {result.seed}"]
+    for split, info in result.assigned.items():
+        note = f" ({info.ids - info.kept} copies of other assigned ids dropped)" if info.kept < info.ids else ""
+        header = f" (header {info.header!r})" if info.header else ""
+        lines.append(f"  {split}: the {info.kept} ids of {info.file}{header}{note}")
+    lines.append(f"  parquet: {result.export_dir}")
     return "\n".join(lines)
 
 

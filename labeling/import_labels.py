@@ -16,6 +16,7 @@ import csv
 import gzip
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,43 @@ from tqdm import tqdm
 
 from datasets import cli
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 from datasets.store import labels, posts, sql
 from labeling.task import Task, add_task_argument, load_task
 
 SHOWN_REJECTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Reject(StepResult):
+    """A row not imported: where it is (``<file name> line N`` or ``row N``, so it can be found
+    and fixed), its post id (None when empty or unreadable) and why."""
+
+    where: str
+    id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult(StepResult):
+    """One import (the ``--json`` output of ``bin/import_labels.sh``, docs/tasks.md).
+
+    ``task``, ``task_file`` and ``task_default`` (no ``--task`` given) always say where the
+    labels went, since labels filed under the wrong task corrupt its golden set; ``read`` rows,
+    of which ``imported`` were appended, ``skipped`` were already there (or repeated in the
+    file) and ``rejected`` are listed in ``rejects`` by line.
+    """
+
+    file: str
+    task: str
+    task_file: str
+    task_default: bool
+    annotator: str
+    read: int
+    imported: int
+    skipped: int
+    rejected: int
+    rejects: tuple[Reject, ...]
 
 
 def _open_text(path: Path):
@@ -126,11 +160,10 @@ def resolve_label(task: Task, value: Any, label_map: dict[str, str] | None) -> s
 
 def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_column: str = "id",
                   label_column: str = "label", annotator: str | None = None,
-                  label_map: dict[str, str] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Import labels from ``path``; returns ``read``, ``imported``, ``skipped``, ``rejected``, ``rejects``.
+                  label_map: dict[str, str] | None = None, progress: bool = True) -> ImportResult:
+    """Import labels from ``path``; rejected rows are listed, not fatal.
 
-    ``rejects`` lists ``{"where": "<file> line N", "id": ..., "reason": ...}``. Nothing is written
-    when the file cannot be read at all (missing column, unknown type).
+    Nothing is written when the file cannot be read at all (missing column, unknown type).
     """
     path = Path(path)
     task = load_task(task_path)
@@ -141,7 +174,7 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
         if unknown:
             raise GoldloopError(f"--map: unknown label(s) {unknown} for task {task.name}; known: {task.labels}")
     annotator = annotator or f"import:{path.name}"
-    rejects: list[dict[str, Any]] = []
+    rejects: list[Reject] = []
     wanted: dict[str, tuple[str, str]] = {}  # post id -> (label, where)
     read = skipped = 0
     for where, raw_id, raw_label, problem in tqdm(read_rows(path, id_column, label_column), desc="reading",
@@ -159,7 +192,7 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
         if not reason and post_id in wanted and wanted[post_id][0] != label:
             reason = f"label {label!r} conflicts with {wanted[post_id][0]!r} given at {wanted[post_id][1]}"
         if reason:
-            rejects.append({"where": f"{path.name} {where}", "id": post_id or None, "reason": reason})
+            rejects.append(Reject(f"{path.name} {where}", post_id or None, reason))
         elif post_id in wanted:
             skipped += 1
         else:
@@ -170,28 +203,27 @@ def import_labels(path: Path | str, *, task_path: Path | str | None = None, id_c
         rows = []
         for post_id, (label, where) in wanted.items():
             if post_id not in known:
-                rejects.append({"where": f"{path.name} {where}", "id": post_id, "reason": "unknown post id"})
+                rejects.append(Reject(f"{path.name} {where}", post_id, "unknown post id"))
             elif current.get(post_id) == label:
                 skipped += 1
             else:
                 rows.append((post_id, label, {"file": str(path), "at": where}))
         labels.append_labels(conn, task=task.name, annotator=annotator, source="import", labels=rows)
-    rejects.sort(key=lambda r: int(r["where"].rsplit(" ", 1)[1]))
-    return {"file": str(path), "task": task.name, "task_file": str(task.path), "task_default": task_path is None,
-            "annotator": annotator, "read": read, "imported": len(rows),
-            "skipped": skipped, "rejected": len(rejects), "rejects": rejects}
+    rejects.sort(key=lambda r: int(r.where.rsplit(" ", 1)[1]))
+    return ImportResult(file=str(path), task=task.name, task_file=str(task.path), task_default=task_path is None,
+                        annotator=annotator, read=read, imported=len(rows), skipped=skipped, rejected=len(rejects),
+                        rejects=tuple(rejects))
 
 
-def format_result(result: dict[str, Any]) -> str:
+def format_result(result: ImportResult) -> str:
     """Human summary of an import."""
-    default = " (the default task; choose another with --task)" if result["task_default"] else ""
-    lines = [f"{result['file']}: read {result['read']}, imported {result['imported']}, skipped {result['skipped']}"
-             f" (already labeled), rejected {result['rejected']}",
-             f"  labels went to task {result['task']} ({result['task_file']}){default}, "
-             f"annotator {result['annotator']}"]
-    lines += [f"  rejected {r['where']}: {r['reason']}" for r in result["rejects"][:SHOWN_REJECTS]]
-    if result["rejected"] > SHOWN_REJECTS:
-        lines.append(f"  ... and {result['rejected'] - SHOWN_REJECTS} more (use --json for all)")
+    default = " (the default task; choose another with --task)" if result.task_default else ""
+    lines = [f"{result.file}: read {result.read}, imported {result.imported}, skipped {result.skipped}"
+             f" (already labeled), rejected {result.rejected}",
+             f"  labels went to task {result.task} ({result.task_file}){default}, annotator {result.annotator}"]
+    lines += [f"  rejected {r.where}: {r.reason}" for r in result.rejects[:SHOWN_REJECTS]]
+    if result.rejected > SHOWN_REJECTS:
+        lines.append(f"  ... and {result.rejected - SHOWN_REJECTS} more (use --json for all)")
     return "\n".join(lines)
 
 
@@ -213,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            annotator=args.annotator, label_map=args.label_map,
                            progress=not args.quiet)
     cli.emit(result, args.json, format_result)
-    return cli.EXIT_PARTIAL if result["rejected"] else cli.EXIT_OK
+    return cli.EXIT_PARTIAL if result.rejected else cli.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 from datasets import cli
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 from datasets.split_files import read_split, split_path
 from datasets.store import predictions, sql, versions, votes
 from datasets.store.golden import version_labels
@@ -39,6 +41,42 @@ EVAL_SPLITS = ("dev", "test")
 GOLDEN_SPLITS = ("dev", "lf", "train")
 #: Splits whose weak labels are exported (``weak_labels.weak_path``) for the end model.
 WEAK_SPLITS = ("train", "lf")
+
+
+@dataclass(frozen=True, slots=True)
+class LabelResult(StepResult):
+    """One weak-labeling run (the ``--json`` output of ``bin/label.sh``, docs/tasks.md).
+
+    Identifies the run (``run_id``, the LF run in ``lf_runs``) and what it labeled (``task``,
+    its file and hash, ``version``, the task's ``labels`` in class order); ``counts`` and
+    ``coverage`` per split; ``golden`` labels per split and ``lf_golden``, those that judged the
+    LFs and the combiners (never test). ``lf_summary`` has one row per LF (Snorkel's summary with
+    golden precision, prior and the "hurts" flag); ``label_model`` and ``majority_vote`` their
+    scores per golden evaluation split (``n``, ``accuracy``, ``macro_f1``);
+    ``label_model_fallback`` is None, or the note saying majority vote stands in for the label
+    model (fewer than ``analysis.MIN_LABEL_MODEL_LFS`` LFs). ``weak_targets`` is the chosen
+    combiner and why (``combiners.WeakTargets.report``), ``clusters`` the clusters and votes of
+    each cluster LF, ``params`` the settings used and ``outputs`` the weak parquet files.
+    """
+
+    run_id: int
+    task: str
+    task_file: str
+    task_hash: str
+    version: int
+    labels: tuple[str, ...]
+    lf_summary: tuple[dict[str, Any], ...]
+    lf_golden: dict[str, int]
+    label_model: dict[str, dict[str, Any]]
+    majority_vote: dict[str, dict[str, Any]]
+    label_model_fallback: str | None
+    weak_targets: dict[str, Any]
+    counts: dict[str, int]
+    coverage: dict[str, float]
+    golden: dict[str, int]
+    clusters: dict[str, Any]
+    params: dict[str, Any]
+    outputs: dict[str, str]
 
 
 def _apply_split(applier: TaskApplier, version: int, split: str, chunk_rows: int,
@@ -126,18 +164,10 @@ def _record(task: Task, version: int, summary: dict[str, Any], params: dict[str,
 
 def run_label(task_path: Path | str | None = None, version: int | None = None, *, seed: int | None = None,
               class_balance: list[float] | None = None, progress: bool = True,
-              chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict[str, Any]:
+              chunk_rows: int = DEFAULT_CHUNK_ROWS) -> LabelResult:
     """Label a data-set version with a task's LFs and the label model; see the module docstring.
 
-    ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings. Returns
-    ``run_id``, ``task``, ``task_hash``, ``version``, ``counts`` and ``coverage`` per split,
-    ``golden`` (golden labels per split), ``lf_summary`` (one dict per LF), ``label_model`` and
-    ``majority_vote`` (per golden split: ``n``, ``accuracy``, ``macro_f1``), ``label_model_fallback``
-    (None, or the note saying that majority vote stands in for the label model because the task
-    has fewer than ``analysis.MIN_LABEL_MODEL_LFS`` LFs), ``lf_golden`` (golden
-    labels per split that judged the LFs and the combiners), ``weak_targets`` (the chosen
-    combiner, its reason, each candidate's CV macro-F1, folds, golden count), ``clusters`` (per
-    cluster LF: its clusters and votes), ``params`` and ``outputs`` (paths).
+    ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings.
     """
     task = load_task(task_path)
     if not task.lfs:
@@ -176,8 +206,8 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
     targets = combiners.choose_weak_targets(model, L_gold, y_gold, task.labels, params["seed"],
                                             "/".join(GOLDEN_SPLITS))
     probs = {s: combiners.predict_all(targets.predict_proba, L[s], k) for s in SPLITS}
-    lf_summary = analysis.lf_summary(L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
-                                     L_gold, y_gold, weights=None if model is None else model.get_weights())
+    lf_summary = tuple(analysis.lf_summary(L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
+                                           L_gold, y_gold, weights=None if model is None else model.get_weights()))
     counts = {s: len(ids[s]) for s in SPLITS}
     coverage = {s: round(float(covered[s].mean()), 4) if counts[s] else 0.0 for s in SPLITS}
     golden_counts = {s: int((y[s] >= 0).sum()) for s in SPLITS}
@@ -205,9 +235,9 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
         target = weak_path(version, task.name, split)
         tmp.replace(target)
         outputs[f"{split}_weak"] = str(target)
-    return {"run_id": run_id, "task": task.name, "task_file": str(task.path), "task_hash": task.sha256,
-            "version": version, "labels": task.labels, **summary, "clusters": clusters,
-            "params": params, "outputs": outputs}
+    return LabelResult(run_id=run_id, task=task.name, task_file=str(task.path), task_hash=task.sha256,
+                       version=version, labels=tuple(task.labels), **summary, clusters=clusters, params=params,
+                       outputs=outputs)
 
 
 def _pct(value: float | None) -> str:
@@ -218,7 +248,7 @@ def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _lf_table(rows: list[dict[str, Any]]) -> list[str]:
+def _lf_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Snorkel's LF summary as aligned text; "HURTS" marks LFs less precise than their label's prior."""
     header = ["LF", "kind", "polarity", "coverage", "overlaps", "conflicts", "correct", "incorrect", "emp.acc",
               "prior", "weight", "hurts"]
@@ -232,26 +262,26 @@ def _lf_table(rows: list[dict[str, Any]]) -> list[str]:
                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in table]
 
 
-def _lf_golden_lines(result: dict[str, Any]) -> list[str]:
+def _lf_golden_lines(result: LabelResult) -> list[str]:
     """Which golden labels judged the LFs, and the LFs that hurt."""
-    used = result["lf_golden"]
+    used = result.lf_golden
     if not sum(used.values()):
         return ["correct/incorrect/emp.acc/prior: no golden labels on " + "/".join(GOLDEN_SPLITS)]
     lines = [f"correct/incorrect/emp.acc/prior on {sum(used.values())} golden labels ("
              + ", ".join(f"{s} {n}" for s, n in used.items()) + "; test labels are never used here)"]
-    hurting = [r for r in result["lf_summary"] if r["hurts"]]
+    hurting = [r for r in result.lf_summary if r["hurts"]]
     if hurting:
         lines.append("LFs that hurt (golden precision below their label's prior): "
                      + ", ".join(f"{r['name']} ({r['precision']:.2f} < {r['prior']:.2f})" for r in hurting))
     return lines
 
 
-def _eval_table(result: dict[str, Any]) -> list[str]:
+def _eval_table(result: LabelResult) -> list[str]:
     """Label model and majority vote side by side on each golden evaluation split."""
     lines = [f"{'split':<6} {'golden':>6}  {'label model acc':>15} {'macro-F1':>8}  "
              f"{'majority vote acc':>17} {'macro-F1':>8}"]
     for split in EVAL_SPLITS:
-        lm, mv = result["label_model"].get(split), result["majority_vote"].get(split)
+        lm, mv = result.label_model.get(split), result.majority_vote.get(split)
         if lm is None:
             lines.append(f"{split:<6} {0:>6}  (no golden labels)")
             continue
@@ -260,18 +290,17 @@ def _eval_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def format_result(result: dict[str, Any]) -> str:
+def format_result(result: LabelResult) -> str:
     """The human summary: LF table and "hurts" flags, the scores per split, the weak-target choice, outputs."""
-    lines = [f"task {result['task']} on data-set version {result['version']} (LF run {result['run_id']}): "
-             f"{len(result['lf_summary'])} LFs; label model fitted on "
-             f"{result['counts']['lf'] + result['counts']['train']:,} LF+train posts"]
-    lines += _lf_table(result["lf_summary"]) + _lf_golden_lines(result) + [""] + _eval_table(result)
-    if result["label_model_fallback"]:
-        lines.append(f"note: {result['label_model_fallback']}")
-    lines.append(combiners.describe(result["weak_targets"]))
-    lines.append("coverage: " + ", ".join(f"{s} {_pct(c)} of {result['counts'][s]:,}"
-                                          for s, c in result["coverage"].items()))
-    lines += [f"wrote {path}" for path in result["outputs"].values()]
+    lines = [f"task {result.task} on data-set version {result.version} (LF run {result.run_id}): "
+             f"{len(result.lf_summary)} LFs; label model fitted on "
+             f"{result.counts['lf'] + result.counts['train']:,} LF+train posts"]
+    lines += _lf_table(result.lf_summary) + _lf_golden_lines(result) + [""] + _eval_table(result)
+    if result.label_model_fallback:
+        lines.append(f"note: {result.label_model_fallback}")
+    lines.append(combiners.describe(result.weak_targets))
+    lines.append("coverage: " + ", ".join(f"{s} {_pct(c)} of {result.counts[s]:,}" for s, c in result.coverage.items()))
+    lines += [f"wrote {path}" for path in result.outputs.values()]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ confusion matrix and, for binary tasks, PR/ROC AUC. The result is stored in ``ru
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from datasets import cli
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.label_matrix import ABSTAIN, majority_vote
@@ -28,6 +30,26 @@ from models.train import update_model_card
 
 MODEL_ORDER = ("end_model", "label_model", "majority_vote", "best_lf")
 DEFAULT_MIN_LABELS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationResult(StepResult):
+    """One evaluation on the golden test set (the ``--json`` output of ``bin/evaluate.sh``, docs/loop.md).
+
+    ``run_id`` is its ``runs`` row (kind ``evaluate``), ``train_run`` the model evaluated and
+    ``lf_run_id`` the LF run whose votes the LF baselines used; ``models`` holds each model's
+    metrics (``classification_metrics``, keyed by ``MODEL_ORDER``) on the same ``n_test`` golden
+    labels, so they compare; ``warning`` is None, or says the test set is too small to trust.
+    """
+
+    run_id: int
+    train_run: int
+    task: str
+    version: int
+    n_test: int
+    models: dict[str, dict[str, Any]]
+    warning: str | None
+    lf_run_id: int | None
 
 
 def compare_models(task: Task, y_true: np.ndarray, *, end_probs: np.ndarray | None,
@@ -65,7 +87,7 @@ def small_sample_warning(n: int, models: dict[str, Any], min_labels: int) -> str
 
 def evaluate(task_path: str | Path | None = None, version: int | None = None, *, run_id: int | None = None,
              classifier: TextClassifier | None = None, engine: Engine | None = None,
-             min_labels: int = DEFAULT_MIN_LABELS) -> dict[str, Any]:
+             min_labels: int = DEFAULT_MIN_LABELS) -> EvaluationResult:
     """Evaluate train run ``run_id`` (default: the task's latest on ``version``) on golden test labels."""
     task = load_task(task_path)
     engine = engine or get_engine()
@@ -97,36 +119,36 @@ def evaluate(task_path: str | Path | None = None, version: int | None = None, *,
                               golden={"train": train_run["golden_train"], "dev": train_run["golden_dev"], "test": len(ids)})
     if train_run["model_path"] and Path(train_run["model_path"]).exists():
         update_model_card(train_run["model_path"], metrics={"test": models.get("end_model"), "n_test": len(ids)})
-    return {"run_id": eval_id, "train_run": train_run["id"], "task": task.name, "version": version,
-            "n_test": len(ids), "models": models, "warning": warning, "lf_run_id": lf.run_id}
+    return EvaluationResult(run_id=eval_id, train_run=train_run["id"], task=task.name, version=version,
+                            n_test=len(ids), models=models, warning=warning, lf_run_id=lf.run_id)
 
 
 def _fmt(value: float | None) -> str:
     return "  -  " if value is None else f"{value:.3f}"
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: EvaluationResult) -> str:
     """Side-by-side table of the evaluated models."""
-    lines = [f"evaluation {result['run_id']} of train run {result['train_run']} (task {result['task']}, "
-             f"data-set v{result['version']}) on {result['n_test']} golden test labels"]
-    if result["models"]:
+    lines = [f"evaluation {result.run_id} of train run {result.train_run} (task {result.task}, "
+             f"data-set v{result.version}) on {result.n_test} golden test labels"]
+    if result.models:
         lines.append(f"{'model':<16}{'accuracy':>10}{'95% CI':>18}{'macro-F1':>10}{'coverage':>10}{'PR AUC':>8}")
         for name in MODEL_ORDER:
-            m = result["models"].get(name)
+            m = result.models.get(name)
             if m is None:
                 continue
             label = f"{name} ({m['lf']})" if name == "best_lf" else name
             ci = f"[{m['accuracy_ci95'][0]:.3f}, {m['accuracy_ci95'][1]:.3f}]"
             lines.append(f"{label:<16}{_fmt(m['accuracy']):>10}{ci:>18}{_fmt(m['macro_f1']):>10}"
                          f"{_fmt(m['coverage']):>10}{_fmt(m.get('pr_auc')):>8}")
-        end = result["models"].get("end_model")
+        end = result.models.get("end_model")
         if end:
             lines.append("end model per class: " + "; ".join(
                 f"{label} P {v['precision']:.2f} R {v['recall']:.2f} F1 {v['f1']:.2f} (n={v['support']})"
                 for label, v in end["per_class"].items()))
             lines.append(f"confusion (rows = golden {end['confusion']['labels']}): {end['confusion']['matrix']}")
-    if result["warning"]:
-        lines.append(f"WARNING: {result['warning']}")
+    if result.warning:
+        lines.append(f"WARNING: {result.warning}")
     return "\n".join(lines)
 
 
@@ -141,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     result = evaluate(args.task, args.version, run_id=args.run, min_labels=args.min_labels)
     cli.emit(result, args.json, summary)
-    if not result["n_test"]:
+    if not result.n_test:
         return cli.EXIT_PARTIAL
     return cli.EXIT_OK
 

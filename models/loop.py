@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
+from datasets.results import StepResult
 from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.label import run_label
@@ -27,6 +29,37 @@ from models.params import active_params, train_params
 from models.plots import Series, plot_curves
 from models.tagger_queues import refresh_queues
 from models.train import selection_lines, train
+
+
+@dataclass(frozen=True, slots=True)
+class LoopIteration(StepResult):
+    """One loop iteration (the ``--json`` output of ``bin/loop.sh``, docs/loop.md).
+
+    The runs it made: ``loop_run`` (kind ``loop``), ``lf_run``, ``train_run`` and
+    ``evaluation_run``; the model (``model_path``, its ``selection``) and each model's
+    ``macro_f1``, ``accuracy`` and ``accuracy_ci95`` on the ``n_test`` golden test labels in
+    ``models``; ``label_model_fallback`` and ``warning`` as in labeling and evaluation; the
+    ``queues`` written for the tagger (active and review); ``seconds`` per stage; and
+    ``iterations``, the table of every iteration of the task so far (one row each, as the
+    learning curve at ``learning_curve`` draws it), so one call shows the whole progress.
+    """
+
+    loop_run: int
+    task: str
+    version: int
+    lf_run: int
+    train_run: int
+    evaluation_run: int
+    model_path: str
+    selection: dict[str, Any]
+    models: dict[str, dict[str, Any]]
+    n_test: int
+    label_model_fallback: str | None
+    warning: str | None
+    queues: dict[str, dict[str, Any]]
+    seconds: dict[str, float]
+    iterations: tuple[dict[str, Any], ...]
+    learning_curve: str
 
 
 class _Stopwatch:
@@ -68,7 +101,7 @@ def learning_curve(table: pd.DataFrame, task_name: str) -> Path:
 
 
 def run_iteration(task_path: str | Path | None = None, version: int | None = None, *, strategy: str | None = None,
-                  batch_size: int | None = None, progress: bool = True, engine: Engine | None = None) -> dict[str, Any]:
+                  batch_size: int | None = None, progress: bool = True, engine: Engine | None = None) -> LoopIteration:
     """Run one loop iteration and return its summary, the iteration table and the plot path."""
     task = load_task(task_path)
     engine = engine or get_engine()
@@ -79,55 +112,53 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     clock = _Stopwatch()
     label = clock("label", run_label, task.path, version, progress=progress)
     trained, clf, predictions = clock("train", train, task, version, engine, tparams, progress)
-    evaluation = clock("evaluate", evaluate, task.path, version, run_id=trained["run_id"], classifier=clf,
+    evaluation = clock("evaluate", evaluate, task.path, version, run_id=trained.run_id, classifier=clf,
                        engine=engine)
-    queues = clock("queues", refresh_queues, engine, task, version, clf, aparams, run_id=trained["run_id"],
+    queues = clock("queues", refresh_queues, engine, task, version, clf, aparams, run_id=trained.run_id,
                    predictions=predictions)
     scores = {name: {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"]}
-              for name, m in evaluation["models"].items()}
+              for name, m in evaluation.models.items()}
     with engine.begin() as conn:
         loop_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="loop",
-                              parent_id=trained["run_id"], lf_run_id=label["run_id"],
+                              parent_id=trained.run_id, lf_run_id=label.run_id,
                               params={"strategy": aparams.strategy, "batch_size": aparams.batch_size},
-                              metrics={"models": scores, "selection": trained["selection"],
-                                       "n_test": evaluation["n_test"], "warning": evaluation["warning"],
-                                       "evaluation_run": evaluation["run_id"], "queues": queues,
+                              metrics={"models": scores, "selection": trained.selection,
+                                       "n_test": evaluation.n_test, "warning": evaluation.warning,
+                                       "evaluation_run": evaluation.run_id, "queues": queues,
                                        "seconds": clock.seconds},
-                              model_path=trained["model_path"],
-                              golden={**trained["golden"], "test": evaluation["n_test"]})
+                              model_path=trained.model_path, golden={**trained.golden, "test": evaluation.n_test})
     table = iteration_table(engine, task.name)
-    return {"loop_run": loop_id, "task": task.name, "version": version, "lf_run": label["run_id"],
-            "train_run": trained["run_id"], "evaluation_run": evaluation["run_id"],
-            "model_path": trained["model_path"], "selection": trained["selection"], "models": scores,
-            "n_test": evaluation["n_test"], "label_model_fallback": label["label_model_fallback"],
-            "warning": evaluation["warning"], "queues": queues, "seconds": clock.seconds,
-            "iterations": table.drop(columns=["created_at"]).to_dict("records"),
-            "learning_curve": str(learning_curve(table, task.name))}
+    return LoopIteration(loop_run=loop_id, task=task.name, version=version, lf_run=label.run_id,
+                         train_run=trained.run_id, evaluation_run=evaluation.run_id, model_path=trained.model_path,
+                         selection=trained.selection, models=scores, n_test=evaluation.n_test,
+                         label_model_fallback=label.label_model_fallback, warning=evaluation.warning, queues=queues,
+                         seconds=clock.seconds, iterations=tuple(table.drop(columns=["created_at"]).to_dict("records")),
+                         learning_curve=str(learning_curve(table, task.name)))
 
 
 def _fmt(value: Any) -> str:
     return "   -  " if value is None or pd.isna(value) else f"{value:6.3f}"
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: LoopIteration) -> str:
     """Human summary: the iteration table, queues, warning and output paths."""
     lines = [f"{'iter':>4} {'run':>5} {'ver':>4} {'golden':>7} {'test':>5}  "
              + " ".join(f"{m:>14}" for m in MODEL_ORDER) + "   (macro-F1)"]
-    for row in result["iterations"]:
+    for row in result.iterations:
         lines.append(f"{row['iteration']:>4} {row['run_id']:>5} {row['version']:>4} {row['golden_train']:>7} "
                      f"{row['golden_test']:>5}  " + " ".join(f"{_fmt(row[f'{m}_macro_f1']):>14}" for m in MODEL_ORDER))
-    lines.append(selection_lines(result["selection"]))
-    active, review = result["queues"]["active"], result["queues"]["review"]
+    lines.append(selection_lines(result.selection))
+    active, review = result.queues["active"], result.queues["review"]
     lines.append(f"active-learning queue {active['queue_id']}: {active['items']} posts ({active['strategy']}"
                  + (", cold start from LF votes" if active["cold_start"] else "") + ")")
     lines.append(f"label-review queue {review['queue_id']}: {review['items']} of {review['checked']} golden labels"
                  + (f" ({review['skipped']})" if review["skipped"] else ""))
-    if result["label_model_fallback"]:
-        lines.append(f"note: {result['label_model_fallback']}")
-    if result["warning"]:
-        lines.append(f"WARNING: {result['warning']}")
-    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result["seconds"].items()))
-    lines.append(f"model: {result['model_path']}\nlearning curve: {result['learning_curve']}")
+    if result.label_model_fallback:
+        lines.append(f"note: {result.label_model_fallback}")
+    if result.warning:
+        lines.append(f"WARNING: {result.warning}")
+    lines.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    lines.append(f"model: {result.model_path}\nlearning curve: {result.learning_curve}")
     return "\n".join(lines)
 
 

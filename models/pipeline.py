@@ -10,23 +10,55 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from datasets import cli, workspace
 from datasets.demo import GOLD_PATH, TWEETS_PATH
 from datasets.errors import GoldloopError
-from datasets.ingest import ingest_paths
+from datasets.ingest import IngestCounts, ingest_paths
+from datasets.results import StepResult
 from datasets.splits import create_version
 from datasets.store import versions
 from datasets.store.db import get_engine
-from labeling.import_labels import import_labels
+from labeling.import_labels import ImportResult, import_labels
 from labeling.task import add_task_argument, load_task
-from models.loop import run_iteration, summary
+from models.loop import LoopIteration, run_iteration, summary
 
 GOLDEN_SPLITS = ("test", "dev")
+
+
+@dataclass(frozen=True, slots=True)
+class PipelinePaths(StepResult):
+    """Where to look after the main job: the workspace, the version's parquet exports, the model,
+    the learning curve and the evaluation notebook that reads this workspace's runs."""
+
+    workspace: Path
+    exports: Path
+    model: str
+    learning_curve: str
+    notebook: Path
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult(StepResult):
+    """The main job (the ``--json`` output of ``bin/pipeline.sh``): each step's result in order.
+
+    ``version`` is the data-set version the loop ran on and ``new_version`` whether this run drew
+    it (the latest is reused when no new post arrived); ``ingest`` holds the ingestion's counts,
+    ``golden_import`` the import of the gold file's test/dev labels (None without a gold file or
+    when none of its posts is in those splits) and ``loop`` the loop iteration.
+    """
+
+    task: str
+    version: int
+    new_version: bool
+    ingest: IngestCounts
+    golden_import: ImportResult | None
+    loop: LoopIteration
+    paths: PipelinePaths
 
 
 def _version_for(engine: sa.engine.Engine, inserted: int, new_version: bool, sizes: dict[str, int],
@@ -37,7 +69,7 @@ def _version_for(engine: sa.engine.Engine, inserted: int, new_version: bool, siz
             latest = versions.latest(conn)
         if latest is not None:
             return latest, False
-    return create_version(engine, seed=seed, progress=progress, **sizes)["version"], True
+    return create_version(engine, seed=seed, progress=progress, **sizes).version, True
 
 
 def _golden_subset(engine: sa.engine.Engine, gold: Path, version: int, target: Path) -> int:
@@ -59,12 +91,12 @@ def _golden_subset(engine: sa.engine.Engine, gold: Path, version: int, target: P
 
 
 def run(inputs: Sequence[Path], task_path: Path | None, gold: Path | None, sizes: dict[str, int], seed: int,
-        new_version: bool, progress: bool = True) -> dict[str, Any]:
+        new_version: bool, progress: bool = True) -> PipelineResult:
     """Run the main job and return a summary of every step."""
     task = load_task(task_path)
     engine = get_engine()
     ingested = ingest_paths(list(inputs), progress=progress)
-    version, created = _version_for(engine, ingested["inserted"], new_version, sizes, seed, progress)
+    version, created = _version_for(engine, ingested.inserted, new_version, sizes, seed, progress)
     imported = None
     if gold is not None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -73,28 +105,26 @@ def run(inputs: Sequence[Path], task_path: Path | None, gold: Path | None, sizes
                 imported = import_labels(subset, task_path=task.path, id_column="id", label_column="label",
                                          annotator=f"import:{gold.name}", progress=progress)
     loop = run_iteration(task.path, version, progress=progress, engine=engine)
-    return {"task": task.name, "version": version, "new_version": created,
-            "ingest": {k: ingested[k] for k in ("read", "inserted", "duplicates", "rejected", "rejects_file")},
-            "golden_import": imported, "loop": loop,
-            "paths": {"workspace": str(workspace.home()), "exports": str(workspace.version_dir(version)),
-                      "model": loop["model_path"], "learning_curve": loop["learning_curve"],
-                      "notebook": str(workspace.REPO_ROOT / "notebooks" / "evaluation.ipynb")}}
+    paths = PipelinePaths(workspace=workspace.home(), exports=workspace.version_dir(version), model=loop.model_path,
+                          learning_curve=loop.learning_curve,
+                          notebook=workspace.REPO_ROOT / "notebooks" / "evaluation.ipynb")
+    return PipelineResult(task=task.name, version=version, new_version=created, ingest=ingested.counts(),
+                          golden_import=imported, loop=loop, paths=paths)
 
 
-def _human(result: dict[str, Any]) -> str:
-    ing, imp = result["ingest"], result["golden_import"]
+def _human(result: PipelineResult) -> str:
+    ing, imp = result.ingest, result.golden_import
     lines = [
         "",
-        f"goldloop main job: task {result['task']}, data-set version {result['version']}"
-        f" ({'new' if result['new_version'] else 'reused'})",
-        f"  ingest: read {ing['read']}, inserted {ing['inserted']}, duplicates {ing['duplicates']},"
-        f" rejected {ing['rejected']}",
+        f"goldloop main job: task {result.task}, data-set version {result.version}"
+        f" ({'new' if result.new_version else 'reused'})",
+        f"  ingest: read {ing.read}, inserted {ing.inserted}, duplicates {ing.duplicates}, rejected {ing.rejected}",
     ]
     if imp is not None:
-        lines.append(f"  golden labels imported for test/dev: {imp['imported']} (already there: {imp['skipped']})")
-    lines.append(summary(result["loop"]))
-    lines.append(f"exports: {result['paths']['exports']}\nworkspace: {result['paths']['workspace']}")
-    lines.append(f"evaluation notebook: {result['paths']['notebook']} (reads this workspace's runs)")
+        lines.append(f"  golden labels imported for test/dev: {imp.imported} (already there: {imp.skipped})")
+    lines.append(summary(result.loop))
+    lines.append(f"exports: {result.paths.exports}\nworkspace: {result.paths.workspace}")
+    lines.append(f"evaluation notebook: {result.paths.notebook} (reads this workspace's runs)")
     return "\n".join(lines)
 
 

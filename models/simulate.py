@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.import_labels import read_rows, resolve_label
@@ -189,14 +190,44 @@ def fixed_baselines(s: Setting) -> dict[str, dict[str, float]]:
 BASELINE = "golden_only"
 
 
+@dataclass(frozen=True, slots=True)
+class SimulationResult(StepResult):
+    """One simulation (the ``--json`` output of ``bin/simulate.sh``, docs/loop.md).
+
+    ``run_id`` is its ``runs`` row (kind ``simulate``); ``gold`` to ``batch`` are the settings
+    it ran with, ``pool`` the posts the simulated annotator could answer and ``n_test`` the test
+    labels scored on. ``curves`` holds, per strategy, the points ``labels``, ``accuracy``,
+    ``accuracy_std``, ``macro_f1``, ``macro_f1_std`` (mean and standard deviation over seeds);
+    ``baselines`` the golden-only curve and the flat ``label_model`` and ``majority_class``
+    scores, which tell whether a strategy (and the LFs) earn their keep; ``csv``,
+    ``summary_csv`` and ``png`` are the files written.
+    """
+
+    run_id: int
+    task: str
+    version: int
+    gold: str
+    strategies: tuple[str, ...]
+    seeds: int
+    budget: int
+    batch: int
+    pool: int
+    n_test: int
+    curves: dict[str, list[dict[str, Any]]]
+    baselines: dict[str, Any]
+    csv: str
+    summary_csv: str
+    png: str
+
+
 def simulate(gold_path: str | Path, task_path: str | Path | None = None, version: int | None = None, *,
              strategies: Sequence[str] = ("entropy", "random"), seeds: int = 3, budget: int = 500, batch: int = 50,
              id_column: str = "id", label_column: str = "label", out_dir: str | Path | None = None,
-             progress: bool = True, engine: Engine | None = None) -> dict[str, Any]:
+             progress: bool = True, engine: Engine | None = None) -> SimulationResult:
     """Run the simulation; return curves per strategy (mean and std over seeds), the baselines
     and the output paths."""
     task = load_task(task_path)
-    strategies = list(dict.fromkeys(normalize_strategy(s, "--strategies") for s in strategies))
+    strategies = tuple(dict.fromkeys(normalize_strategy(s, "--strategies") for s in strategies))
     if seeds < 1 or budget < 1 or batch < 1:
         raise GoldloopError("--seeds, --budget and --batch must be at least 1")
     engine = engine or get_engine()
@@ -229,10 +260,10 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
     with engine.begin() as conn:
         run_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="simulate",
                              params=params, metrics={"curves": averaged, "baselines": baselines},
-                             lf_run_id=label_run["run_id"], golden={"test": len(setting.test_y)})
-    return {"run_id": run_id, "task": task.name, "version": version, **params, "curves": averaged,
-            "baselines": baselines, "csv": str(out / "curves.csv"), "summary_csv": str(out / "summary.csv"),
-            "png": str(png)}
+                             lf_run_id=label_run.run_id, golden={"test": len(setting.test_y)})
+    return SimulationResult(run_id=run_id, task=task.name, version=version, **params,
+                            curves=averaged, baselines=baselines, csv=str(out / "curves.csv"),
+                            summary_csv=str(out / "summary.csv"), png=str(png))
 
 
 def _panels(averaged: dict[str, list[dict[str, Any]]], baselines: dict[str, Any]) -> dict[str, dict[str, Series]]:
@@ -250,11 +281,11 @@ def _panels(averaged: dict[str, list[dict[str, Any]]], baselines: dict[str, Any]
     return panels
 
 
-def summary(result: dict[str, Any]) -> str:
+def summary(result: SimulationResult) -> str:
     """Human summary: one table row per label count, one column pair per strategy and the baseline."""
-    columns = {**result["curves"], BASELINE: result["baselines"][BASELINE]}
-    lines = [f"simulation {result['run_id']}: task {result['task']}, pool {result['pool']}, "
-             f"{result['n_test']} test labels, {result['seeds']} seeds (macro-F1 mean +- std over seeds)",
+    columns = {**result.curves, BASELINE: result.baselines[BASELINE]}
+    lines = [f"simulation {result.run_id}: task {result.task}, pool {result.pool}, "
+             f"{result.n_test} test labels, {result.seeds} seeds (macro-F1 mean +- std over seeds)",
              f"{'labels':>7}  " + "  ".join(f"{s:>15}" for s in columns)]
     by_labels: dict[int, dict[str, dict[str, Any]]] = {}
     for s, points in columns.items():
@@ -265,10 +296,10 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"{labels:>7}  " + "  ".join(f"{c['macro_f1']:.3f} +- {c['macro_f1_std']:.3f}" if c
                                                   else f"{'-':>15}" for c in cells))
     for name in ("label_model", "majority_class"):
-        if name in result["baselines"]:
-            b = result["baselines"][name]
+        if name in result.baselines:
+            b = result.baselines[name]
             lines.append(f"{name.replace('_', ' ')}: macro-F1 {b['macro_f1']:.3f}, accuracy {b['accuracy']:.3f}")
-    lines.append(f"curves: {result['csv']}\nplot: {result['png']}")
+    lines.append(f"curves: {result.csv}\nplot: {result.png}")
     return "\n".join(lines)
 
 

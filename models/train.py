@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
+from datasets.results import StepResult
 from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
@@ -43,6 +44,31 @@ from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, trai
 from models.selection import CVData, Selection, select
 
 MODEL_CARD = "model_card.json"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult(StepResult):
+    """One trained model (the ``--json`` output of ``bin/train.sh``, docs/loop.md).
+
+    ``run_id`` is its ``runs`` row (kind ``train``), which evaluation and the loop refer to;
+    ``model_path`` its directory, with the ``keras`` file and the ``saved_model`` export for TF
+    Serving; ``architecture`` the one chosen, ``selection`` how (``Selection.to_json``: every
+    candidate's CV score); ``golden`` the golden labels per role (train, dev, test) and
+    ``training`` the rows used and the fit's figures; ``predictions`` the posts of the version
+    it predicted (written as ``end_model`` predictions).
+    """
+
+    run_id: int
+    task: str
+    version: int
+    model_path: str
+    keras: str
+    saved_model: str
+    architecture: str
+    golden: dict[str, int]
+    training: dict[str, Any]
+    selection: dict[str, Any]
+    predictions: int
 
 
 @dataclass
@@ -136,10 +162,10 @@ def run_dir(task: Task, run_id: int) -> Path:
 
 
 def train(task: Task, version: int, engine: Engine, params: TrainParams,
-          progress: bool = True) -> tuple[dict[str, Any], TextClassifier, pd.DataFrame]:
+          progress: bool = True) -> tuple[TrainResult, TextClassifier, pd.DataFrame]:
     """Train, save and record one model.
 
-    Returns the summary, the fitted classifier and its predictions on every post of the version
+    Returns the result, the fitted classifier and its predictions on every post of the version
     (indexed by post id, one probability column per label).
     """
     weak = data.read_weak(version, task, params.weak_splits)
@@ -185,11 +211,11 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    result = {"run_id": run_id, "task": task.name, "version": version, "model_path": str(final),
-              "keras": str(final / Path(paths["keras"]).name), "saved_model": str(final / Path(paths["saved_model"]).name),
-              "architecture": chosen.architecture, "golden": golden_n, "training": training,
-              "selection": selection.to_json(),
-              "predictions": len(everything)}
+    result = TrainResult(run_id=run_id, task=task.name, version=version, model_path=str(final),
+                         keras=str(final / Path(paths["keras"]).name),
+                         saved_model=str(final / Path(paths["saved_model"]).name), architecture=chosen.architecture,
+                         golden=golden_n, training=training, selection=selection.to_json(),
+                         predictions=len(everything))
     return result, clf, pd.DataFrame(probs, index=everything["id"].to_numpy(), columns=task.labels)
 
 
@@ -205,7 +231,7 @@ def update_model_card(model_path: str | Path, **fields: Any) -> None:
 
 
 def train_model(task_path: str | Path | None = None, version: int | None = None, *, engine: Engine | None = None,
-                progress: bool = True, **overrides: Any) -> dict[str, Any]:
+                progress: bool = True, **overrides: Any) -> TrainResult:
     """Train the task's end model on ``version`` (default: latest); ``overrides`` patch ``[train]``."""
     task = load_task(task_path)
     engine = engine or get_engine()
@@ -229,12 +255,12 @@ def selection_lines(selection: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _summary(r: dict[str, Any]) -> str:
-    t = r["training"]
-    return (f"trained run {r['run_id']} ({r['architecture']}) on data-set v{r['version']}: "
+def _summary(r: TrainResult) -> str:
+    t = r.training
+    return (f"trained run {r.run_id} ({r.architecture}) on data-set v{r.version}: "
             f"{t['weak_used']} weak + {t['golden_train']} golden labels in {t['seconds']:.1f} s\n"
-            f"{selection_lines(r['selection'])}\n"
-            f"model: {r['keras']}\nTF Serving export: {r['saved_model']}")
+            f"{selection_lines(r.selection)}\n"
+            f"model: {r.keras}\nTF Serving export: {r.saved_model}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,10 +12,12 @@ import io
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from datasets import cli, workspace
+from datasets.results import StepResult
 from datasets.store import db, golden, versions
 from datasets.store.versions import SPLITS
 from labeling.task import add_task_argument, load_task
@@ -23,6 +25,28 @@ from labeling.task import add_task_argument, load_task
 FORMATS = ("parquet", "csv", "jsonl")
 # A spreadsheet runs a cell starting with one of these as a formula (=HYPERLINK(...) in a post's text).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedSplit(StepResult):
+    """One written golden set: its ``rows``, its file (``path``) and how many rows are unresolved
+    ``conflicts`` (written only with ``--include-conflicts``, label empty)."""
+
+    rows: int
+    path: str
+    conflicts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult(StepResult):
+    """One export (the ``--json`` output of ``bin/export.sh``): the golden sets of ``task`` on
+    data-set ``version`` written as ``format`` into ``out_dir``, per split."""
+
+    task: str
+    version: int
+    format: str
+    out_dir: str
+    splits: dict[str, ExportedSplit]
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -86,20 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         by_split = {s: golden.rows(conn, task.name, version, s, args.include_conflicts) for s in args.split or SPLITS}
     out_dir = args.out or workspace.home() / "exports" / task.name / f"v{version}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    result: dict[str, Any] = {"task": task.name, "version": version, "format": args.format,
-                              "out_dir": str(out_dir), "splits": {}}
+    splits = {}
     for split, rows in by_split.items():
         path = out_dir / f"{split}_golden.{args.format}"
         write(rows, path, args.format)
-        result["splits"][split] = {"rows": len(rows), "path": str(path),
-                                   "conflicts": sum(1 for r in rows if r["conflict"])}
+        splits[split] = ExportedSplit(rows=len(rows), path=str(path), conflicts=sum(1 for r in rows if r["conflict"]))
+    result = ExportResult(task=task.name, version=version, format=args.format, out_dir=str(out_dir), splits=splits)
     cli.emit(result, args.json, _human)
     return cli.EXIT_OK
 
 
-def _human(r: dict[str, Any]) -> str:
-    lines = [f"golden sets of task {r['task']}, version {r['version']} ({r['format']}):"]
-    lines += [f"  {s:<5} {v['rows']:>7} rows -> {v['path']}" for s, v in r["splits"].items()]
+def _human(r: ExportResult) -> str:
+    lines = [f"golden sets of task {r.task}, version {r.version} ({r.format}):"]
+    lines += [f"  {s:<5} {v.rows:>7} rows -> {v.path}" for s, v in r.splits.items()]
     return "\n".join(lines)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from datasets import cli
 from datasets.http_server import announce_when_ready, free_port, serve
+from datasets.results import StepResult
 from datasets.store import db
 from datasets.store import annotators
 from labeling.task import add_task_argument
@@ -21,6 +23,16 @@ from tagger_app import create_app
 
 DEFAULT_PROCESSES = min(os.cpu_count() or 1, 4)  # one worker per core (a few at most): no GIL to share
 DEFAULT_THREADS = 8  # per worker: requests mostly wait for PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class TaggerReady(StepResult):
+    """What ``--json`` announces once the server answers: the ``url`` to open, the ``task``
+    served and how many active ``annotators`` can log in (0: create one first)."""
+
+    url: str
+    task: str
+    annotators: int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,13 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             accounts = [a for a in annotators.list_all(conn) if a.active]
     port = args.port or free_port(args.host)
     url = f"http://{args.host}:{port}/"
-    info = {"url": url, "task": app.extensions["goldloop_tagger"].task.name, "annotators": len(accounts)}
+    info = TaggerReady(url=url, task=app.extensions["goldloop_tagger"].task.name, annotators=len(accounts))
 
     def announce() -> None:
         if args.json:
             cli.emit(info, True, str)
         else:
-            print(f"goldloop tagger for task {info['task']}: {url}")
+            print(f"goldloop tagger for task {info.task}: {url}")
             if not accounts:
                 print("no annotator accounts yet: create one with bin/annotator.sh add NAME", file=sys.stderr)
             print("Ctrl-C stops the server.")

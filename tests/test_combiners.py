@@ -160,16 +160,16 @@ def test_inverted_lf_supervised_weak_targets_end_to_end(engine, tmp_path: Path, 
     add_golden(engine, "toy", {i: flipped[gold[i]] for i in test_ids})  # would make kw_great look right if used
 
     result = run_label(toy_task, version, progress=False)
-    weak = result["weak_targets"]
-    assert result["lf_golden"] == {"dev": 20, "lf": 40, "train": 0} and weak["n_golden"] == 60
+    weak = result.weak_targets
+    assert result.lf_golden == {"dev": 20, "lf": 40, "train": 0} and weak["n_golden"] == 60
     assert weak["choice"] == "supervised" and weak["folds"] == 5
     assert weak["cv_macro_f1"]["supervised"] > max(weak["cv_macro_f1"]["label_model"],
                                                     weak["cv_macro_f1"]["majority_vote"])
 
     # the weak targets are the supervised combiner fitted on all golden dev+LF rows
-    L_gold, y_gold = golden_votes(engine, result["run_id"], gold, dev_ids + lf_ids)
+    L_gold, y_gold = golden_votes(engine, result.run_id, gold, dev_ids + lf_ids)
     train = pd.read_parquet(weak_path(version, "toy"))
-    L_train, y_train = golden_votes(engine, result["run_id"], gold, train["id"].tolist())
+    L_train, y_train = golden_votes(engine, result.run_id, gold, train["id"].tolist())
     expected = combiners.supervised_combiner(2).fit(L_gold, y_gold).predict_proba(L_train)
     assert np.allclose(train[["prob_neg", "prob_pos"]].to_numpy(), expected, atol=1e-6)
     assert (train["label"] == [LABELS[c] for c in y_train]).all()  # great posts come out pos
@@ -177,14 +177,14 @@ def test_inverted_lf_supervised_weak_targets_end_to_end(engine, tmp_path: Path, 
     with engine.connect() as conn:
         stored = dict(conn.exec_driver_sql("SELECT post_id, probs FROM predictions WHERE task = 'toy'"
                                            " AND source = 'label_model'").all())
-        run = conn.exec_driver_sql("SELECT summary, params FROM lf_runs WHERE id = %s", (result["run_id"],)).one()
+        run = conn.exec_driver_sql("SELECT summary, params FROM lf_runs WHERE id = %s", (result.run_id,)).one()
     great = train[train["id"].str.startswith("great")].iloc[0]
     assert stored[great["id"]]["pos"] == pytest.approx(great["prob_pos"], abs=1e-5) and great["prob_pos"] > 0.5
     assert run.summary["weak_targets"] == json.loads(json.dumps(weak))
     assert run.params["weak_targets"]["choice"] == "supervised"
 
     # kw_great hurts, judged on dev+LF golden labels only (the flipped test labels would make it 100% right)
-    summary = {r["name"]: r for r in result["lf_summary"]}
+    summary = {r["name"]: r for r in result.lf_summary}
     assert summary["kw_great"]["hurts"] and summary["kw_great"]["correct"] == 0
     n_great = sum(i.startswith("great") for i in dev_ids + lf_ids)
     neg_prior = round(float(np.mean(y_gold == 0)), 4)  # LF split drawn at random: not exactly 0.5
@@ -206,7 +206,7 @@ def test_few_golden_labels_keep_the_label_model_and_say_why(engine, tmp_path: Pa
     add_golden(engine, "toy", {i: gold[i] for i in dev_ids})
 
     result = run_label(toy_task, version, progress=False)
-    weak = result["weak_targets"]
+    weak = result.weak_targets
     assert weak == {"choice": "label_model", "cv_macro_f1": {}, "folds": 0, "n_golden": 12,
                     "reason": "only 12 golden labels on dev/lf/train; need 30 and 5 per class to compare"}
     text = format_result(result)
@@ -217,14 +217,14 @@ def test_few_golden_labels_keep_the_label_model_and_say_why(engine, tmp_path: Pa
     lf_frame = pd.read_parquet(weak_path(version, "toy", "lf"))
     train = pd.read_parquet(weak_path(version, "toy"))
     with engine.connect() as conn:
-        _, _, voted_ids, L = votes.run_votes(conn, result["run_id"])
+        _, _, voted_ids, L = votes.run_votes(conn, result.run_id)
     fit_ids = lf_frame["id"].tolist() + train["id"].tolist()
     L_fit = L[[voted_ids.index(i) for i in fit_ids]]
     model = analysis.fit_label_model(L_fit, 2, task.label_model, progress=False)
     written = pd.concat([lf_frame, train])[["prob_neg", "prob_pos"]].to_numpy()
     assert np.allclose(written, model.predict_proba(L_fit.astype(np.int64)), atol=1e-5)
     # even a dozen dev labels show that kw_great votes the wrong label
-    summary = {r["name"]: r for r in result["lf_summary"]}
+    summary = {r["name"]: r for r in result.lf_summary}
     great = summary["kw_great"]
     assert great["hurts"] and (great["correct"], great["incorrect"], great["precision"]) == (0, 3, 0.0)
     assert "LFs that hurt (golden precision below their label's prior): kw_great (0.00 < 0.50)" in text

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from models.evaluate import evaluate
+from models.evaluate import EvaluationResult, evaluate
 from models.metrics import classification_metrics, wilson_interval
-from models.train import train_model
+from models.train import TrainResult, train_model
+from tests.support.results import check_json
 from tests.support.world import add_golden, make_world
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,29 +42,35 @@ def test_evaluate_side_by_side_with_small_sample_warning(engine, tmp_path: Path)
     add_golden(engine, world.task, test)
     trained = train_model(world.task.path, world.version, progress=False)
     result = evaluate(world.task.path, world.version)
-    assert result["train_run"] == trained["run_id"] and result["n_test"] == len(test)
-    assert set(result["models"]) == {"end_model", "label_model", "majority_vote", "best_lf"}
-    assert result["models"]["best_lf"]["lf"] in ("kw_subscribe", "kw_love")
-    assert result["models"]["majority_vote"]["coverage"] < 1.0
-    end = result["models"]["end_model"]
+    assert result.train_run == trained.run_id and result.n_test == len(test)
+    assert set(result.models) == {"end_model", "label_model", "majority_vote", "best_lf"}
+    assert result.models["best_lf"]["lf"] in ("kw_subscribe", "kw_love")
+    assert result.models["majority_vote"]["coverage"] < 1.0
+    end = result.models["end_model"]
     assert end["n"] == len(test) and 0.0 <= end["macro_f1"] <= 1.0 and "roc_auc" in end
     low, high = end["accuracy_ci95"]
-    assert "Wilson interval" in result["warning"] and f"{low:.3f}" in result["warning"]
+    assert "Wilson interval" in result.warning and f"{low:.3f}" in result.warning
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT kind, parent_id, golden_test, metrics FROM runs WHERE id = :i"),
-                           {"i": result["run_id"]}).one()
-    assert (row.kind, row.parent_id, row.golden_test) == ("evaluate", trained["run_id"], len(test))
+                           {"i": result.run_id}).one()
+    assert (row.kind, row.parent_id, row.golden_test) == ("evaluate", trained.run_id, len(test))
     assert row.metrics["models"]["end_model"]["accuracy"] == end["accuracy"]
-    card = json.loads((Path(trained["model_path"]) / "model_card.json").read_text())
+    card = json.loads((Path(trained.model_path) / "model_card.json").read_text())
     assert card["metrics"]["test"]["accuracy"] == end["accuracy"]
 
 
-def test_evaluate_cli_json_and_no_labels_exit(engine, tmp_path: Path):
+def test_train_and_evaluate_cli_json_and_no_labels_exit(engine, tmp_path: Path):
     world = make_world(engine, tmp_path)
-    train_model(world.task.path, world.version, progress=False)
+    proc = subprocess.run([str(REPO / "bin/train.sh"), "--task", str(world.task.path), "--json", "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    trained = json.loads(proc.stdout)
+    check_json(trained, TrainResult, "train")
     proc = subprocess.run([str(REPO / "bin/evaluate.sh"), "--task", str(world.task.path), "--json"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr  # partial: nothing to evaluate against
     out = json.loads(proc.stdout)
+    check_json(out, EvaluationResult, "evaluate")
+    assert out["train_run"] == trained["run_id"]
     assert out["n_test"] == 0 and "no golden test labels" in out["warning"]
     assert subprocess.run([str(REPO / "bin/evaluate.sh"), "--help"], capture_output=True).returncode == 0

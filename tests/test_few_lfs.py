@@ -60,9 +60,9 @@ def test_one_lf_without_golden_labels_and_no_lf_at_all(engine, two_lf_version, t
     one = tmp_path / "one_lf.toml"
     one.write_text(AI_HEAD.replace("ai_tweets", "one_lf") + KW_AI)
     result = run_label(one, version, progress=False)
-    assert "1 LF(s)" in result["label_model_fallback"] and result["lf_golden"] == {"dev": 0, "lf": 0, "train": 0}
-    assert result["weak_targets"]["choice"] == "majority_vote"
-    assert result["weak_targets"]["reason"].startswith("only 0 golden labels")
+    assert "1 LF(s)" in result.label_model_fallback and result.lf_golden == {"dev": 0, "lf": 0, "train": 0}
+    assert result.weak_targets["choice"] == "majority_vote"
+    assert result.weak_targets["reason"].startswith("only 0 golden labels")
     empty = tmp_path / "no_lfs.toml"
     empty.write_text(AI_HEAD)
     with pytest.raises(GoldloopError, match=rf"{empty}: no labeling functions"):

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from datasets.errors import GoldloopError
-from labeling.import_labels import import_labels, parse_map
+from labeling.import_labels import ImportResult, Reject, import_labels, parse_map
 from labeling.task import TASKS_DIR
 from tests.support.labeling import insert_posts
+from tests.support.results import check_json
 
 REPO = Path(__file__).resolve().parent.parent
 YOUTUBE = TASKS_DIR / "youtube_spam.toml"
@@ -34,8 +35,8 @@ def test_csv_names_and_indices_with_rejects_and_idempotence(engine, posts, tmp_p
     path = tmp_path / "gold.csv"
     path.write_text("COMMENT_ID,CLASS\np0,spam\np1,0\np2,1\nnope,ham\np3,maybe\n,ham\np4,\"ham\"\np0,spam\np4,spam\n")
     result = import_labels(path, task_path=YOUTUBE, id_column="COMMENT_ID", label_column="CLASS", progress=False)
-    assert (result["read"], result["imported"], result["skipped"], result["rejected"]) == (9, 4, 1, 4)
-    assert [(r["where"], r["reason"].split(" (")[0]) for r in result["rejects"]] == [
+    assert (result.read, result.imported, result.skipped, result.rejected) == (9, 4, 1, 4)
+    assert [(r.where, r.reason.split(" (")[0]) for r in result.rejects] == [
         ("gold.csv line 5", "unknown post id"),
         ("gold.csv line 6", "unknown label 'maybe'"),
         ("gold.csv line 7", "empty 'COMMENT_ID'"),
@@ -47,7 +48,7 @@ def test_csv_names_and_indices_with_rejects_and_idempotence(engine, posts, tmp_p
         golden = dict(conn.exec_driver_sql("SELECT post_id, label FROM golden_labels WHERE task = 'youtube_spam'").all())
     assert golden == {"p0": "spam", "p1": "ham", "p2": "spam", "p4": "ham"}
     again = import_labels(path, task_path=YOUTUBE, id_column="COMMENT_ID", label_column="CLASS", progress=False)
-    assert again["imported"] == 0 and again["skipped"] == 5 and len(human_labels(engine)) == 4
+    assert again.imported == 0 and again.skipped == 5 and len(human_labels(engine)) == 4
 
 
 def test_jsonl_and_parquet_with_map_and_annotator(engine, posts, tmp_path: Path) -> None:
@@ -55,13 +56,12 @@ def test_jsonl_and_parquet_with_map_and_annotator(engine, posts, tmp_path: Path)
     jsonl.write_text('{"id": "p0", "y": "S"}\nnot json\n\n{"id": "p1", "y": "H"}\n[1]\n')
     result = import_labels(jsonl, task_path=YOUTUBE, label_column="y", label_map=parse_map("S=spam, H=ham"),
                            annotator="alice", progress=False)
-    assert (result["imported"], result["rejected"]) == (2, 2)
-    assert [r["where"] for r in result["rejects"]] == ["labels.jsonl line 2", "labels.jsonl line 5"]
+    assert (result.imported, result.rejected) == (2, 2)
+    assert [r.where for r in result.rejects] == ["labels.jsonl line 2", "labels.jsonl line 5"]
     parquet = tmp_path / "labels.parquet"
     pd.DataFrame({"id": ["p0", "p2", "p9"], "label": [0, 1, 1]}).to_parquet(parquet)
     result = import_labels(parquet, task_path=YOUTUBE, annotator="alice", progress=False)
-    assert result["imported"] == 2 and result["rejects"] == [
-        {"where": "labels.parquet row 3", "id": "p9", "reason": "unknown post id"}]
+    assert result.imported == 2 and result.rejects == (Reject("labels.parquet row 3", "p9", "unknown post id"),)
     # alice changed her mind on p0 (spam -> ham): a new row, and her current label follows
     with engine.connect() as conn:
         current = dict(conn.exec_driver_sql("SELECT post_id, label FROM annotator_labels WHERE annotator = 'alice'").all())
@@ -89,7 +89,9 @@ def test_cli_exit_status_and_json(engine, posts, tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr
     result = json.loads(done.stdout)
-    assert result["imported"] == 2 and result["rejects"][0]["where"] == "gold.csv line 4"
+    check_json(result, ImportResult, "import_labels")
+    assert result["imported"] == 2 and result["rejects"] == [{"where": "gold.csv line 4", "id": "zz",
+                                                             "reason": "unknown post id"}]
     done = subprocess.run(cmd[:-1], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "skipped 2" in done.stdout and "gold.csv line 4: unknown post id" in done.stdout
     assert "labels went to task youtube_spam (" in done.stdout and "default task" not in done.stdout

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 
 from datasets import ingest_synth, records
 from datasets.errors import GoldloopError
-from datasets.ingest import ingest_paths
+from datasets.ingest import IngestResult, ingest_paths
 from datasets.store import posts
+from tests.support.results import check_json
 
 REPO = Path(__file__).resolve().parent.parent
 INGEST = str(REPO / "bin" / "ingest.sh")
@@ -58,7 +59,7 @@ def test_v1_lines_and_pretty_printed_array(engine, tmp_path):
 
     result = ingest_paths([lines, array], progress=False)
 
-    assert (result["read"], result["inserted"], result["rejected"]) == (4, 4, 0)
+    assert (result.read, result.inserted, result.rejected) == (4, 4, 0)
     rows = _rows(engine)
     assert rows["901"]["text"] == "a truncated text made whole https://a.org/"
     assert rows["901"]["urls"] == ["https://a.org/"] and rows["901"]["source_line"] == 1
@@ -66,10 +67,10 @@ def test_v1_lines_and_pretty_printed_array(engine, tmp_path):
     assert rows["902"]["is_retweet"] and rows["902"]["retweeted_id"] == "950"
     assert rows["903"]["text"] == "post number 3 & friends" and rows["903"]["source_app"] == "Tweetbot"
     assert rows["904"]["source_line"] == element_starts[1]  # where the second array element starts
-    assert rows["904"]["raw"]["id_str"] == "904" and rows["904"]["batch_id"] == result["batch_id"]
+    assert rows["904"]["raw"]["id_str"] == "904" and rows["904"]["batch_id"] == result.batch_id
     with engine.connect() as conn:
         batch = conn.execute(sa.text("SELECT status, read, inserted FROM ingest_batches WHERE id = :b"),
-                             {"b": result["batch_id"]}).one()
+                             {"b": result.batch_id}).one()
     assert tuple(batch) == ("done", 4, 4)
 
 
@@ -88,7 +89,7 @@ def test_generic_jsonl_gz_with_column_flags(engine, tmp_path):
         json.dumps({"pid": 1, "body": "generic one #tag", "ts": "2021-05-01T00:00:00+02:00"}),
         json.dumps({"pid": "two", "body": "generic two", "ts": None})])
     result = ingest_paths([path], id_column="pid", text_column="body", time_column="ts", progress=False)
-    assert result["inserted"] == 2
+    assert result.inserted == 2
     rows = _rows(engine)
     assert rows["1"]["hashtags"] == ["tag"] and rows["1"]["created_at"].isoformat() == "2021-04-30T22:00:00+00:00"
     assert rows["two"]["created_at"] is None
@@ -104,7 +105,7 @@ def test_csv_with_custom_columns_like_youtube(engine, tmp_path):
         writer.writerow(["c3", "Cy", "2015-05-29T02:26:10.652000", "third", "0"])
     result = ingest_paths([path], id_column="COMMENT_ID", text_column="CONTENT", time_column="DATE",
                           author_column="AUTHOR", progress=False)
-    assert (result["inserted"], result["rejected"]) == (3, 0)
+    assert (result.inserted, result.rejected) == (3, 0)
     rows = _rows(engine)
     assert rows["c1"]["text"] == "check out my channel & subscribe" and rows["c1"]["author"] == "Ann"
     assert rows["c2"]["text"] == 'multi\nline, "quoted" comment' and rows["c2"]["created_at"] is None
@@ -116,12 +117,12 @@ def test_csv_bad_rows_are_rejected_and_good_rows_kept(engine, tmp_path):
     path.write_bytes(b"id,text\n1,fine\n2,caf\xe9 in latin-1\n3,too,many,fields\n4,also fine\n5,\n")
     rejects = tmp_path / "r.jsonl"
     result = ingest_paths([path], rejects_path=rejects, progress=False)
-    assert (result["read"], result["inserted"], result["rejected"]) == (5, 2, 3)
+    assert (result.read, result.inserted, result.rejected) == (5, 2, 3)
     listed = {r["line"]: r["reason"] for r in map(json.loads, rejects.read_text().splitlines())}
     assert set(listed) == {3, 4, 6}
     assert "utf-8" in listed[3] and "expected 2 fields" in listed[4] and "empty text" in listed[6]
     latin = ingest_paths([path], encoding="latin-1", rejects_path=tmp_path / "r2.jsonl", progress=False)
-    assert latin["inserted"] == 1 and _rows(engine)["2"]["text"] == "caf\u00e9 in latin-1"
+    assert latin.inserted == 1 and _rows(engine)["2"]["text"] == "caf\u00e9 in latin-1"
 
 
 @pytest.mark.parametrize("body, message", [("id,body\n1,hello\n", r"x\.csv: no column 'text'"),
@@ -141,7 +142,7 @@ def test_parquet(engine, tmp_path):
                              "created_at": pa.array([1_600_000_000_000, None], pa.timestamp("ms", tz="UTC")),
                              "score": [0.5, float("nan")]}), path)
     result = ingest_paths([path], progress=False)
-    assert result["inserted"] == 2
+    assert result.inserted == 2
     rows = _rows(engine)
     assert rows["10"]["created_at"].isoformat() == "2020-09-13T12:26:40+00:00"
     assert rows["11"]["raw"]["score"] is None and rows["11"]["source_line"] == 2
@@ -150,10 +151,10 @@ def test_parquet(engine, tmp_path):
 def test_idempotent_and_duplicates_within_and_across_runs(engine, tmp_path):
     path = _write_lines(tmp_path / "dups.jsonl", [json.dumps(_tweet(i % 3, text=f"version {i}")) for i in range(5)])
     first = ingest_paths([path], batch_size=2, progress=False)
-    assert (first["read"], first["inserted"], first["duplicates"]) == (5, 3, 2)
+    assert (first.read, first.inserted, first.duplicates) == (5, 3, 2)
     assert _rows(engine)["900"]["text"] == "version 0"  # the first occurrence wins
     second = ingest_paths([path], progress=False)
-    assert (second["read"], second["inserted"], second["duplicates"]) == (5, 0, 5)
+    assert (second.read, second.inserted, second.duplicates) == (5, 0, 5)
 
 
 def test_mixed_good_and_broken_file_via_cli(engine, tmp_path):
@@ -181,6 +182,7 @@ def test_mixed_good_and_broken_file_via_cli(engine, tmp_path):
 
     assert proc.returncode == 2, proc.stderr
     result = json.loads(proc.stdout)
+    check_json(result, IngestResult, "ingest")
     assert (result["read"], result["inserted"], result["rejected"]) == (13, 5, 8)
     rows = _rows(engine)
     assert set(rows) == {"900", "901", "902", "903", "914"} and rows["914"]["created_at"] is None
@@ -202,7 +204,7 @@ def test_broken_array_element_skipped_and_reported(engine, tmp_path):
     path.write_text(body, encoding="utf-8")
     rejects = tmp_path / "r.jsonl"
     result = ingest_paths([path], rejects_path=rejects, progress=False)
-    assert (result["inserted"], result["rejected"]) == (2, 1)
+    assert (result.inserted, result.rejected) == (2, 1)
     assert json.loads(rejects.read_text())["reason"].startswith("invalid JSON")
 
 
@@ -257,7 +259,7 @@ def test_interrupted_load_leaves_whole_batches_and_rerun_completes(engine, tmp_p
     assert tuple(counted) == (stored, status)  # the counts committed with each batch match the rows
 
     result = ingest_paths([path], batch_size=batch, progress=False)
-    assert (result["inserted"], result["duplicates"]) == (total - stored, stored)
+    assert (result.inserted, result.duplicates) == (total - stored, stored)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(DISTINCT id) FROM raw_posts")).scalar() == total
 

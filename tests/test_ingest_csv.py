@@ -52,7 +52,7 @@ def test_a_quote_running_past_the_record_limit_is_cut_there_and_reading_resumes(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     rejects = tmp_path / "r.jsonl"
     result = ingest_paths([path], rejects_path=rejects, progress=False)
-    assert (result["inserted"], result["rejected"]) == (10, 1)
+    assert (result.inserted, result.rejected) == (10, 1)
     assert set(_texts(engine)) == {f"a{i}" for i in range(2, 12)}
     reason = _rejects(rejects)[2]["reason"]
     assert "unterminated quote" in reason and "longer than 200 characters" in reason
@@ -64,6 +64,6 @@ def test_a_single_line_over_the_limit_is_rejected_and_the_next_line_read(engine,
     path.write_text("id,text\nw1," + "y" * 500 + "\nw2,short\n", encoding="utf-8")
     rejects = tmp_path / "r.jsonl"
     result = ingest_paths([path], rejects_path=rejects, progress=False)
-    assert (result["inserted"], result["rejected"]) == (1, 1) and set(_texts(engine)) == {"w2"}
+    assert (result.inserted, result.rejected) == (1, 1) and set(_texts(engine)) == {"w2"}
     assert _rejects(rejects)[2]["reason"] == "invalid CSV: record longer than 100 characters"
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from datasets import cli, jsonout, records
+from datasets.results import StepResult
 from tests.support.strict_json import strict_loads
 
 
@@ -27,10 +29,15 @@ def test_dumps_keeps_finite_output_and_options_unchanged() -> None:
                                                                                  ensure_ascii=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Table(StepResult):
+    iterations: tuple[dict, ...]
+
+
 def test_a_pandas_table_with_missing_metrics_prints_as_null(capsys: pytest.CaptureFixture) -> None:
     """What bin/loop.sh prints: an iteration table whose undefined macro-F1 pandas holds as NaN."""
     table = pd.DataFrame([{"iteration": 1, "end_model_macro_f1": None}, {"iteration": 2, "end_model_macro_f1": 0.8}])
-    cli.emit({"iterations": table.to_dict("records")}, True, str)
+    cli.emit(_Table(tuple(table.to_dict("records"))), True, str)
     assert strict_loads(capsys.readouterr().out) == {
         "iterations": [{"iteration": 1, "end_model_macro_f1": None}, {"iteration": 2, "end_model_macro_f1": 0.8}]}
 

@@ -83,15 +83,15 @@ def test_train_model_saves_card_predictions_and_run(engine, tmp_path: Path):
     golden = world.truth[world.truth["split"].isin(["train", "test"])].head(30)
     add_golden(engine, world.task, golden)
     result = train_model(world.task.path, world.version, progress=False)
-    run_dir = Path(result["model_path"])
+    run_dir = Path(result.model_path)
     card = json.loads((run_dir / "model_card.json").read_text())
     assert card["data_version"] == world.version and card["task_hash"] == world.task.sha256
     assert card["parameters"]["epochs"] == 4  # from the task file's [train] table
-    assert result["golden"]["train"] == int((golden["split"] == "train").sum())
+    assert result.golden["train"] == int((golden["split"] == "train").sum())
     assert (run_dir / "model.keras").is_file() and (run_dir / "saved_model" / "saved_model.pb").is_file()
     with engine.connect() as conn:
         run = conn.execute(sa.text("SELECT kind, model_path, golden_test FROM runs WHERE id = :i"),
-                           {"i": result["run_id"]}).one()
+                           {"i": result.run_id}).one()
         preds = pd.read_sql(sa.text("SELECT post_id, label FROM predictions WHERE source = 'end_model'"), conn)
     assert run.kind == "train" and run.model_path == str(run_dir)
     assert run.golden_test == int((golden["split"] == "test").sum())

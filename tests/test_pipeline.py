@@ -1,6 +1,7 @@
 """The README's main command, end to end on the demo corpus, against the real embedded PostgreSQL."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -8,7 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from datasets.ingest import IngestCounts
 from datasets.workspace import REPO_ROOT
+from labeling.import_labels import ImportResult
+from models.loop import LoopIteration
+from models.pipeline import PipelinePaths, PipelineResult
+from tests.support.results import check_json
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +28,10 @@ def _pipeline(*args: str) -> dict:
 
 def test_pipeline_runs_the_whole_loop_and_reruns_idempotently(engine: sa.engine.Engine, home: Path) -> None:
     first = _pipeline()
+    check_json(first, PipelineResult, "pipeline")
+    for key, part in (("ingest", IngestCounts), ("golden_import", ImportResult), ("loop", LoopIteration),
+                      ("paths", PipelinePaths)):
+        assert set(first[key]) == {field.name for field in dataclasses.fields(part)}, key
     assert first["ingest"]["read"] == first["ingest"]["inserted"] >= 1000
     assert first["ingest"]["rejected"] == 0
     assert first["new_version"] is True

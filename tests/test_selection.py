@@ -84,14 +84,14 @@ def test_training_records_the_selection_in_card_and_runs(engine, tmp_path: Path)
     add_golden(engine, world.task, pool.groupby("label").head(25))
     result = train_model(world.task.path, world.version, progress=False, select_architectures=["tfidf"],
                          select_min_golden=30)
-    card = json.loads((Path(result["model_path"]) / "model_card.json").read_text())
-    assert card["selection"]["chosen"] == result["selection"]["chosen"]
+    card = json.loads((Path(result.model_path) / "model_card.json").read_text())
+    assert card["selection"]["chosen"] == result.selection["chosen"]
     assert card["selection"]["n_golden"] == 50 and len(card["selection"]["candidates"]) >= 4
     chosen = next(c for c in card["selection"]["candidates"] if c["candidate"] == card["selection"]["chosen"])
     assert chosen["cv_macro_f1"] == max(c["cv_macro_f1"] for c in card["selection"]["candidates"])
     assert card["parameters"]["architecture"] == "tfidf"
     with engine.connect() as conn:
-        metrics = conn.execute(sa.text("SELECT metrics FROM runs WHERE id = :i"), {"i": result["run_id"]}).scalar()
+        metrics = conn.execute(sa.text("SELECT metrics FROM runs WHERE id = :i"), {"i": result.run_id}).scalar()
     assert metrics["selection"]["candidates"] == card["selection"]["candidates"]
 
 

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from datasets.errors import GoldloopError
-from models.simulate import read_gold
+from models.simulate import SimulationResult, read_gold
+from tests.support.results import check_json
 from tests.support.world import LF_TOML
 from tests.support.world import add_golden, make_world
 
@@ -43,6 +44,7 @@ def test_simulate_cli_curves_outputs_and_no_label_pollution(engine, tmp_path: Pa
                            "--out", str(out), "--json"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
+    check_json(result, SimulationResult, "simulate")
     assert set(result["curves"]) == {"entropy", "random"}
     for points in result["curves"].values():
         assert [p["labels"] for p in points] == [0, 5, 10]

@@ -16,6 +16,7 @@ from datasets import split_files, splits
 from datasets.errors import GoldloopError
 from datasets.normalize import norm_hash, normalize_text
 from datasets.store import versions
+from tests.support.results import check_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2020, 4, 5, 12, 0, tzinfo=timezone.utc)
@@ -74,10 +75,10 @@ def test_normalization_keeps_meaningful_differences(a: str, b: str) -> None:
 def test_sizes_disjointness_and_determinism(engine: sa.engine.Engine) -> None:
     insert_posts(engine, distinct_posts(120))
     first = splits.create_version(engine, test=10, dev=5, lf=30, seed=3, progress=False)
-    assert first["counts"] == {"test": 10, "dev": 5, "lf": 30, "train": 75}
-    assert first["source_posts"] == 120 and first["duplicates_dropped"] == 0
-    frames = {s: split_files.read_split(first["version"], s) for s in split_files.SPLITS}
-    assert {s: len(f) for s, f in frames.items()} == first["counts"]
+    assert first.counts == {"test": 10, "dev": 5, "lf": 30, "train": 75}
+    assert first.source_posts == 120 and first.duplicates_dropped == 0
+    frames = {s: split_files.read_split(first.version, s) for s in split_files.SPLITS}
+    assert {s: len(f) for s, f in frames.items()} == first.counts
     ids = [set(f["id"]) for f in frames.values()]
     hashes = [set(f["norm_hash"]) for f in frames.values()]
     for i in range(4):
@@ -87,11 +88,11 @@ def test_sizes_disjointness_and_determinism(engine: sa.engine.Engine) -> None:
 
     again = splits.create_version(engine, test=10, dev=5, lf=30, seed=3, progress=False)
     other = splits.create_version(engine, test=10, dev=5, lf=30, seed=4, progress=False)
-    assert again["version"] == first["version"] + 1
-    assert membership(engine, again["version"]) == membership(engine, first["version"])
-    assert membership(engine, other["version"]) != membership(engine, first["version"])
+    assert again.version == first.version + 1
+    assert membership(engine, again.version) == membership(engine, first.version)
+    assert membership(engine, other.version) != membership(engine, first.version)
     with engine.connect() as conn:
-        assert versions.resolve(conn, None) == other["version"]
+        assert versions.resolve(conn, None) == other.version
 
 
 def test_dedup_keeps_one_preferred_copy(engine: sa.engine.Engine) -> None:
@@ -107,9 +108,9 @@ def test_dedup_keeps_one_preferred_copy(engine: sa.engine.Engine) -> None:
     ]
     insert_posts(engine, posts)
     result = splits.create_version(engine, test=5, dev=5, lf=5, seed=0, progress=False)
-    assert result["duplicates_dropped"] == 3 and result["source_posts"] == 45
-    assert sum(result["counts"].values()) == 42
-    members = membership(engine, result["version"])
+    assert result.duplicates_dropped == 3 and result.source_posts == 45
+    assert sum(result.counts.values()) == 42
+    members = membership(engine, result.version)
     assert "500" in members and "499" not in members and "501" not in members  # original, earliest
     assert "60" in members and "600" not in members  # smallest id in numeric order
 
@@ -127,8 +128,8 @@ def test_resolve_takes_the_given_version_or_the_newest(engine: sa.engine.Engine)
     insert_posts(engine, distinct_posts(30))
     with engine.connect() as conn, pytest.raises(GoldloopError, match="no data-set version yet; run bin/split.sh"):
         versions.resolve(conn, None)
-    first = splits.create_version(engine, test=5, dev=5, lf=5, progress=False)["version"]
-    second = splits.create_version(engine, test=5, dev=5, lf=5, seed=1, progress=False)["version"]
+    first = splits.create_version(engine, test=5, dev=5, lf=5, progress=False).version
+    second = splits.create_version(engine, test=5, dev=5, lf=5, seed=1, progress=False).version
     with engine.connect() as conn:
         assert (versions.resolve(conn, None), versions.resolve(conn, first)) == (second, first)
         with pytest.raises(GoldloopError, match=f"data-set version {second + 1} does not exist; see bin/split.sh"):
@@ -139,8 +140,8 @@ def test_language_filter(engine: sa.engine.Engine) -> None:
     insert_posts(engine, distinct_posts(20, start=100, lang="en") + distinct_posts(15, start=200, lang="fr")
                  + distinct_posts(10, start=300, lang="de") + [{"id": "999", "text": "no language", "lang": None}])
     result = splits.create_version(engine, test=3, dev=2, lf=5, lang=["fr", "de"], progress=False)
-    assert result["source_posts"] == 25 and result["lang"] == ["de", "fr"]
-    langs = pd.concat([split_files.read_split(result["version"], s) for s in split_files.SPLITS])["lang"]
+    assert result.source_posts == 25 and result.lang == ("de", "fr")
+    langs = pd.concat([split_files.read_split(result.version, s) for s in split_files.SPLITS])["lang"]
     assert set(langs) == {"fr", "de"} and len(langs) == 25
 
 
@@ -156,15 +157,15 @@ def test_assign_forms_exact_split_and_wins_dedup(engine: sa.engine.Engine, tmp_p
     ids.write_text("author,id\nx,7001\ny,7002\n\nz,7003\n")
     result = splits.create_version(engine, test=99, dev=5, lf=10, seed=1, lang=["en"],
                                    assign={"test": ids}, progress=False)
-    test_ids = set(split_files.read_split(result["version"], "test")["id"])
+    test_ids = set(split_files.read_split(result.version, "test")["id"])
     assert test_ids == {"7001", "7002", "7003"}
-    assert result["counts"] == {"test": 3, "dev": 5, "lf": 10, "train": 35}
-    assert "10" not in membership(engine, result["version"])
+    assert result.counts == {"test": 3, "dev": 5, "lf": 10, "train": 35}
+    assert "10" not in membership(engine, result.version)
 
     plain = tmp_path / "plain.txt"
     plain.write_text("1000\n1001\n")
     result = splits.create_version(engine, test=0, dev=1, lf=1, assign={"lf": plain}, progress=False)
-    assert set(split_files.read_split(result["version"], "lf")["id"]) == {"1000", "1001"}
+    assert set(split_files.read_split(result.version, "lf")["id"]) == {"1000", "1001"}
 
 
 @pytest.mark.parametrize("content, header", [
@@ -181,8 +182,8 @@ def test_assign_file_headers(engine: sa.engine.Engine, tmp_path: Path, content: 
     ids.write_text(content, newline="")
     result = splits.create_version(engine, test=1, dev=1, lf=1, assign={"test": ids}, progress=False)
     expected = {"1000", "1001"} | ({"abc"} if content.startswith("abc") else set())
-    assert set(split_files.read_split(result["version"], "test")["id"]) == expected
-    assert result["assigned"]["test"]["header"] == header and result["assigned"]["test"]["ids"] == len(expected)
+    assert set(split_files.read_split(result.version, "test")["id"]) == expected
+    assert result.assigned["test"].header == header and result.assigned["test"].ids == len(expected)
 
 
 def test_assign_with_a_tweet_id_header_via_cli(engine: sa.engine.Engine, tmp_path: Path) -> None:
@@ -194,6 +195,7 @@ def test_assign_with_a_tweet_id_header_via_cli(engine: sa.engine.Engine, tmp_pat
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["counts"]["test"] == 3 and result["assigned"]["test"]["header"] == "tweet_id"
+    assert set(result["assigned"]["test"]) == {"file", "header", "ids", "kept"}  # docs/datasets.md
     assert set(split_files.read_split(result["version"], "test")["id"]) == {"1003", "1004", "1005"}
     ids.write_text("tweet_id\n1003\n1004\nbogus-id\n")
     bad = subprocess.run([REPO_ROOT / "bin/split.sh", "--assign", f"test={ids}"], capture_output=True, text=True)
@@ -234,10 +236,10 @@ def test_parquet_schema_and_content(engine: sa.engine.Engine) -> None:
         "media_urls": ["https://pbs.example.com/1.jpg"],
         "created_at": datetime(2020, 4, 5, 14, 30, 1, 123456, tzinfo=timezone(timedelta(hours=2)))}])
     result = splits.create_version(engine, test=2, dev=2, lf=2, seed=5, progress=False)
-    version = result["version"]
+    version = result.version
     for split in split_files.SPLITS:
         path = split_files.split_path(version, split)
-        assert path == Path(result["export_dir"]) / f"{split}.parquet"
+        assert path == Path(result.export_dir) / f"{split}.parquet"
         assert pq.read_schema(path).equals(split_files.SCHEMA, check_metadata=False)
     frame = pd.concat([split_files.read_split(version, s) for s in split_files.SPLITS])
     row = frame.set_index("id").loc["77"]
@@ -249,24 +251,24 @@ def test_parquet_schema_and_content(engine: sa.engine.Engine) -> None:
     assert list(row["urls"]) == ["https://example.com/a"] and list(row["media_urls"]) == ["https://pbs.example.com/1.jpg"]
     assert row["norm_hash"] == norm_hash(row["text"]) and row["version"] == version
     assert row["split"] == membership(engine, version)["77"]
-    assert frame["split"].value_counts().to_dict() == {k: v for k, v in result["counts"].items() if v}
+    assert frame["split"].value_counts().to_dict() == {k: v for k, v in result.counts.items() if v}
 
 
 def test_versions_are_immutable(engine: sa.engine.Engine) -> None:
     insert_posts(engine, distinct_posts(30))
     first = splits.create_version(engine, test=3, dev=3, lf=3, progress=False)
-    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(first["export_dir"]).iterdir()}
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(first.export_dir).iterdir()}
     insert_posts(engine, distinct_posts(10, start=5000))
     second = splits.create_version(engine, test=3, dev=3, lf=3, progress=False)
-    assert second["version"] == first["version"] + 1 and second["export_dir"] != first["export_dir"]
-    assert second["counts"]["train"] == first["counts"]["train"] + 10
-    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(first["export_dir"]).iterdir()}
+    assert second.version == first.version + 1 and second.export_dir != first.export_dir
+    assert second.counts["train"] == first.counts["train"] + 10
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(first.export_dir).iterdir()}
     assert after == before and sorted(before) == [f"{s}.parquet" for s in sorted(split_files.SPLITS)]
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT version, counts, params, export_dir FROM dataset_versions"
                                     " ORDER BY version")).all()
-    assert [r.counts for r in rows] == [first["counts"], second["counts"]]
-    assert rows[0].params["seed"] == 0 and rows[0].export_dir == first["export_dir"]
+    assert [r.counts for r in rows] == [first.counts, second.counts]
+    assert rows[0].params["seed"] == 0 and rows[0].export_dir == first.export_dir
 
 
 def test_failure_leaves_nothing_behind(engine: sa.engine.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -290,9 +292,10 @@ def test_cli_json_and_errors(engine: sa.engine.Engine, tmp_path: Path) -> None:
     done = subprocess.run([REPO_ROOT / "bin/split.sh", "--test", "4", "--dev", "3", "--lf", "5", "--seed", "7",
                            "--json"], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
+    check_json(result, splits.SplitResult, "split")
     assert result["counts"] == {"test": 4, "dev": 3, "lf": 5, "train": 28} and result["version"] == 1
     assert membership(engine, 1) == membership(engine, splits.create_version(
-        engine, test=4, dev=3, lf=5, seed=7, progress=False)["version"])
+        engine, test=4, dev=3, lf=5, seed=7, progress=False).version)
 
     failed = subprocess.run([REPO_ROOT / "bin/split.sh", "--test", "100", "--quiet"], capture_output=True, text=True)
     assert failed.returncode == 1

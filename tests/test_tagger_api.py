@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from datasets.store import reports
 from tagger_app import create_app
+from tagger_app.golden_export import ExportResult
+from tests.support.results import check_json
 from tests.support.tagger import (Client, PASSWORD, REPO_ROOT, XSS_TEXT, add_annotator, current_labels, login,
                                        seed_posts, split_order)
 
@@ -244,6 +246,7 @@ def test_export_writes_golden_sets_with_agreement(engine) -> None:
                               capture_output=True, text=True, check=True)
         out[fmt] = json.loads(proc.stdout)
     summary = out["parquet"]
+    check_json(summary, ExportResult, "export")
     assert summary["version"] == 1 and summary["splits"]["test"]["rows"] == 2 and summary["splits"]["dev"]["rows"] == 1
     table = pq.read_table(summary["splits"]["test"]["path"]).to_pylist()
     by_id = {r["post_id"]: r for r in table}
@@ -278,8 +281,8 @@ def test_annotator_accounts_cli(engine, app) -> None:
     assert login(app.test_client(), "carol", "wrong password").status_code == 401
     subprocess.run([cmd, "disable", "carol"], check=True, capture_output=True)
     listed = json.loads(subprocess.run([cmd, "list", "--json"], check=True, capture_output=True, text=True).stdout)
-    assert listed["annotators"] == [{"name": "carol", "role": "admin", "active": False,
-                                     "created_at": listed["annotators"][0]["created_at"]}]
+    assert listed == {"action": "list", "annotators": [{"name": "carol", "role": "admin", "active": False,
+                                                        "created_at": listed["annotators"][0]["created_at"]}]}
     assert client.get("/api/stats").status_code == 401      # the open session ends with the account, at once
     assert login(app.test_client(), "carol").status_code == 401
 

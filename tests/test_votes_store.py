@@ -23,7 +23,7 @@ def _record(conn, version: int, L: np.ndarray, task: str = "toy") -> int:
 
 def test_votes_read_back_and_latest_run_per_version(engine, tmp_path: Path) -> None:
     first = make_version(engine, tmp_path, POSTS)
-    second = create_version(engine, test=0, dev=0, lf=0, seed=2, progress=False)["version"]
+    second = create_version(engine, test=0, dev=0, lf=0, seed=2, progress=False).version
     L = np.array([[0, -1], [1, 1], [-1, -1], [0, 1], [1, -1], [-1, 0]], dtype=np.int8)
     with sql.transaction(engine) as conn:
         on_second = _record(conn, second, L)

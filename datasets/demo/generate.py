@@ -28,6 +28,7 @@ from typing import Any
 
 from datasets import cli
 from datasets.demo import GOLD_PATH, TWEETS_PATH
+from datasets.results import StepResult
 
 # --------------------------------------------------------------------------------------------
 # Hand-written vocabulary. {slot} fills come from SLOTS; {n}/{n2}/{pct}/{a}/{b}/{age} are numbers.
@@ -657,6 +658,20 @@ def write(tweets: list[dict[str, Any]], gold: dict[str, str], tweets_path: Path,
     gold_path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class DemoCorpus(StepResult):
+    """The files written and what they hold: posts per gold label, retweets and truncated posts
+    (the shapes ingestion must handle)."""
+
+    posts: int
+    ai: int
+    not_ai: int
+    retweets: int
+    truncated: int
+    tweets: Path
+    gold: Path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Regenerate the demo corpus files."""
     p = cli.parser("python -m datasets.demo.generate", "Generate the demo corpus (Twitter v1.1 JSONL.gz + gold CSV).")
@@ -668,11 +683,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tweets, gold = Generator(args.seed).run()
     write(tweets, gold, tweets_path, gold_path)
     labels = list(gold.values())
-    cli.emit({"posts": len(tweets), "ai": labels.count("ai"), "not_ai": labels.count("not_ai"),
-              "retweets": sum("retweeted_status" in t for t in tweets),
-              "truncated": sum(t["truncated"] for t in tweets), "tweets": str(tweets_path), "gold": str(gold_path)},
-             args.json, lambda r: (f"{r['posts']} posts ({r['ai']} ai, {r['not_ai']} not_ai; {r['retweets']} "
-                                   f"retweets, {r['truncated']} truncated) -> {r['tweets']}, {r['gold']}"))
+    result = DemoCorpus(posts=len(tweets), ai=labels.count("ai"), not_ai=labels.count("not_ai"),
+                        retweets=sum("retweeted_status" in t for t in tweets),
+                        truncated=sum(t["truncated"] for t in tweets), tweets=tweets_path, gold=gold_path)
+    cli.emit(result, args.json, lambda r: (f"{r.posts} posts ({r.ai} ai, {r.not_ai} not_ai; {r.retweets} "
+                                           f"retweets, {r.truncated} truncated) -> {r.tweets}, {r.gold}"))
     return cli.EXIT_OK
 
 

@@ -34,7 +34,7 @@ def make_version(engine: Engine, tmp_path: Path, posts: list[dict[str, Any]], *,
             path.write_text("id\n" + "\n".join(ids) + "\n")
             assign[split] = path
     result = create_version(engine, test=0, dev=0, lf=lf, seed=seed, assign=assign, progress=False)
-    return result["version"]
+    return result.version
 
 
 def add_golden(engine: Engine, task: str, labels: dict[str, str], annotator: str = "gold") -> None:

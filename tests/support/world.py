@@ -78,7 +78,7 @@ def make_world(engine: sa.engine.Engine, tmp_path: Path, n: int = 160, seed: int
     posts = pd.DataFrame(rows)
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO raw_posts (id, text) VALUES (:id, :text)"), posts[["id", "text"]].to_dict("records"))
-    version = create_version(engine, test=40, dev=dev, lf=40, seed=seed, progress=False)["version"]
+    version = create_version(engine, test=40, dev=dev, lf=40, seed=seed, progress=False).version
     task_path = tmp_path / "spamtest.toml"
     task_path.write_text(task_toml)
     task = load_task(task_path)
