@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from datasets import urls
 from datasets.ingest import ingest_paths
 from datasets.store import sql, urls as url_store
+from tests.support.feeds import tweet
 
 _hosts = st.from_regex(r"\A(www\.)?[a-z0-9]{1,12}(\.[a-z]{2,6}){1,2}\Z")
 _paths = st.from_regex(r"\A(/[A-Za-z0-9._~%-]{0,10}){0,4}\Z")
@@ -72,15 +73,6 @@ def test_examples():
     assert [(link.url, media) for link, media in pairs] == [("https://pic.example/1", True), ("https://a.org/", False)]
 
 
-def _tweet(i: int, links: list[str], media: list[str] = (), created: str = "Sun Apr 05 10:46:44 +0000 2020") -> str:
-    return json.dumps({
-        "created_at": created, "id_str": str(1000 + i), "text": f"post {i}", "user": {"screen_name": "a", "id_str": "1"},
-        "entities": {"hashtags": [], "user_mentions": [],
-                     "urls": [{"url": f"https://t.co/{i}{n}", "expanded_url": u} for n, u in enumerate(links)],
-                     "media": [{"url": f"https://t.co/m{i}{n}", "media_url_https": u, "type": "photo"}
-                               for n, u in enumerate(media)]}})
-
-
 def _links(engine) -> dict[str, dict]:
     with engine.connect() as conn:
         return {row["url"]: dict(row) for row in conn.execute(sa.text("SELECT * FROM urls")).mappings()}
@@ -89,10 +81,10 @@ def _links(engine) -> dict[str, dict]:
 def test_ingestion_records_links_once_per_post(engine, tmp_path):
     first = tmp_path / "a.jsonl"
     first.write_text("\n".join([
-        _tweet(1, ["https://Example.com/story?utm_source=tw", "https://other.org/x"], created="Sun Apr 05 10:00:00 +0000 2020"),
-        _tweet(2, ["https://www.example.com/story", "https://example.com/story#comments"],
+        tweet(1, ["https://Example.com/story?utm_source=tw", "https://other.org/x"], created="Sun Apr 05 10:00:00 +0000 2020"),
+        tweet(2, ["https://www.example.com/story", "https://example.com/story#comments"],
                ["https://pbs.twimg.com/media/1.jpg"], created="Mon Apr 06 10:00:00 +0000 2020"),
-        _tweet(1, ["https://dup.example/ignored"]),  # the same id again: a duplicate, its links ignored
+        tweet(1, ["https://dup.example/ignored"]),  # the same id again: a duplicate, its links ignored
     ]) + "\n")
     ingest_paths([first], progress=False)
     ingest_paths([first], progress=False)  # a re-run inserts nothing and counts nothing twice
@@ -125,10 +117,10 @@ def _urls_cli(*args: str) -> subprocess.CompletedProcess:
 def test_urls_command_counts_labels_filters_and_exports(engine, tmp_path):
     feed = tmp_path / "feed.jsonl"
     feed.write_text("\n".join([
-        _tweet(1, ["https://spam.example/win?utm_source=a"], created="Sun Apr 05 10:00:00 +0000 2020"),
-        _tweet(2, ["https://spam.example/win", "https://news.example.org/a"]),
-        _tweet(3, ["https://news.example.org/a", "https://www.news.example.org/b"], ["https://img.example/p.jpg"]),
-        _tweet(4, ["https://blog.news.example.org/c"], created="Thu Apr 07 10:00:00 +0000 2022"),
+        tweet(1, ["https://spam.example/win?utm_source=a"], created="Sun Apr 05 10:00:00 +0000 2020"),
+        tweet(2, ["https://spam.example/win", "https://news.example.org/a"]),
+        tweet(3, ["https://news.example.org/a", "https://www.news.example.org/b"], ["https://img.example/p.jpg"]),
+        tweet(4, ["https://blog.news.example.org/c"], created="Thu Apr 07 10:00:00 +0000 2022"),
     ]) + "\n")
     ingest_paths([feed], progress=False)
     task = tmp_path / "task.toml"

@@ -6,6 +6,10 @@ posts (those the upsert did not stamp with this write's ``run_ref``). A post kee
 prediction review and the evaluation read; the table never holds a stale prediction beside a
 fresh one, and a post the new run does not predict (the label model's uncovered posts) loses
 the old prediction instead of showing it as current.
+
+The production model's predictions (source ``production``: ``bin/stream.sh`` on live posts,
+``bin/classify.sh`` on stored ones) are written by :func:`upsert` alone: they cover whatever
+posts were classified, not one version's, so nothing else is removed.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from datasets.store import sql
 
-SOURCES = ("end_model", "label_model")
+SOURCES = ("end_model", "label_model", "production")  # production: bin/stream.sh, bin/classify.sh
 DECIMALS = 6  # finer differences between probabilities mean nothing to a review or a ranking
 
 _STAGE = "prediction_stage"
@@ -35,6 +39,24 @@ def write(conn: Connection, *, task: str, source: str, version: int, run_ref: st
     ``run_ref`` names what produced them (the LF run or the train run id); it must differ from
     the previous write's, since that is how the rows of this write are told from stale ones.
     """
+    written = upsert(conn, task=task, source=source, version=version, run_ref=run_ref, labels=labels, ids=ids,
+                     probs=probs)
+    conn.execute(sa.text(
+        "DELETE FROM predictions WHERE task = :task AND source = :source AND run_ref IS DISTINCT FROM :run_ref"
+        " AND post_id IN (SELECT post_id FROM split_members WHERE version = :version)"),
+        {"task": task, "source": source, "version": version, "run_ref": run_ref})
+    return written
+
+
+def upsert(conn: Connection, *, task: str, source: str, version: int | None, run_ref: str, labels: Sequence[str],
+           ids: Sequence[str], probs: np.ndarray) -> int:
+    """Store ``probs`` as the ``source`` predictions of ``task`` for the posts ``ids``, replacing
+    theirs and leaving every other post's alone (the production model's predictions of live
+    posts, whose ``version`` is None); returns the number of rows written.
+
+    ``created_at`` is the time of the write itself (``clock_timestamp()``), not of the
+    transaction's start, so it says when a prediction was stored.
+    """
     if source not in SOURCES:
         raise ValueError(f"unknown prediction source {source!r}; expected one of {SOURCES}")
     rounded = np.round(np.asarray(probs, dtype="float64"), DECIMALS)
@@ -44,16 +66,13 @@ def write(conn: Connection, *, task: str, source: str, version: int, run_ref: st
     conn.execute(sa.text(f"CREATE TEMP TABLE {_STAGE} (post_id text, label text, confidence real, probs jsonb)"
                          " ON COMMIT DROP"))
     written = sql.copy_rows(conn, _STAGE, _STAGE_COLUMNS, rows)
-    bind = {"task": task, "source": source, "version": version, "run_ref": run_ref}
     conn.execute(sa.text(
         "INSERT INTO predictions (task, source, post_id, version, label, confidence, probs, run_ref, created_at)"
-        f" SELECT :task, :source, post_id, :version, label, confidence, probs, :run_ref, now() FROM {_STAGE}"
+        f" SELECT :task, :source, post_id, :version, label, confidence, probs, :run_ref, clock_timestamp()"
+        f" FROM {_STAGE}"
         " ON CONFLICT (task, source, post_id) DO UPDATE SET version = EXCLUDED.version, label = EXCLUDED.label,"
         " confidence = EXCLUDED.confidence, probs = EXCLUDED.probs, run_ref = EXCLUDED.run_ref,"
-        " created_at = EXCLUDED.created_at"), bind)
-    conn.execute(sa.text(
-        "DELETE FROM predictions WHERE task = :task AND source = :source AND run_ref IS DISTINCT FROM :run_ref"
-        " AND post_id IN (SELECT post_id FROM split_members WHERE version = :version)"), bind)
+        " created_at = EXCLUDED.created_at"), {"task": task, "source": source, "version": version, "run_ref": run_ref})
     conn.execute(sa.text(f"DROP TABLE {_STAGE}"))  # a second write in the same transaction stages afresh
     return written
 
@@ -94,3 +113,35 @@ def default_source(conn: Connection, task: str) -> str:
     has_end = conn.execute(sa.text("SELECT 1 FROM predictions WHERE task = :t AND source = 'end_model' LIMIT 1"),
                            {"t": task}).scalar()
     return "end_model" if has_end else "label_model"
+
+
+
+# The posts of a batch classification not yet predicted by its run (see unpredicted_posts).
+_UNPREDICTED = """
+FROM raw_posts p
+WHERE (CAST(:version AS integer) IS NULL OR EXISTS (
+        SELECT 1 FROM split_members sm WHERE sm.version = :version AND sm.post_id = p.id
+          AND (CAST(:split AS text) IS NULL OR sm.split = :split)))
+  AND (CAST(:since AS timestamptz) IS NULL OR COALESCE(p.created_at, p.ingested_at) >= :since)
+  AND NOT EXISTS (SELECT 1 FROM predictions pr WHERE pr.task = :task AND pr.source = :source
+                  AND pr.post_id = p.id AND pr.run_ref = :run_ref)"""
+
+
+def unpredicted_posts(conn: Connection, *, task: str, source: str, run_ref: str, version: int | None,
+                      split: str | None, since: Any, after: str, limit: int) -> list[Any]:
+    """Up to ``limit`` posts, in id order after ``after``, that have no ``source`` prediction of
+    ``task`` by ``run_ref`` yet: the posts of data-set ``version`` (its ``split`` only, when
+    given), or those posted (else stored) since ``since``. Rows: ``id``, ``text``, ``created_at``,
+    ``urls``, ``media_urls``. What a resumed batch classification still has to do."""
+    return conn.execute(sa.text(f"SELECT p.id, p.text, p.created_at, p.urls, p.media_urls {_UNPREDICTED}"
+                                " AND p.id > :after ORDER BY p.id LIMIT :limit"),
+                        {"task": task, "source": source, "run_ref": run_ref, "version": version, "split": split,
+                         "since": since, "after": after, "limit": limit}).all()
+
+
+def count_unpredicted(conn: Connection, *, task: str, source: str, run_ref: str, version: int | None,
+                      split: str | None, since: Any) -> int:
+    """How many posts :func:`unpredicted_posts` would return in all (a progress bar's total)."""
+    return int(conn.execute(sa.text(f"SELECT count(*) {_UNPREDICTED}"),
+                            {"task": task, "source": source, "run_ref": run_ref, "version": version, "split": split,
+                             "since": since}).scalar_one())
