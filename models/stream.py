@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_task_argument(p)
     p.add_argument("--drop-dir", type=Path, help="directory to watch for files to ingest and classify")
     p.add_argument("--batch-size", type=int, default=1000, help="posts per transaction (default 1000)")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between polls when idle (default 1)")
+    p.add_argument("--poll", type=float, default=0.25,
+                   help="seconds between looks at the drop directory and the inbox when idle (default 0.25)")
     p.add_argument("--settle", type=float, default=0.2,
                    help="seconds a dropped file must be left unmodified before it is read (default 0.2)")
     p.add_argument("--once", action="store_true", help="classify what is there, then stop")
