@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv and install requirements.txt when missing or changed; with --browser, also make
-# sure Debian's chromium is installed and package-lock.json's test tools (axe-core) are in
-# node_modules/ (for the browser tests). Safe to run repeatedly.
+# Create .venv and install requirements.txt when missing or changed, and Debian's Java 17 (for
+# Spark) when java is missing; with --browser, also make sure Debian's chromium is installed and
+# package-lock.json's test tools (axe-core) are in node_modules/ (for the browser tests). Safe to
+# run repeatedly.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUIET=0; BROWSER=0
@@ -25,6 +26,14 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   echo "$WANT" > "$STAMP"
 else
   say "venv up to date"
+fi
+
+# Java 17 for Apache Spark (pyspark, the --engine spark of bin/ingest.sh and bin/label.sh).
+if ! command -v java >/dev/null; then
+  echo "installing Debian openjdk-17-jre-headless for Apache Spark..." >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >&2
 fi
 
 if [ "$BROWSER" = 1 ] && [ ! -x /usr/bin/chromium ]; then
