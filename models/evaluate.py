@@ -22,7 +22,7 @@ from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.label_matrix import ABSTAIN, majority_vote
 from labeling.task import Task, load_task
-from models import data
+from models import data, tracking
 from models.classifier import TextClassifier
 from models.cliargs import add_task_arguments
 from models.metrics import classification_metrics
@@ -119,8 +119,10 @@ def evaluate(task_path: str | Path | None = None, version: int | None = None, *,
                               golden={"train": train_run["golden_train"], "dev": train_run["golden_dev"], "test": len(ids)})
     if train_run["model_path"] and Path(train_run["model_path"]).exists():
         update_model_card(train_run["model_path"], metrics={"test": models.get("end_model"), "n_test": len(ids)})
-    return EvaluationResult(run_id=eval_id, train_run=train_run["id"], task=task.name, version=version,
-                            n_test=len(ids), models=models, warning=warning, lf_run_id=lf.run_id)
+    result = EvaluationResult(run_id=eval_id, train_run=train_run["id"], task=task.name, version=version,
+                              n_test=len(ids), models=models, warning=warning, lf_run_id=lf.run_id)
+    tracking.log_evaluation(task, result, train_run["model_path"])
+    return result
 
 
 def _fmt(value: float | None) -> str:

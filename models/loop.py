@@ -23,6 +23,7 @@ from datasets.store import runs, versions
 from datasets.store.db import get_engine
 from labeling.label import run_label
 from labeling.task import load_task
+from models import tracking
 from models.cliargs import add_task_arguments
 from models.evaluate import MODEL_ORDER, evaluate
 from models.params import active_params, train_params
@@ -128,12 +129,14 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
                                        "seconds": clock.seconds},
                               model_path=trained.model_path, golden={**trained.golden, "test": evaluation.n_test})
     table = iteration_table(engine, task.name)
-    return LoopIteration(loop_run=loop_id, task=task.name, version=version, lf_run=label.run_id,
-                         train_run=trained.run_id, evaluation_run=evaluation.run_id, model_path=trained.model_path,
-                         selection=trained.selection, models=scores, n_test=evaluation.n_test,
-                         label_model_fallback=label.label_model_fallback, warning=evaluation.warning, queues=queues,
-                         seconds=clock.seconds, iterations=tuple(table.drop(columns=["created_at"]).to_dict("records")),
-                         learning_curve=str(learning_curve(table, task.name)))
+    result = LoopIteration(loop_run=loop_id, task=task.name, version=version, lf_run=label.run_id,
+                           train_run=trained.run_id, evaluation_run=evaluation.run_id, model_path=trained.model_path,
+                           selection=trained.selection, models=scores, n_test=evaluation.n_test,
+                           label_model_fallback=label.label_model_fallback, warning=evaluation.warning, queues=queues,
+                           seconds=clock.seconds, iterations=tuple(table.drop(columns=["created_at"]).to_dict("records")),
+                           learning_curve=str(learning_curve(table, task.name)))
+    tracking.log_loop(task, result)
+    return result
 
 
 def _fmt(value: Any) -> str:

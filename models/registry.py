@@ -31,6 +31,7 @@ from datasets.results import StepResult
 from datasets.store import golden, registry, runs
 from datasets.store.db import get_engine
 from labeling.task import Task, add_task_argument, load_task
+from models import tracking
 from models.metrics import classification_metrics
 from models.production import golden_summary, load_run, run_metrics, trained_run
 
@@ -126,6 +127,7 @@ def promote(engine: Engine, task: Task, run_id: int, *, actor: str, reason: str,
             raise GoldloopError(why_not)
         event = registry.append(conn, task=task.name, action="promote", run_id=run_id, previous_run_id=champion,
                                 actor=actor, reason=reason, forced=bool(why_not), comparison=comparison)
+    tracking.mirror_production(task, event, candidate["model_path"])
     return event
 
 
@@ -139,9 +141,10 @@ def rollback(engine: Engine, task: Task, *, actor: str, reason: str) -> registry
         if len(stack) < 2:
             raise GoldloopError(f"nothing to roll back to: run {stack[-1]} is the only model task {task.name} "
                                 "ever had in production")
-        trained_run(conn, task, stack[-2])  # its model must still be there to serve
+        target = trained_run(conn, task, stack[-2])  # its model must still be there to serve
         event = registry.append(conn, task=task.name, action="rollback", run_id=stack[-2], previous_run_id=stack[-1],
                                 actor=actor, reason=reason, forced=False, comparison={})
+    tracking.mirror_production(task, event, target["model_path"])
     return event
 
 

@@ -42,7 +42,7 @@ from labeling.import_labels import read_rows, resolve_label
 from labeling.label_matrix import ABSTAIN
 from labeling.label import run_label
 from labeling.task import Task, load_task
-from models import data
+from models import data, tracking
 from models.active import Pool, rank_pool
 from models.cliargs import add_task_arguments
 from models.features import Posts
@@ -261,9 +261,11 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
         run_id = runs.record(conn, task=task.name, task_hash=task.sha256, version=version, kind="simulate",
                              params=params, metrics={"curves": averaged, "baselines": baselines},
                              lf_run_id=label_run.run_id, golden={"test": len(setting.test_y)})
-    return SimulationResult(run_id=run_id, task=task.name, version=version, **params,
-                            curves=averaged, baselines=baselines, csv=str(out / "curves.csv"),
-                            summary_csv=str(out / "summary.csv"), png=str(png))
+    result = SimulationResult(run_id=run_id, task=task.name, version=version, **params,
+                              curves=averaged, baselines=baselines, csv=str(out / "curves.csv"),
+                              summary_csv=str(out / "summary.csv"), png=str(png))
+    tracking.log_simulation(task, result)
+    return result
 
 
 def _panels(averaged: dict[str, list[dict[str, Any]]], baselines: dict[str, Any]) -> dict[str, dict[str, Series]]:

@@ -35,7 +35,7 @@ from datasets.results import StepResult
 from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
-from models import data
+from models import data, tracking
 from models.classifier import TextClassifier
 from models.cliargs import add_task_arguments
 from models.data import LFVotes
@@ -216,6 +216,7 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
                          saved_model=str(final / Path(paths["saved_model"]).name), architecture=chosen.architecture,
                          golden=golden_n, training=training, selection=selection.to_json(),
                          predictions=len(everything))
+    tracking.log_train(task, result)
     return result, clf, pd.DataFrame(probs, index=everything["id"].to_numpy(), columns=task.labels)
 
 
