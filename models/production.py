@@ -150,9 +150,11 @@ def load_run(engine: Engine, task: Task, run_id: int, *, event_id: int = 0,
                                 f" (sha256 {task.sha256[:12]}, run's {run['task_hash'][:12]}): its LF columns would"
                                 " not match; train and promote a new model")
         applier = _fitted_applier(engine, task, int(run["version"]))
-    return ProductionModel(task=task, run_id=int(run_id), labels=list(task.labels), version=int(run["version"]),
-                           event_id=event_id, classifier=classifier, metrics=metrics or {}, applier=applier,
-                           compiled=compiled_call(classifier))
+    model = ProductionModel(task=task, run_id=int(run_id), labels=list(task.labels), version=int(run["version"]),
+                            event_id=event_id, classifier=classifier, metrics=metrics or {}, applier=applier,
+                            compiled=compiled_call(classifier))
+    model.predict_proba(["warm-up"])  # trace the tf.function and open the encoder now, not in the first request
+    return model
 
 
 def run_metrics(conn: Connection, task: str, run_id: int) -> dict[str, Any]:
