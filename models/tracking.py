@@ -115,9 +115,13 @@ def metrics_of(value: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def _experiment_id(client: MlflowClient, task: str) -> str:
+def _experiment_name(task: str) -> str:
     """The experiment of ``task``: ``MLFLOW_EXPERIMENT_NAME`` when set, else ``goldloop-<task>``."""
-    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"goldloop-{task}"
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"goldloop-{task}"
+
+
+def _experiment_id(client: MlflowClient, task: str) -> str:
+    name = _experiment_name(task)
     found = client.get_experiment_by_name(name)
     return found.experiment_id if found is not None else client.create_experiment(name)
 
@@ -161,16 +165,18 @@ def _log_batches(client: MlflowClient, rid: str, params: Sequence[Any] = (), met
         client.log_batch(rid, metrics=metrics[start:start + 1000])
 
 
-def _find_run(client: MlflowClient, task: str, kind: str, run_id: int, model_path: str | None = None) -> str | None:
-    """The MLflow run mirroring goldloop run ``run_id`` (and, for models, at ``model_path``), or None."""
-    experiment = client.get_experiment_by_name(os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"goldloop-{task}")
+def _find_run(client: MlflowClient, task: str, kind: str, run_id: int, **tags: str) -> str | None:
+    """The newest MLflow run mirroring goldloop run ``run_id`` of ``kind`` whose ``goldloop.<key>``
+    tags equal ``tags`` (the model path or train run: run ids alone may repeat across databases
+    sharing one tracking server), or None."""
+    experiment = client.get_experiment_by_name(_experiment_name(task))
     if experiment is None:
         return None
     found = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
                                filter_string=f"tags.`goldloop.run_id` = '{int(run_id)}' "
                                              f"and tags.`goldloop.kind` = '{kind}'")
     for run in found:
-        if model_path is None or run.data.tags.get("goldloop.model_path") == str(model_path):
+        if all(run.data.tags.get(f"goldloop.{key}") == value for key, value in tags.items()):
             return run.info.run_id
     return None
 
@@ -222,10 +228,11 @@ def log_loop(task: Task, result: LoopIteration) -> str:
                    metrics={"models": result.models, "n_test": result.n_test, "seconds": result.seconds,
                             "golden_train": result.iterations[-1]["golden_train"] if result.iterations else 0},
                    files={"": Path(result.learning_curve)}, json_files={"iterations.json": list(result.iterations)})
-    for kind, child in (("train", result.train_run), ("evaluate", result.evaluation_run)):
-        found = _find_run(client, task.name, kind, child)
-        if found is not None:
-            client.set_tag(found, "mlflow.parentRunId", rid)
+    children = (_find_run(client, task.name, "train", result.train_run, model_path=result.model_path),
+                _find_run(client, task.name, "evaluate", result.evaluation_run, train_run=str(result.train_run)))
+    for child in children:
+        if child is not None:
+            client.set_tag(child, "mlflow.parentRunId", rid)
     return rid
 
 
@@ -260,7 +267,7 @@ def mirror_production(task: Task, event: ModelEvent, model_path: str) -> int:
     """
     client = _client()
     name = f"goldloop-{task.name}"
-    rid = _find_run(client, task.name, "train", event.run_id, model_path)
+    rid = _find_run(client, task.name, "train", event.run_id, model_path=str(model_path))
     if rid is None:
         card = _card(model_path)
         rid = _log_model(client, task, run_id=event.run_id, version=int(card.get("data_version", 0)),
