@@ -36,6 +36,7 @@ from labeling.task import Task
 from models import encoder
 from models.classifier import TextClassifier
 from models.features import Posts, string_tensor
+from models.figures import run_metrics
 
 #: Empty values of the split columns a new text has none of (LFs may read hashtags, urls, ...).
 _LIST_COLUMNS = ("hashtags", "mentions", "urls", "media_urls")
@@ -109,7 +110,7 @@ def new_posts_frame(texts: list[str], ids: list[str] | None) -> pd.DataFrame:
     return frame
 
 
-def _fitted_applier(engine: Engine, task: Task, version: int) -> TaskApplier:
+def fitted_applier(engine: Engine, task: Task, version: int) -> TaskApplier:
     """The task's LFs, cluster LFs fitted on the LF split of ``version`` as ``bin/label.sh`` fits them."""
     applier = TaskApplier(task)
     if not applier.fitted:
@@ -149,30 +150,12 @@ def load_run(engine: Engine, task: Task, run_id: int, *, event_id: int = 0,
             raise GoldloopError(f"run {run_id} uses LF votes as features, but {task.path} changed since it was trained"
                                 f" (sha256 {task.sha256[:12]}, run's {run['task_hash'][:12]}): its LF columns would"
                                 " not match; train and promote a new model")
-        applier = _fitted_applier(engine, task, int(run["version"]))
+        applier = fitted_applier(engine, task, int(run["version"]))
     model = ProductionModel(task=task, run_id=int(run_id), labels=list(task.labels), version=int(run["version"]),
                             event_id=event_id, classifier=classifier, metrics=metrics or {}, applier=applier,
                             compiled=compiled_call(classifier))
     model.predict_proba(["warm-up"])  # trace the tf.function and open the encoder now, not in the first request
     return model
-
-
-def run_metrics(conn: Connection, task: str, run_id: int) -> dict[str, Any]:
-    """Golden test metrics of train run ``run_id``: from the newest promotion that compared it,
-    else from its newest evaluation, else empty."""
-    for event in reversed(registry.events(conn, task)):
-        scored = event.comparison.get("candidate") if event.action == "promote" else None
-        if event.run_id == run_id and scored:
-            return scored
-    evaluation = runs.latest_child(conn, run_id, "evaluate")
-    end = evaluation["metrics"].get("models", {}).get("end_model") if evaluation else None
-    return golden_summary(end) if end else {}
-
-
-def golden_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The figures of ``classification_metrics`` a registry event and ``GET /v1/model`` show."""
-    keys = ("n", "accuracy", "accuracy_ci95", "macro_f1", "pr_auc", "roc_auc")
-    return {k: metrics[k] for k in keys if k in metrics}
 
 
 def load_production(engine: Engine, task: Task) -> ProductionModel:

@@ -33,7 +33,8 @@ from datasets.store.db import get_engine
 from labeling.task import Task, add_task_argument, load_task
 from models import tracking
 from models.metrics import classification_metrics
-from models.production import golden_summary, load_run, run_metrics, trained_run
+from models.figures import golden_summary, run_metrics
+from models.production import load_run, trained_run
 
 
 @dataclass(frozen=True, slots=True)
