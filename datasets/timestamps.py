@@ -125,3 +125,14 @@ def _from_epoch(value: float) -> datetime:
     if not math.isfinite(value):
         raise ValueError(value)
     return datetime.fromtimestamp(value / 1000 if abs(value) > 1e11 else value, tz=timezone.utc)
+
+
+_AGE = re.compile(r"^([1-9]\d{0,5})([mhdw])$")
+_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(value: str) -> timedelta | None:
+    """An age such as ``30m``, ``24h``, ``7d`` or ``2w`` (minutes, hours, days, weeks; above
+    zero) as a ``timedelta``, or None when ``value`` is not one."""
+    match = _AGE.match(value.strip()) if isinstance(value, str) else None
+    return timedelta(**{_AGE_UNITS[match[2]]: int(match[1])}) if match else None

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.errors import GoldloopError
+from datasets.timestamps import parse_age
 from datasets.workspace import REPO_ROOT
 from labeling.keys import check_keys
 from models import encoder
@@ -60,10 +61,26 @@ _TFIDF_KEYS = ("svd_components", "max_features", "ngram_max")
 LABEL_MODEL_DEFAULTS: dict[str, Any] = {"seed": 0, "epochs": 500, "lr": 0.01, "l2": 0.0, "class_balance": None}
 #: ``[tagger]`` settings read by the web tagger (tagger_app.state) and their defaults.
 TAGGER_DEFAULTS: dict[str, Any] = {"annotations_per_item": 1}
+#: ``[monitor]`` thresholds of ``bin/monitor.sh`` (models/monitor.py, docs/tasks.md) and their defaults.
+MONITOR_DEFAULTS: dict[str, Any] = {
+    "window": "24h",                    # live window a check looks at (an age: 30m, 24h, 7d)
+    "min_posts": 50,                    # fewer live posts in the window: figures shown, no threshold judged
+    "psi": 0.2,                         # trips when the predicted-label PSI vs training exceeds it
+    "low_confidence": 0.6,              # a prediction below this confidence is "low confidence"
+    "min_mean_confidence": 0.6,         # trips when the window's mean confidence falls below it
+    "max_low_confidence_share": 0.3,    # trips when more of the window is low confidence
+    "min_lf_agreement": 0.6,            # trips when the model agrees with the LFs' majority on fewer covered posts
+    "review_share": 0.02,               # share of the window's posts sent to prediction review (0: none)
+    "review_max": 200,                  # at most this many per review sample
+    "retrain_after_golden": 50,         # new golden labels since the production run's training that trigger (0: never)
+}
+_MONITOR_SHARES = ("low_confidence", "min_mean_confidence", "max_low_confidence_share", "min_lf_agreement",
+                   "review_share")
+_MONITOR_COUNTS = ("min_posts", "review_max", "retrain_after_golden")
 #: Top-level keys and tables of a task file; ``[train]`` and ``[active_learning]`` keys are
 #: the fields of models.params.TrainParams / ActiveParams.
 TOP_LEVEL_KEYS = ("name", "description", "labels", "positive", "lfs", "label_model", "train", "active_learning",
-                  "tagger")
+                  "tagger", "monitor")
 
 _COMMON_KEYS = {"name", "kind", "label", "field", "description"}
 _KIND_KEYS = {
@@ -104,6 +121,7 @@ class Task:
     raw: dict[str, Any] = dataclass_field(repr=False)
     lfs: tuple[LFSpec, ...] = ()
     label_model: dict[str, Any] = dataclass_field(default_factory=lambda: dict(LABEL_MODEL_DEFAULTS))
+    monitor: dict[str, Any] = dataclass_field(default_factory=lambda: dict(MONITOR_DEFAULTS))
 
     def section(self, name: str) -> dict[str, Any]:
         """Defaults table ``[name]`` of the task file, or an empty dict."""
@@ -154,14 +172,15 @@ def load_task(path: str | Path | None = None) -> Task:
     check_keys(str(path), raw, TOP_LEVEL_KEYS)
     if not isinstance(raw.get("description", ""), str):
         raise GoldloopError(f"{path}: 'description' must be a string")
-    for section in ("train", "active_learning", "tagger"):
+    for section in ("train", "active_learning", "tagger", "monitor"):
         if not isinstance(raw.get(section, {}), dict):
             raise GoldloopError(f"{path}: [{section}] must be a table")
     _check_tagger(path, raw.get("tagger", {}))
     task = Task(path=path.resolve(), name=name, labels=list(labels), positive=positive,
                 sha256=hashlib.sha256(data_bytes).hexdigest(), raw=raw,
                 lfs=_parse_lfs(path, raw.get("lfs", []), labels),
-                label_model=_parse_label_model(path, raw.get("label_model", {}), labels))
+                label_model=_parse_label_model(path, raw.get("label_model", {}), labels),
+                monitor=_parse_monitor(path, raw.get("monitor", {})))
     # The later steps' tables are checked now, not when a step first reads them: a typo in
     # [train] must not wait for the first training run (bin/label.sh never reads it).
     step_params.train_params(task)
@@ -174,6 +193,28 @@ def _check_tagger(path: Path, table: dict[str, Any]) -> None:
     cap = table.get("annotations_per_item", 1)
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
         raise GoldloopError(f"{path} [tagger]: 'annotations_per_item' must be a positive integer, got {cap!r}")
+
+
+def _parse_monitor(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    """``[monitor]`` with defaults filled in; each bad value is an error naming the file and key."""
+    where = f"{path} [monitor]"
+    check_keys(where, table, MONITOR_DEFAULTS)
+    out = {**MONITOR_DEFAULTS, **table}
+    window = out["window"]
+    if parse_age(window) is None:
+        raise GoldloopError(f"{where}: 'window' must be an age such as 30m, 24h, 7d or 2w, got {window!r}")
+    psi = out["psi"]
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not psi > 0:
+        raise GoldloopError(f"{where}: 'psi' must be a number above 0 (0.1 small, 0.25 large shift), got {psi!r}")
+    for key in _MONITOR_SHARES:
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise GoldloopError(f"{where}: {key!r} must be a number from 0 to 1, got {value!r}")
+    for key in _MONITOR_COUNTS:
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise GoldloopError(f"{where}: {key!r} must be an integer of 0 or more, got {value!r}")
+    return {**out, "psi": float(psi), **{key: float(out[key]) for key in _MONITOR_SHARES}}
 
 
 def _parse_lfs(path: Path, entries: Any, labels: list[str]) -> tuple[LFSpec, ...]:

@@ -8,7 +8,9 @@ Kinds (``QUEUE_KINDS``):
 * ``disagree``: items whose human (golden) label an LF of the latest run votes against;
 * ``random``: uniformly random items of the version (optionally of one split);
 * ``review``: the latest label-review queue (golden labels a model confidently contradicts);
-* ``predictions``: a model's predicted labels to accept or reject, least confident first.
+* ``predictions``: a model's predicted labels to accept or reject, least confident first; for the
+  production model, the newest review sample ``bin/monitor.sh`` wrote (a queue of kind
+  ``production``: a share of the live window, least confident first) once there is one.
 
 Queues that collect new labels (split, active, random, predictions) skip items the annotator
 already answered and items that already carry ``cap`` annotators' labels. Queues that re-check
@@ -191,6 +193,13 @@ def build(conn: Connection, kind: str, *, task: str, labels: list[str], annotato
     if kind == "predictions":
         if source not in PREDICTION_SOURCES:
             raise QueueUnavailable(f"unknown prediction source {source!r}; choose {' or '.join(PREDICTION_SOURCES)}")
+        sample = _latest_queue(conn, task, "production") if source == "production" else None
+        if sample is not None:  # bin/monitor.sh's review sample of live predictions, in its order
+            return QueueQuery(kind, "qi.post_id",
+                              "FROM queue_items qi JOIN predictions pr ON pr.task = :task AND pr.source = :source"
+                              " AND pr.post_id = qi.post_id WHERE qi.queue_id = :queue_id AND pr.label = ANY(:labels)",
+                              "qi.rank", {**base, "source": source, "labels": labels, "queue_id": sample["id"]},
+                              info={"source": source, "queue_id": sample["id"], "strategy": sample["strategy"]})
         return QueueQuery(kind, "pr.post_id",
                           "FROM predictions pr WHERE pr.task = :task AND pr.source = :source AND pr.label = ANY(:labels)",
                           "pr.confidence, pr.post_id", {**base, "source": source, "labels": labels},
@@ -215,7 +224,7 @@ _ITEM_COLUMNS = ("queue_id", "post_id", "rank", "score", "reason")
 
 def write(conn: Connection, *, task: str, kind: str, strategy: str, version: int, params: dict[str, Any],
           items: Iterable[tuple[str, int, float | None, str | None]]) -> int:
-    """Insert a queue of ``kind`` (``active`` or ``review``) and its ``items`` (``post_id, rank,
+    """Insert a queue of ``kind`` (``active``, ``review`` or ``production``) and its ``items`` (``post_id, rank,
     score, reason``; rank 1 is asked first) in the caller's transaction; return the queue id.
 
     The tagger serves the newest queue of each kind, so a new queue replaces the old one for
