@@ -14,14 +14,15 @@ import json
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from datasets import cli, readers, records, timestamps, workspace
+from datasets import cli, readers, records, spark, timestamps, workspace
 from datasets.errors import GoldloopError
 from datasets.results import StepResult
 from datasets.store import db, posts
@@ -81,13 +82,22 @@ class RejectsFile:
 
     def add(self, source: str, line: int, reason: str, snippet: str, post_id: str | None = None) -> None:
         """Append one rejected record."""
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")
         entry = {"file": source, "line": line, "reason": reason, "snippet": snippet}
         if post_id is not None:
             entry["id"] = post_id
-        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._open().write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def extend(self, path: Path) -> None:
+        """Append the rejects another rejects file holds (a Spark task's part)."""
+        with open(path, encoding="utf-8", errors="backslashreplace") as part:
+            for line in part:
+                self._open().write(line)
+
+    def _open(self) -> TextIO:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8", errors="backslashreplace")
+        return self._file
 
     def flush(self) -> None:
         """Push what was written to disk (done after each committed batch)."""
@@ -105,8 +115,27 @@ class RejectsFile:
         return self._file is not None
 
 
-class _Load:
-    """The state of one ingestion run: pending rows, counts, progress.
+@dataclass(frozen=True, slots=True)
+class LoadTotals:
+    """What loading some records did: the counts, and the posts stored without their time (the
+    first one as an example). Totals of parts loaded apart add up (``+``; the first example wins)."""
+
+    read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    time_warnings: int = 0
+    time_warning_example: dict[str, Any] | None = None
+
+    def __add__(self, other: LoadTotals) -> LoadTotals:
+        return LoadTotals(self.read + other.read, self.inserted + other.inserted,
+                          self.duplicates + other.duplicates, self.rejected + other.rejected,
+                          self.time_warnings + other.time_warnings,
+                          self.time_warning_example or other.time_warning_example)
+
+
+class Load:
+    """The state of one ingestion run (or of one Spark task's part of it): pending rows, counts, progress.
 
     Batches are written by one background thread while the next batch is parsed (PostgreSQL
     and Python work at the same time); at most one batch is in flight.
@@ -167,6 +196,24 @@ class _Load:
         finally:
             self._executor.shutdown(wait=True)
 
+    @contextmanager
+    def running(self) -> Iterator[Load]:
+        """Read inside the block; at its end the last rows are written and waited for. On an
+        error the batch in flight is waited for (it commits whole or not at all) and the error
+        goes on up."""
+        try:
+            yield self
+        except BaseException:
+            self.close(discard_errors=True)
+            raise
+        self.flush()
+        self.close()
+
+    def result(self) -> LoadTotals:
+        """The counts so far (all of them once :meth:`close` returned)."""
+        return LoadTotals(**self.totals, time_warnings=self.time_warnings,
+                          time_warning_example=self.time_warning_example)
+
     def _collect(self) -> None:
         if self._in_flight is None:
             return
@@ -186,13 +233,17 @@ class _Load:
 def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_column: str | None = None,
                  time_column: str | None = None, author_column: str | None = None,
                  time_format: str | None = None, rejects_path: Path | None = None, batch_size: int = 5000,
-                 progress: bool = True, fmt: str = "auto", encoding: str = "utf-8") -> IngestResult:
-    """Load posts from ``paths`` into ``raw_posts``; return the run's counts (:class:`IngestResult`).
+                 progress: bool = True, fmt: str = "auto", encoding: str = "utf-8",
+                 master: str | None = None, part_bytes: int | None = None) -> IngestResult:
+    """Load posts from ``paths`` (files, directories, globs) into ``raw_posts``; return the run's
+    counts (:class:`IngestResult`).
 
     Column names and ``time_format`` (a strptime format; None recognises the common formats,
     see :mod:`datasets.timestamps`) apply to generic records (JSON objects, CSV, parquet);
     Twitter objects are recognised by their shape. ``fmt`` is one of :data:`FORMATS`. Raises
     :class:`~datasets.errors.GoldloopError` before writing anything when a file is unusable.
+    With a Spark ``master`` the files are read and loaded by Spark tasks in parts of about
+    ``part_bytes`` (:mod:`datasets.ingest_spark`), with the same records, rejects and counts.
     """
     if fmt not in FORMATS:
         raise GoldloopError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
@@ -205,44 +256,59 @@ def ingest_paths(paths: Sequence[Path], *, id_column: str | None = None, text_co
                               time=time_column or "created_at", author=author_column or "author",
                               time_format=timestamps.check_format(time_format) if time_format else None)
     required = (columns.id, columns.text) + tuple(c for c in (time_column, author_column) if c)
-    sources = [readers.open_source(Path(p), reader_format, encoding, required) for p in paths]
+    sources = [readers.open_source(p, reader_format, encoding, required) for p in readers.expand(paths)]
     options = {"format": fmt, "encoding": encoding, "batch_size": batch_size,
                "columns": {"id": columns.id, "text": columns.text, "time": columns.time, "author": columns.author},
                "time_format": columns.time_format}
     writer = posts.IngestBatch(db.get_engine(), [str(p) for p in paths], options)
     rejects = RejectsFile(Path(rejects_path) if rejects_path else
                           workspace.home() / "rejects" / f"ingest-{writer.batch_id}.jsonl")
-    bar = tqdm(total=sum(s.size for s in sources), unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
-               disable=None if progress else True, mininterval=0.5)
-    load = _Load(writer, rejects, batch_size, bar)
     started = time.perf_counter()
     status = "failed"
     try:
-        for source in sources:
-            _read_source(source, load, columns, kind)
-        load.flush()
-        load.close()
+        if master is None:
+            totals = _load_here(sources, writer, rejects, batch_size, columns, kind, progress)
+        else:
+            from datasets import ingest_spark
+
+            totals = ingest_spark.load(master, sources, writer.batch_id, rejects, batch_size, columns, kind,
+                                       progress, part_bytes or ingest_spark.PART_BYTES)
         status = "done"
     finally:
         try:
-            if status != "done":
-                load.close(discard_errors=True)
             writer.finish(status)
         finally:
             rejects.close()
-            bar.close()
     seconds = time.perf_counter() - started
-    return IngestResult(**load.totals, rejects_file=str(rejects.path) if rejects.used else None,
-                        time_warnings=load.time_warnings, time_warning_example=load.time_warning_example,
+    return IngestResult(totals.read, totals.inserted, totals.duplicates, totals.rejected,
+                        rejects_file=str(rejects.path) if rejects.used else None,
+                        time_warnings=totals.time_warnings, time_warning_example=totals.time_warning_example,
                         batch_id=writer.batch_id, files=tuple(str(s.path) for s in sources),
-                        seconds=round(seconds, 3),
-                        rows_per_s=round(load.totals["read"] / seconds, 1) if seconds else None)
+                        seconds=round(seconds, 3), rows_per_s=round(totals.read / seconds, 1) if seconds else None)
 
 
-def _read_source(source: readers.Source, load: _Load, columns: records.Columns, kind: str) -> None:
+def _load_here(sources: Sequence[readers.Source], writer: posts.IngestBatch, rejects: RejectsFile, batch_size: int,
+               columns: records.Columns, kind: str, progress: bool) -> LoadTotals:
+    """The default engine: read the files one after the other in this process, one batch being
+    written while the next is parsed."""
+    bar = tqdm(total=sum(s.size for s in sources), unit="B", unit_scale=True, desc="ingest", file=sys.stderr,
+               disable=None if progress else True, mininterval=0.5)
+    load = Load(writer, rejects, batch_size, bar)
+    try:
+        with load.running():
+            for source in sources:
+                read_source(source, load, columns, kind)
+    finally:
+        bar.close()
+    return load.result()
+
+
+def read_source(source: readers.Source, load: Load, columns: records.Columns, kind: str,
+                part: readers.Part | None = None) -> None:
+    """Read ``source`` (``part`` of it) into ``load``: records become posts, the others rejects."""
     name = str(source.path)
     done = 0
-    for count, (line, item) in enumerate(source.records(), start=1):
+    for count, (line, item) in enumerate(source.records(part), start=1):
         if isinstance(item, readers.Bad):
             load.reject(name, line, item.reason, item.snippet)
             continue
@@ -255,7 +321,7 @@ def _read_source(source: readers.Source, load: _Load, columns: records.Columns, 
             position = source.position()
             load.bar.update(position - done)
             done = position
-    load.bar.update(source.size - done)
+    load.bar.update((source.size if part is None else 0) - done)
 
 
 def _stage(seq: int, post: records.Post, source_file: str, source_line: int) -> posts.Staged:
@@ -313,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "Formats: Twitter API v1.1 / v2 JSON (lines or array), generic JSON lines, CSV, parquet;\n"
                    "any of them gzip-compressed. See docs/ingest.md.\n\n"
                    "exit status: 0 ok, 1 error, 2 some records rejected, 130 interrupted", progress=True)
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="input files")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                   help="input files, directories (their files) or glob patterns")
     p.add_argument("--format", default="auto", choices=list(FORMATS),
                    help="auto (default: by extension/content; Twitter objects recognised per record), "
                         "twitter, jsonl/json (generic objects), csv, parquet")
@@ -328,11 +395,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--encoding", default="utf-8", help="text encoding of the inputs (default: utf-8)")
     p.add_argument("--rejects", type=Path, help="rejects file (default: $GOLDLOOP_HOME/rejects/ingest-<batch>.jsonl)")
     p.add_argument("--batch-size", type=int, default=5000, help="records per transaction (default: 5000)")
+    spark.add_engine_arguments(p)
     args = p.parse_args(argv)
+    master = spark.engine_of(args)
     result = ingest_paths(args.paths, id_column=args.id_column, text_column=args.text_column,
                           time_column=args.time_column, author_column=args.author_column,
                           time_format=args.time_format, rejects_path=args.rejects, batch_size=args.batch_size, progress=not args.quiet,
-                          fmt=args.format, encoding=args.encoding)
+                          fmt=args.format, encoding=args.encoding, master=master)
     cli.emit(result, args.json, _human)
     return cli.EXIT_PARTIAL if result.rejected else cli.EXIT_OK
 

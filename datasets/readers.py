@@ -18,13 +18,14 @@ and reading continues with the next one.
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import io
 import json
 import re
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,6 +53,20 @@ class Bad(NamedTuple):
     snippet: str
 
 
+class Part(NamedTuple):
+    """A piece of one input file that can be read by itself (a Spark task's share of it).
+
+    JSON lines: bytes ``start`` to ``stop`` (both at line starts; ``first_line`` is the line
+    number at ``start``); parquet: row groups ``start`` to ``stop`` (``first_line`` is the row
+    number of the first row); any other file is a single part of the whole file.
+    """
+
+    path: str
+    start: int
+    stop: int
+    first_line: int = 1
+
+
 class Source:
     """One input file, checked and ready to be read."""
 
@@ -70,16 +85,73 @@ class Source:
         except (OSError, ValueError):
             return 0
 
-    def records(self) -> Iterator[tuple[int, Record | Bad]]:
-        """Yield ``(line_number, Record | Bad)`` for every record of the file, in order."""
+    def records(self, part: Part | None = None) -> Iterator[tuple[int, Record | Bad]]:
+        """Yield ``(line_number, Record | Bad)`` for every record of the file (of ``part`` of it,
+        one of :meth:`parts`), in order."""
         try:
             if self.format == "parquet":
-                yield from self._parquet()
-                return
-            with self._open() as stream:
-                yield from (self._csv(stream) if self.format == "csv" else _json(stream, self.encoding))
+                yield from self._parquet(part)
+            elif part is not None and self.splittable():
+                with open(self.path, "rb", buffering=_CHUNK) as raw:
+                    raw.seek(part.start)
+                    yield from _json_lines(_Bounded(raw, part.stop), self.encoding, part.first_line)
+            else:
+                with self._open() as stream:
+                    yield from (self._csv(stream) if self.format == "csv" else _json(stream, self.encoding))
         except (OSError, EOFError, zlib.error) as exc:
             raise GoldloopError(f"{self.path}: cannot read the file: {exc}") from exc
+
+    def splittable(self) -> bool:
+        """Whether the file can be read in byte ranges: uncompressed JSON lines (a gzip stream,
+        a CSV record that may span lines and a JSON array or pretty-printed values cannot)."""
+        if self.compressed or self.format != "json":
+            return False
+        with open(self.path, "rb") as raw:
+            return not _value_stream(raw.read(_CHUNK).decode(self.encoding, "replace"))
+
+    def parts(self, part_bytes: int) -> list[Part]:
+        """The file cut into parts of about ``part_bytes`` at line starts (uncompressed JSON
+        lines) or row groups (parquet); other files are one part. The byte parts' ``first_line``
+        is not known yet: :func:`number_parts` counts the lines before each."""
+        if self.format == "parquet" and not self.compressed:
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(self.path).metadata
+            parts, start, first, size = [], 0, 1, 0
+            for group in range(meta.num_row_groups):
+                size += meta.row_group(group).total_byte_size
+                if size >= part_bytes or group == meta.num_row_groups - 1:
+                    parts.append(Part(str(self.path), start, group + 1, first))
+                    first += sum(meta.row_group(g).num_rows for g in range(start, group + 1))
+                    start, size = group + 1, 0
+            return parts or [Part(str(self.path), 0, 0)]
+        if not self.splittable():
+            return [Part(str(self.path), 0, self.size)]
+        starts = [0]
+        with open(self.path, "rb") as raw:
+            for guess in range(part_bytes, self.size, part_bytes):
+                if guess <= starts[-1]:
+                    continue
+                raw.seek(guess - 1)
+                raw.readline()  # to the start of the next line (guess itself when it starts one)
+                if raw.tell() < self.size and raw.tell() > starts[-1]:
+                    starts.append(raw.tell())
+        return [Part(str(self.path), a, b) for a, b in zip(starts, starts[1:] + [self.size])]
+
+    def count_lines(self, part: Part) -> int:
+        """Lines that start inside byte ``part`` (the newlines in it: parts end after a newline
+        or at the end of the file)."""
+        count = 0
+        with open(self.path, "rb") as raw:
+            raw.seek(part.start)
+            left = part.stop - part.start
+            while left > 0:
+                block = raw.read(min(left, _CHUNK))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                left -= len(block)
+        return count
 
     def _open(self) -> io.BufferedReader:
         self._raw = open(self.path, "rb", buffering=_CHUNK)
@@ -116,20 +188,47 @@ class Source:
             else:
                 yield start, Record(dict(zip(header, row)), None)
 
-    def _parquet(self) -> Iterator[tuple[int, Record | Bad]]:
+    def _parquet(self, part: Part | None) -> Iterator[tuple[int, Record | Bad]]:
         import pyarrow.parquet as pq
 
         import pyarrow as pa
 
         parquet = pq.ParquetFile(self.path)
         self._rows_total = parquet.metadata.num_rows
+        groups = None
+        if part is not None:
+            groups = list(range(part.start, part.stop))
+            self._rows_done = part.first_line - 1
         try:
-            for batch in parquet.iter_batches(batch_size=4096):
+            for batch in parquet.iter_batches(batch_size=4096, row_groups=groups):
                 for row in batch.to_pylist():
                     self._rows_done += 1
                     yield self._rows_done, Record(row, None)
         except pa.ArrowException as exc:
             raise GoldloopError(f"{self.path}: cannot read parquet row {self._rows_done + 1}: {exc}") from exc
+
+
+def expand(paths: Iterable[Path | str]) -> list[Path]:
+    """The input files named by ``paths``: a file as it is, a directory's files (recursively, in
+    name order, without hidden ones and Spark's ``_SUCCESS``-style markers), a glob pattern's
+    matches in name order. A pattern matching nothing and an empty directory are errors."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file()
+                           and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+            if not found:
+                raise GoldloopError(f"{path}: the directory holds no input files")
+            files += found
+        elif not path.exists() and glob.has_magic(str(path)):
+            found = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+            if not found:
+                raise GoldloopError(f"{path}: no file matches this pattern")
+            files += found
+        else:
+            files.append(path)  # open_source says what is wrong with it, if anything
+    return files
 
 
 def open_source(path: Path, fmt: str = "auto", encoding: str = "utf-8", required: tuple[str, ...] = ()) -> Source:
@@ -240,10 +339,41 @@ def _undecodable(text: str) -> bool:
         return True
 
 
+def number_parts(parts: list[Part], line_counts: list[int]) -> list[Part]:
+    """``parts`` of byte-split files with their ``first_line`` set from the lines counted in each
+    (``line_counts[i]`` for ``parts[i]``); parts of one file are consecutive and in order."""
+    numbered, line, path = [], 1, None
+    for part, count in zip(parts, line_counts):
+        if part.path != path:
+            line, path = 1, part.path
+        numbered.append(part._replace(first_line=line))
+        line += count
+    return numbered
+
+
+class _Bounded:
+    """A binary file read line by line up to byte ``stop`` (a part's end, at a line start)."""
+
+    def __init__(self, raw: io.BufferedReader, stop: int):
+        self._raw, self._stop = raw, stop
+
+    def readline(self, limit: int = -1) -> bytes:
+        left = self._stop - self._raw.tell()
+        if left <= 0:
+            return b""
+        return self._raw.readline(left if limit < 0 else min(limit, left))
+
+
+def _value_stream(head: str) -> bool:
+    """Whether a JSON file starting with ``head`` is an array or a stream of values spread over
+    lines (not JSON lines)."""
+    head = head.lstrip("\ufeff \t\r\n")
+    return head.startswith("[") or (head.startswith("{") and "\n" in head and not _is_json(head.split("\n", 1)[0]))
+
+
 def _json(stream: io.BufferedReader, encoding: str) -> Iterator[tuple[int, Record | Bad]]:
     """JSON lines, unless the file starts with ``[`` or its first line is not a whole value."""
-    head = stream.peek(_CHUNK).decode(encoding, "replace").lstrip("\ufeff \t\r\n")
-    if head.startswith("[") or (head.startswith("{") and "\n" in head and not _is_json(head.split("\n", 1)[0])):
+    if _value_stream(stream.peek(_CHUNK).decode(encoding, "replace")):
         text = io.TextIOWrapper(stream, encoding=encoding, errors="surrogateescape", newline="")
         yield from _ValueStream(text).values()
     else:
@@ -258,8 +388,9 @@ def _is_json(line: str) -> bool:
         return False
 
 
-def _json_lines(stream: io.BufferedReader, encoding: str) -> Iterator[tuple[int, Record | Bad]]:
-    number = 0
+def _json_lines(stream: io.BufferedReader | _Bounded, encoding: str,
+                first_line: int = 1) -> Iterator[tuple[int, Record | Bad]]:
+    number = first_line - 1
     readline = stream.readline
     while True:
         line = readline(MAX_RECORD_BYTES + 1)

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tqdm import tqdm
 
@@ -35,7 +35,10 @@ from datasets import workspace
 from datasets.errors import GoldloopError
 
 if TYPE_CHECKING:
+    from pyspark import RDD
     from pyspark.sql import SparkSession
+
+T = TypeVar("T")
 
 ENGINES = ("default", "spark")
 DEFAULT_MASTER = "local[*]"
@@ -133,6 +136,18 @@ class WorkerContext:
         worker may have served another session's tasks before)."""
         os.environ["DATABASE_URL"] = self.database_url
         os.environ["GOLDLOOP_HOME"] = self.home
+
+
+def collect(rdd: RDD[T]) -> list[T]:
+    """``rdd.collect()``, with a ``GoldloopError`` raised in a task (a file that cannot be read,
+    a database that refuses) given back as itself rather than as Spark's Java stack trace."""
+    try:
+        return rdd.collect()
+    except Exception as exc:
+        found = re.findall(r"GoldloopError: (.+)", str(exc))
+        if found:
+            raise GoldloopError(found[-1].strip()) from None
+        raise
 
 
 @contextmanager

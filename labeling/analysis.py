@@ -10,6 +10,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.metrics import accuracy_score, f1_score
@@ -68,6 +69,17 @@ def hard_labels(probs: np.ndarray, seed: int) -> np.ndarray:
     noise = rng.random(probs.shape) * 1e-9
     top = probs.max(axis=1, keepdims=True)
     return np.argmax(np.where(np.isclose(probs, top, rtol=0, atol=1e-9), 1.0 + noise, 0.0), axis=1)
+
+
+def hard_labels_keyed(probs: np.ndarray, keys: list[str], seed: int) -> np.ndarray:
+    """Argmax of each row, ties broken by a seeded hash of the row's key (its post id): the same
+    label for a post however the rows are cut into batches or partitions (the Spark engine)."""
+    if not len(probs):
+        return np.zeros(0, dtype=np.int64)
+    hashes = pd.util.hash_array(np.asarray(keys, dtype=object), hash_key=f"{seed:016d}"[-16:])
+    noise = np.stack([pd.util.hash_array(hashes + np.uint64(c)) for c in range(probs.shape[1])], axis=1)
+    top = probs.max(axis=1, keepdims=True)
+    return np.argmax(np.where(np.isclose(probs, top, rtol=0, atol=1e-9), noise, 0), axis=1)
 
 
 def scores(y_true: np.ndarray, y_pred: np.ndarray, cardinality: int) -> dict[str, Any]:

@@ -12,7 +12,9 @@ targets (as ``label_model`` predictions) in PostgreSQL in one transaction.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from datasets import cli
+from datasets import cli, spark
 from datasets.errors import GoldloopError
 from datasets.results import StepResult
 from datasets.split_files import read_split, split_path
@@ -54,7 +56,9 @@ class LabelResult(StepResult):
     golden precision, prior and the "hurts" flag); ``label_model`` and ``majority_vote`` their
     scores per golden evaluation split (``n``, ``accuracy``, ``macro_f1``);
     ``label_model_fallback`` is None, or the note saying majority vote stands in for the label
-    model (fewer than ``analysis.MIN_LABEL_MODEL_LFS`` LFs). ``weak_targets`` is the chosen
+    model (fewer than ``analysis.MIN_LABEL_MODEL_LFS`` LFs). ``label_model_fit`` says on how many
+    of the LF+train posts the label model was fitted and the LF summary computed (``rows`` of
+    ``of``; ``sampled`` when the Spark engine fitted it on a bounded random sample). ``weak_targets`` is the chosen
     combiner and why (``combiners.WeakTargets.report``), ``clusters`` the clusters and votes of
     each cluster LF, ``params`` the settings used and ``outputs`` the weak parquet files.
     """
@@ -70,6 +74,7 @@ class LabelResult(StepResult):
     label_model: dict[str, dict[str, Any]]
     majority_vote: dict[str, dict[str, Any]]
     label_model_fallback: str | None
+    label_model_fit: dict[str, Any]
     weak_targets: dict[str, Any]
     counts: dict[str, int]
     coverage: dict[str, float]
@@ -77,6 +82,62 @@ class LabelResult(StepResult):
     clusters: dict[str, Any]
     params: dict[str, Any]
     outputs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AppliedVotes:
+    """What applying the LFs gives the label model and the report, whatever the engine.
+
+    ``L_fit``: the votes of the LF+train posts the label model is fitted on (all ``fit_total``
+    of them, or a bounded sample); ``golden``: per split, the votes and label indices of its
+    golden posts in file order; ``counts`` and ``covered``: posts and posts with a vote per split.
+    """
+
+    L_fit: np.ndarray
+    fit_total: int
+    golden: dict[str, tuple[np.ndarray, np.ndarray]]
+    counts: dict[str, int]
+    covered: dict[str, int]
+
+
+#: Rows of one batch of the weak targets to record: post ids, their votes, their class probabilities.
+RecordBatch = tuple[list[str], np.ndarray, np.ndarray]
+
+
+class LocalEngine:
+    """The default engine: the LFs applied in this process, split by split, chunk by chunk."""
+
+    def __init__(self, applier: TaskApplier, version: int, golden: dict[str, int], chunk_rows: int, progress: bool):
+        self.applier, self.version, self.golden = applier, version, golden
+        self.chunk_rows, self.progress = chunk_rows, progress
+        self.ids: dict[str, list[str]] = {}
+        self.L: dict[str, np.ndarray] = {}
+
+    def apply(self) -> AppliedVotes:
+        """The label matrix of every split, kept in memory."""
+        for split in SPLITS:
+            self.ids[split], self.L[split] = _apply_split(self.applier, self.version, split, self.chunk_rows,
+                                                          self.progress)
+        y = {s: _golden_vector(self.ids[s], self.golden) for s in SPLITS}
+        L_fit = np.vstack([self.L[s] for s in FIT_SPLITS])
+        return AppliedVotes(L_fit, len(L_fit), {s: (self.L[s][y[s] >= 0], y[s][y[s] >= 0]) for s in SPLITS},
+                            {s: len(self.ids[s]) for s in SPLITS},
+                            {s: int((self.L[s] >= 0).any(axis=1).sum()) for s in SPLITS})
+
+    def write(self, task: Task, predict: combiners.ProbaFn, seed: int) -> tuple[dict[str, Path], list[RecordBatch]]:
+        """The weak parquet files (temporary names) and the batches to record, one per split."""
+        k = len(task.labels)
+        probs = {s: combiners.predict_all(predict, self.L[s], k) for s in SPLITS}
+        tmp_paths: dict[str, Path] = {}
+        try:
+            for split in WEAK_SPLITS:
+                hard = analysis.hard_labels_keyed(probs[split], self.ids[split], seed)
+                tmp_paths[split] = _write_weak(task, self.version, split, probs[split],
+                                               (self.L[split] >= 0).any(axis=1), hard)
+        except BaseException:
+            remove_outputs(tmp_paths)
+            raise
+        return tmp_paths, [(self.ids[s], self.L[s], probs[s]) for s in SPLITS]
 
 
 def _apply_split(applier: TaskApplier, version: int, split: str, chunk_rows: int,
@@ -100,25 +161,23 @@ def _golden_vector(ids: list[str], golden: dict[str, int]) -> np.ndarray:
     return np.array([golden.get(i, -1) for i in ids], dtype=np.int64)
 
 
-def _eval_scores(L: dict[str, np.ndarray], y: dict[str, np.ndarray], lm_probs: dict[str, np.ndarray],
+def _eval_scores(golden: dict[str, tuple[np.ndarray, np.ndarray]], lm_proba: combiners.ProbaFn,
                  k: int, seed: int) -> dict[str, dict[str, Any]]:
     """Label model and majority vote against the golden labels of each of ``EVAL_SPLITS``."""
     metrics: dict[str, dict[str, Any]] = {"label_model": {}, "majority_vote": {}}
     for split in EVAL_SPLITS:
-        rows = np.flatnonzero(y[split] >= 0)
-        if not len(rows):
+        L, y = golden[split]
+        if not len(y):
             continue
-        for name, p in (("label_model", lm_probs[split][rows]),
-                        ("majority_vote", majority_probs(L[split][rows], k))):
-            metrics[name][split] = analysis.scores(y[split][rows], analysis.hard_labels(p, seed), k)
+        for name, p in (("label_model", lm_proba(L.astype(np.int64))), ("majority_vote", majority_probs(L, k))):
+            metrics[name][split] = analysis.scores(y, analysis.hard_labels(p, seed), k)
     return metrics
 
 
-def _golden_rows(L: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _golden_rows(golden: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Votes and golden labels of the golden rows of ``GOLDEN_SPLITS`` (never test)."""
-    rows = {s: np.flatnonzero(y[s] >= 0) for s in GOLDEN_SPLITS}
-    return (np.vstack([L[s][rows[s]] for s in GOLDEN_SPLITS]).astype(np.int64),
-            np.concatenate([y[s][rows[s]] for s in GOLDEN_SPLITS]))
+    return (np.vstack([golden[s][0] for s in GOLDEN_SPLITS]).astype(np.int64),
+            np.concatenate([golden[s][1] for s in GOLDEN_SPLITS]))
 
 
 def _write_weak(task: Task, version: int, split: str, probs: np.ndarray, covered: np.ndarray,
@@ -145,29 +204,65 @@ def _write_weak(task: Task, version: int, split: str, probs: np.ndarray, covered
     return tmp
 
 
-def _record(task: Task, version: int, summary: dict[str, Any], params: dict[str, Any], ids: dict[str, list[str]],
-            L: dict[str, np.ndarray], probs: dict[str, np.ndarray], covered: dict[str, np.ndarray]) -> int:
+def _record(task: Task, version: int, summary: dict[str, Any], params: dict[str, Any],
+            batches: Iterable[RecordBatch]) -> int:
     """In one transaction: the LF run, every post's votes, and the weak targets as the task's
     ``label_model`` predictions on the version, for covered posts only (a post no LF voted on gets
-    no prediction). Returns the run id."""
-    all_ids = np.array([i for s in SPLITS for i in ids[s]], dtype=object)
-    all_covered = np.concatenate([covered[s] for s in SPLITS])
+    no prediction). ``batches`` may stream from disk (the Spark engine): one is in memory at a
+    time. Returns the run id."""
     with sql.transaction() as conn:
-        run_id = votes.record_run(conn, task=task.name, task_hash=task.sha256, version=version, lf_names=task.lf_names,
-                                  label_names=task.labels, summary=summary, params=params, post_ids=all_ids.tolist(),
-                                  L=np.vstack([L[s] for s in SPLITS]))
-        predictions.write(conn, task=task.name, source="label_model", version=version, run_ref=str(run_id),
-                          labels=task.labels, ids=all_ids[all_covered].tolist(),
-                          probs=np.vstack([probs[s] for s in SPLITS])[all_covered])
+        run_id = votes.insert_run(conn, task=task.name, task_hash=task.sha256, version=version,
+                                  lf_names=task.lf_names, label_names=task.labels, summary=summary, params=params)
+        for ids, L, probs in batches:
+            votes.add_votes(conn, run_id, ids, L)
+            covered = (L >= 0).any(axis=1)
+            predictions.upsert(conn, task=task.name, source="label_model", version=version, run_ref=str(run_id),
+                               labels=task.labels, ids=np.asarray(ids, dtype=object)[covered].tolist(),
+                               probs=probs[covered])
+        predictions.remove_stale(conn, task=task.name, source="label_model", version=version, run_ref=str(run_id))
     return run_id
+
+
+def remove_outputs(paths: dict[str, Path]) -> None:
+    """Remove weak-label outputs (temporary files or directories of parts) that will not be kept."""
+    for path in paths.values():
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _install(tmp: Path, target: Path) -> None:
+    """Put ``tmp`` (a file, or the Spark engine's directory of parts) in the place of ``target``,
+    whichever form the previous run left there."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif tmp.is_dir():
+        target.unlink(missing_ok=True)
+    tmp.replace(target)
+
+
+@contextmanager
+def _engine(master: str | None, applier: TaskApplier, version: int, golden: dict[str, int], chunk_rows: int,
+            progress: bool) -> Iterator[LocalEngine | Any]:
+    """The engine that applies the LFs and writes the weak targets: this process, or Spark on ``master``."""
+    if master is None:
+        yield LocalEngine(applier, version, golden, chunk_rows, progress)
+        return
+    from labeling import label_spark
+
+    with label_spark.engine(master, applier, version, golden, progress) as spark_engine:
+        yield spark_engine
 
 
 def run_label(task_path: Path | str | None = None, version: int | None = None, *, seed: int | None = None,
               class_balance: list[float] | None = None, progress: bool = True,
-              chunk_rows: int = DEFAULT_CHUNK_ROWS) -> LabelResult:
+              chunk_rows: int = DEFAULT_CHUNK_ROWS, master: str | None = None) -> LabelResult:
     """Label a data-set version with a task's LFs and the label model; see the module docstring.
 
-    ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings.
+    ``seed`` and ``class_balance`` override the task's ``[label_model]`` settings. With a Spark
+    ``master`` the LFs and the weak targets are computed by Spark tasks (:mod:`labeling.label_spark`);
+    everything else is the same code.
     """
     task = load_task(task_path)
     if not task.lfs:
@@ -186,54 +281,44 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
         lf_frame = read_split(version, "lf")
         applier.fit(lf_frame, _golden_vector(lf_frame["id"].tolist(), golden))
 
-    ids: dict[str, list[str]] = {}
-    L: dict[str, np.ndarray] = {}
-    for split in SPLITS:
-        ids[split], L[split] = _apply_split(applier, version, split, chunk_rows, progress)
-    L_fit = np.vstack([L[s] for s in FIT_SPLITS])
-    if not len(L_fit):
-        raise GoldloopError(f"data-set version {version} has no posts in its LF and train splits")
-    k = len(task.labels)
-    fallback = analysis.label_model_fallback(len(task.lfs), str(task.path))
-    model = None if fallback else analysis.fit_label_model(L_fit, k, params, progress)
-    lm_proba = model.predict_proba if model is not None else (lambda rows: majority_probs(rows, k))
-    lm_probs = {s: combiners.predict_all(lm_proba, L[s].astype(np.int64), k) for s in SPLITS}
-    covered = {s: (L[s] >= 0).any(axis=1) for s in SPLITS}
-    y = {s: _golden_vector(ids[s], golden) for s in SPLITS}
-
-    metrics = _eval_scores(L, y, lm_probs, k, params["seed"])
-    L_gold, y_gold = _golden_rows(L, y)
-    targets = combiners.choose_weak_targets(model, L_gold, y_gold, task.labels, params["seed"],
-                                            "/".join(GOLDEN_SPLITS))
-    probs = {s: combiners.predict_all(targets.predict_proba, L[s], k) for s in SPLITS}
-    lf_summary = tuple(analysis.lf_summary(L_fit, task.lf_names, [lf.kind for lf in task.lfs], task.labels,
-                                           L_gold, y_gold, weights=None if model is None else model.get_weights()))
-    counts = {s: len(ids[s]) for s in SPLITS}
-    coverage = {s: round(float(covered[s].mean()), 4) if counts[s] else 0.0 for s in SPLITS}
-    golden_counts = {s: int((y[s] >= 0).sum()) for s in SPLITS}
-    clusters = {lf.name: lf.report_ for lf in applier.clusters.values()}
-    summary = {"lf_summary": lf_summary, "lf_golden": {s: golden_counts[s] for s in GOLDEN_SPLITS}, **metrics,
-               "label_model_fallback": fallback, "weak_targets": targets.report(), "counts": counts,
-               "coverage": coverage, "golden": golden_counts}
-    params["weak_targets"] = {"choice": targets.choice, "min_golden": combiners.MIN_GOLDEN,
-                              "min_per_class": combiners.MIN_PER_CLASS, "folds": combiners.CV_FOLDS,
-                              "supervised_C": combiners.SUPERVISED_C}
-
-    tmp_paths = {}
-    try:
-        for split in WEAK_SPLITS:
-            hard = analysis.hard_labels(probs[split], params["seed"])
-            tmp_paths[split] = _write_weak(task, version, split, probs[split], covered[split], hard)
-        run_id = _record(task, version, summary, {**params, "chunk_rows": chunk_rows, "clusters": clusters},
-                         ids, L, probs, covered)
-    except BaseException:
-        for tmp in tmp_paths.values():
-            tmp.unlink(missing_ok=True)
-        raise
+    with _engine(master, applier, version, golden, chunk_rows, progress) as engine:
+        applied = engine.apply()
+        if not applied.fit_total:
+            raise GoldloopError(f"data-set version {version} has no posts in its LF and train splits")
+        k = len(task.labels)
+        fallback = analysis.label_model_fallback(len(task.lfs), str(task.path))
+        model = None if fallback else analysis.fit_label_model(applied.L_fit, k, params, progress)
+        lm_proba = model.predict_proba if model is not None else (lambda rows: majority_probs(rows, k))
+        metrics = _eval_scores(applied.golden, lm_proba, k, params["seed"])
+        L_gold, y_gold = _golden_rows(applied.golden)
+        targets = combiners.choose_weak_targets(model, L_gold, y_gold, task.labels, params["seed"],
+                                                "/".join(GOLDEN_SPLITS))
+        lf_summary = tuple(analysis.lf_summary(applied.L_fit, task.lf_names, [lf.kind for lf in task.lfs],
+                                               task.labels, L_gold, y_gold,
+                                               weights=None if model is None else model.get_weights()))
+        counts = applied.counts
+        coverage = {s: round(applied.covered[s] / counts[s], 4) if counts[s] else 0.0 for s in SPLITS}
+        golden_counts = {s: len(applied.golden[s][1]) for s in SPLITS}
+        clusters = {lf.name: lf.report_ for lf in applier.clusters.values()}
+        fit = {"rows": len(applied.L_fit), "of": applied.fit_total, "sampled": len(applied.L_fit) < applied.fit_total}
+        summary = {"lf_summary": lf_summary, "lf_golden": {s: golden_counts[s] for s in GOLDEN_SPLITS}, **metrics,
+                   "label_model_fallback": fallback, "label_model_fit": fit, "weak_targets": targets.report(),
+                   "counts": counts, "coverage": coverage, "golden": golden_counts}
+        params["weak_targets"] = {"choice": targets.choice, "min_golden": combiners.MIN_GOLDEN,
+                                  "min_per_class": combiners.MIN_PER_CLASS, "folds": combiners.CV_FOLDS,
+                                  "supervised_C": combiners.SUPERVISED_C}
+        params.update(engine="default" if master is None else "spark", master=master)
+        tmp_paths, batches = engine.write(task, targets.predict_proba, params["seed"])
+        try:
+            run_id = _record(task, version, summary, {**params, "chunk_rows": chunk_rows, "clusters": clusters},
+                             batches)
+        except BaseException:
+            remove_outputs(tmp_paths)
+            raise
     outputs = {}
     for split, tmp in tmp_paths.items():
         target = weak_path(version, task.name, split)
-        tmp.replace(target)
+        _install(tmp, target)
         outputs[f"{split}_weak"] = str(target)
     return LabelResult(run_id=run_id, task=task.name, task_file=str(task.path), task_hash=task.sha256,
                        version=version, labels=tuple(task.labels), **summary, clusters=clusters, params=params,
@@ -298,6 +383,10 @@ def format_result(result: LabelResult) -> str:
     lines += _lf_table(result.lf_summary) + _lf_golden_lines(result) + [""] + _eval_table(result)
     if result.label_model_fallback:
         lines.append(f"note: {result.label_model_fallback}")
+    fit = result.label_model_fit
+    if fit["sampled"]:
+        lines.append(f"note: the label model and the LF summary were fitted on a random sample of {fit['rows']:,} "
+                     f"of the {fit['of']:,} LF+train posts (the matrix is larger than the driver is given)")
     lines.append(combiners.describe(result.weak_targets))
     lines.append("coverage: " + ", ".join(f"{s} {_pct(c)} of {result.counts[s]:,}" for s, c in result.coverage.items()))
     lines += [f"wrote {path}" for path in result.outputs.values()]
@@ -321,11 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--class-balance", type=_balance, default=None, metavar="P0,P1,...",
                    help="class priors in label order (default: the task's, else learned)")
     p.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="posts per applier chunk")
+    spark.add_engine_arguments(p)
     args = p.parse_args(argv)
+    master = spark.engine_of(args)
     if args.chunk_rows < 1:
         raise GoldloopError("--chunk-rows must be at least 1")
     result = run_label(args.task, args.version, seed=args.seed, class_balance=args.class_balance,
-                       progress=not args.quiet, chunk_rows=args.chunk_rows)
+                       progress=not args.quiet, chunk_rows=args.chunk_rows, master=master)
     cli.emit(result, args.json, format_result)
     return cli.EXIT_OK
 

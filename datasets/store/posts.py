@@ -138,7 +138,9 @@ class IngestBatch:
     """One ``ingest_batches`` row, and the connection of its own that loads its batches.
 
     The connection is not the caller's: each batch commits by itself (from the ingest's writer
-    thread) so that an interruption keeps every batch already written.
+    thread) so that an interruption keeps every batch already written. Several writers may load
+    into one ``ingest_batches`` row at the same time (:meth:`attach`: the Spark engine's tasks),
+    each on its own connection; the counts are added, never overwritten.
     """
 
     def __init__(self, engine: Engine, sources: Sequence[str], options: dict[str, Any]):
@@ -152,6 +154,26 @@ class IngestBatch:
         except BaseException:
             self._conn.close()
             raise
+
+    @classmethod
+    def attach(cls, engine: Engine, batch_id: int) -> IngestBatch:
+        """Another writer into the existing batch ``batch_id``; :meth:`close` it, the batch's
+        creator :meth:`finish`\ es the batch."""
+        writer = cls.__new__(cls)
+        writer._conn, writer.batch_id = engine.connect(), batch_id
+        try:
+            with writer._conn.begin():
+                writer._conn.execute(_STAGE)
+        except BaseException:
+            writer._conn.close()
+            raise
+        return writer
+
+    def close(self) -> None:
+        """Release the connection (an attached writer's end; the batch's status is its creator's)."""
+        if self._conn.in_transaction():
+            self._conn.rollback()
+        self._conn.close()
 
     def write(self, rows: list[Staged], read: int, rejected: int) -> tuple[int, int, list[Refused]]:
         """Load ``rows`` (plus the batch's read/rejected counts) in one transaction.

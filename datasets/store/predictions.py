@@ -41,11 +41,17 @@ def write(conn: Connection, *, task: str, source: str, version: int, run_ref: st
     """
     written = upsert(conn, task=task, source=source, version=version, run_ref=run_ref, labels=labels, ids=ids,
                      probs=probs)
+    remove_stale(conn, task=task, source=source, version=version, run_ref=run_ref)
+    return written
+
+
+def remove_stale(conn: Connection, *, task: str, source: str, version: int, run_ref: str) -> None:
+    """Delete the ``source`` predictions of ``task`` on the posts of ``version`` that no write of
+    ``run_ref`` stamped: the end of a :func:`write` made of several :func:`upsert` batches."""
     conn.execute(sa.text(
         "DELETE FROM predictions WHERE task = :task AND source = :source AND run_ref IS DISTINCT FROM :run_ref"
         " AND post_id IN (SELECT post_id FROM split_members WHERE version = :version)"),
         {"task": task, "source": source, "version": version, "run_ref": run_ref})
-    return written
 
 
 def upsert(conn: Connection, *, task: str, source: str, version: int | None, run_ref: str, labels: Sequence[str],

@@ -39,18 +39,32 @@ def record_run(conn: Connection, *, task: str, task_hash: str, version: int, lf_
                label_names: Sequence[str], summary: dict[str, Any], params: dict[str, Any],
                post_ids: Sequence[str], L: np.ndarray) -> int:
     """Insert an LF run of ``task`` on data-set ``version`` and its votes (row ``i`` of ``L`` is
-    post ``post_ids[i]``) in the caller's transaction; returns the run id.
+    post ``post_ids[i]``) in the caller's transaction; returns the run id."""
+    run_id = insert_run(conn, task=task, task_hash=task_hash, version=version, lf_names=lf_names,
+                        label_names=label_names, summary=summary, params=params)
+    add_votes(conn, run_id, post_ids, L)
+    return run_id
 
-    The votes go by COPY: a run holds one row per post of the version, millions for a large one.
-    """
-    run_id = int(conn.execute(_INSERT_RUN, {
+
+def insert_run(conn: Connection, *, task: str, task_hash: str, version: int, lf_names: Sequence[str],
+               label_names: Sequence[str], summary: dict[str, Any], params: dict[str, Any]) -> int:
+    """Insert the row of an LF run (its votes follow with :func:`add_votes`, in the same
+    transaction); returns the run id."""
+    return int(conn.execute(_INSERT_RUN, {
         "task": task, "task_hash": task_hash, "version": version, "lf_names": list(lf_names),
         "label_names": list(label_names), "summary": jsonout.dumps(summary),
         "params": jsonout.dumps(params)}).scalar_one())
-    sql.copy_rows(conn, "lf_votes", ("run_id", "post_id", "votes"),
-                  ((run_id, post_id, "{" + ",".join(map(str, votes)) + "}")
-                   for post_id, votes in zip(post_ids, L.tolist())))
-    return run_id
+
+
+def add_votes(conn: Connection, run_id: int, post_ids: Sequence[str], L: np.ndarray) -> int:
+    """Add the votes of posts ``post_ids`` (row ``i`` of ``L``) to run ``run_id``; returns their number.
+
+    The votes go by COPY: a run holds one row per post of the version, millions for a large one,
+    which may come in several batches.
+    """
+    return sql.copy_rows(conn, "lf_votes", ("run_id", "post_id", "votes"),
+                         ((run_id, post_id, "{" + ",".join(map(str, votes)) + "}")
+                          for post_id, votes in zip(post_ids, L.tolist())))
 
 
 def latest_run(conn: Connection, task: str, version: int | None = None) -> dict[str, Any] | None:

@@ -1,0 +1,221 @@
+"""``bin/label.sh --engine spark``: the LFs and the weak targets computed by Spark tasks.
+
+:func:`labeling.label.run_label` does everything that is not engine-specific (the cluster LFs'
+fit on the LF split, the label model, the combiners, the report, the store transaction); this
+engine does the two passes over the posts:
+
+1. :meth:`SparkEngine.apply`: the version's four parquet splits are read by Spark, the task's
+   compiled LFs (the fitted applier, broadcast) run per Arrow batch (``mapInPandas``), and the
+   votes are kept on the executors' disks. Only small results reach the driver: posts and
+   covered posts per split, the votes of the golden posts, and the LF+train votes the label
+   model is fitted on: all of them up to :data:`FIT_SAMPLE_ROWS`, a seeded random sample of that
+   many beyond (the result says so).
+2. :meth:`SparkEngine.write`: the chosen combiner (broadcast) turns each partition's votes into
+   class probabilities; the weak labels of the train and LF splits are written as directories of
+   parquet parts (same columns as the default engine's files; pandas and pyarrow read a
+   directory like a file), and the votes and probabilities of every post as parquet parts the
+   driver streams, one batch at a time, into the run's single store transaction.
+
+The workspace must be a file system the driver and every executor share (docs/scale.md).
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from datasets import spark
+from datasets.errors import GoldloopError
+from datasets.split_files import split_path
+from datasets.store.versions import SPLITS
+from labeling import analysis, combiners
+from labeling.applier import TaskApplier
+from labeling.label import FIT_SPLITS, WEAK_SPLITS, AppliedVotes, RecordBatch, remove_outputs
+from labeling.task import Task
+from labeling.weak_labels import weak_path
+
+#: LF+train rows the label model is fitted on at most (a seeded random sample beyond): about
+#: 20 MB of votes for 20 LFs, so the driver's memory does not grow with the data set.
+FIT_SAMPLE_ROWS = 1_000_000
+_RECORD_BATCH_ROWS = 100_000
+
+
+@contextmanager
+def engine(master: str, applier: TaskApplier, version: int, golden: dict[str, int],
+           progress: bool) -> Iterator[SparkEngine]:
+    """A :class:`SparkEngine` on ``master``, its session and scratch files gone at the end."""
+    with spark.session(master, "goldloop label") as session:
+        labeler = SparkEngine(session, applier, version, golden, progress)
+        try:
+            yield labeler
+        finally:
+            labeler.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What the tasks need besides their rows: the broadcast applier or combiner, and the context."""
+
+    context: spark.WorkerContext
+    shared: Any
+    labels: tuple[str, ...] = ()
+    seed: int = 0
+
+
+class SparkEngine:
+    """The LF votes of one version on Spark, persisted on the executors between the two passes."""
+
+    def __init__(self, session: Any, applier: TaskApplier, version: int, golden: dict[str, int], progress: bool):
+        self.session, self.applier, self.version, self.golden = session, applier, version, golden
+        self.progress = progress
+        self.lfs = [f"lf_{j}" for j in range(len(applier.names))]
+        self.context = spark.WorkerContext.of_driver()
+        self.scratch = weak_path(version, applier.task.name).parent / f".spark-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.votes = None
+        self._broadcasts: list[Any] = []
+
+    def apply(self) -> AppliedVotes:
+        """Apply the LFs to every split; return the counts, the golden rows and the fit rows."""
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        paths = [split_path(self.version, s) for s in SPLITS]
+        for split, path in zip(SPLITS, paths):
+            if not path.exists():
+                raise GoldloopError(f"{path}: split {split!r} of data-set version {self.version} is missing")
+        frame = self.session.read.parquet(*map(str, paths)).select("*", F.col("_metadata.row_index").alias("_row"))
+        schema = "id string, split string, _row long, text string, " + ", ".join(f"{c} tinyint" for c in self.lfs)
+        job = _Job(self.context, self._broadcast(self.applier))
+        self.votes = frame.mapInPandas(partial(_apply_lfs, job), schema).persist(StorageLevel.DISK_ONLY)
+        covered = (F.greatest(*map(F.col, self.lfs)) if len(self.lfs) > 1 else F.col(self.lfs[0])) >= 0
+        with spark.progress(self.session, "LFs", "task", self.progress):
+            stats = {row["split"]: row for row in self.votes.groupBy("split").agg(
+                F.count("*").alias("n"), F.sum(covered.cast("long")).alias("covered")).collect()}
+            counts = {s: int(stats[s]["n"]) if s in stats else 0 for s in SPLITS}
+            fit_total = sum(counts[s] for s in FIT_SPLITS)
+            return AppliedVotes(self._fit_rows(fit_total), fit_total, self._golden_rows(), counts,
+                                {s: int(stats[s]["covered"]) if s in stats else 0 for s in SPLITS})
+
+    def _fit_rows(self, fit_total: int) -> np.ndarray:
+        """The LF+train votes in split and file order (the default engine's order), or a sample."""
+        from pyspark.sql import functions as F
+
+        rows = self.votes.filter(F.col("split").isin(*FIT_SPLITS))
+        if fit_total > FIT_SAMPLE_ROWS:
+            rows = rows.sample(False, FIT_SAMPLE_ROWS / fit_total, seed=0).limit(FIT_SAMPLE_ROWS)
+        order = F.when(F.col("split") == FIT_SPLITS[0], 0).otherwise(1).alias("_split")
+        frame = rows.select(order, "_row", *self.lfs).toPandas().sort_values(["_split", "_row"])
+        return frame[self.lfs].to_numpy(dtype=np.int8)
+
+    def _golden_rows(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per split, the votes and label indices of its golden posts, in file order."""
+        from pyspark.sql import functions as F
+
+        labels = self.session.createDataFrame(pd.DataFrame({"id": list(self.golden), "_y": list(self.golden.values())},
+                                                           columns=["id", "_y"]).astype({"id": str, "_y": "int64"}),
+                                              "id string, _y long")
+        frame = self.votes.join(F.broadcast(labels), "id").select("split", "_row", "_y", *self.lfs).toPandas()
+        frame = frame.sort_values(["split", "_row"])
+        return {s: (part[self.lfs].to_numpy(dtype=np.int8), part["_y"].to_numpy(dtype=np.int64))
+                for s, part in ((s, frame[frame["split"] == s]) for s in SPLITS)}
+
+    def write(self, task: Task, predict: combiners.ProbaFn, seed: int) -> tuple[dict[str, Path], Iterator[RecordBatch]]:
+        """Write the weak labels of ``WEAK_SPLITS`` (directories of parts, under temporary names)
+        and the votes and probabilities to record; return those directories and the record batches."""
+        from pyspark.sql import functions as F
+
+        probs = [f"prob_{label}" for label in task.labels]
+        schema = ("id string, split string, text string, " + ", ".join(f"`{p}` double" for p in probs)
+                  + ", label string, covered boolean, " + ", ".join(f"{c} tinyint" for c in self.lfs))
+        job = _Job(self.context, self._broadcast(predict), tuple(task.labels), seed)
+        score = partial(_score, job, self.lfs)
+        tmp_paths: dict[str, Path] = {}
+        try:
+            with spark.progress(self.session, "weak labels", "task", self.progress):
+                for split in WEAK_SPLITS:
+                    target = weak_path(self.version, task.name, split)
+                    tmp_paths[split] = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+                    scored = self.votes.filter(F.col("split") == split).mapInPandas(score, schema)
+                    (scored.select("id", "text", *[F.col(f"`{p}`").cast("float").alias(p) for p in probs], "label",
+                                   "covered").write.mode("overwrite").option("compression", "zstd")
+                     .parquet(str(tmp_paths[split])))
+                record = self.scratch / "record"
+                (self.votes.mapInPandas(score, schema).select("id", *self.lfs, *[f"`{p}`" for p in probs])
+                 .write.mode("overwrite").parquet(str(record)))
+        except BaseException:
+            remove_outputs(tmp_paths)
+            raise
+        return tmp_paths, _record_batches(record, self.lfs, probs)
+
+    def _broadcast(self, value: Any) -> Any:
+        """``value`` sent once to every executor; by cloudpickle, which also takes the combiners'
+        closures (read back with :func:`_shared`)."""
+        from pyspark import cloudpickle
+
+        shared = self.session.sparkContext.broadcast(cloudpickle.dumps(value))
+        self._broadcasts.append(shared)
+        return shared
+
+    def close(self) -> None:
+        """Drop the persisted votes, the broadcasts and the scratch files."""
+        if self.votes is not None:
+            self.votes.unpersist()
+        for shared in self._broadcasts:
+            shared.destroy()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _shared(job: _Job) -> Any:
+    return pickle.loads(job.shared.value)
+
+
+def _apply_lfs(job: _Job, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """A task of the first pass: the votes of each Arrow batch (text kept for the weak splits only)."""
+    job.context.enter()
+    applier: TaskApplier = _shared(job)
+    for frame in frames:
+        L = applier.apply(frame)
+        out = pd.DataFrame({"id": frame["id"], "split": frame["split"], "_row": frame["_row"],
+                            "text": frame["text"].where(frame["split"].isin(WEAK_SPLITS), None)})
+        for j in range(L.shape[1]):
+            out[f"lf_{j}"] = L[:, j]
+        yield out
+
+
+def _score(job: _Job, lfs: list[str], frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """A task of the second pass: class probabilities, hard label and covered flag of each batch."""
+    job.context.enter()
+    predict = _shared(job)
+    k = len(job.labels)
+    for frame in frames:
+        L = frame[lfs].to_numpy(dtype=np.int8)
+        probs = combiners.predict_all(predict, L, k)
+        hard = analysis.hard_labels_keyed(probs, frame["id"].tolist(), job.seed)
+        out = frame[["id", "split", "text"]].copy()
+        for c, label in enumerate(job.labels):
+            out[f"prob_{label}"] = probs[:, c].astype(np.float64)
+        out["label"] = np.array(job.labels, dtype=object)[hard] if len(frame) else pd.Series([], dtype=object)
+        out["covered"] = (L >= 0).any(axis=1)
+        for column in lfs:
+            out[column] = frame[column]
+        yield out
+
+
+def _record_batches(directory: Path, lfs: list[str], probs: list[str]) -> Iterator[RecordBatch]:
+    """The parts written for the store, one batch of rows at a time."""
+    for part in sorted(directory.glob("part-*.parquet")):
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=_RECORD_BATCH_ROWS):
+            frame = batch.to_pandas()
+            yield (frame["id"].tolist(), frame[lfs].to_numpy(dtype=np.int8),
+                   frame[probs].to_numpy(dtype=np.float64))
