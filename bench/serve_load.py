@@ -18,7 +18,8 @@ the reload is part of the run):
 
 Targets (TF-IDF model): burst p95 < 20 ms, batch >= 5,000 texts/s, 0 errors (non-200 answers or
 failed connections) everywhere. The encoder model's figures are reported without a target. The
-clients run on the same machine as the server and take part of its 2 cores.
+clients run on the same machine as the server and take part of its 2 cores; the load average
+is reported, since anything else running on the machine takes cores from the server too.
 
     PYTHONPATH=. .venv/bin/python bench/serve_load.py [--seconds 15] [--users 20] [--batch 256]
         [--batch-clients 2] [--workers N] [--json]
@@ -225,7 +226,7 @@ def run(args: Any) -> dict[str, Any]:
     errors = sum(r[s]["errors"] for r in results.values() for s in SCENARIOS)
     ok = (tfidf["burst"]["p95_ms"] is not None and tfidf["burst"]["p95_ms"] < P95_TARGET_MS
           and tfidf["batch"]["texts_per_s"] >= BATCH_TARGET_TEXTS_S and errors == 0)
-    return {"models": results, "errors": errors, "cpus": os.cpu_count(), "workers": args.workers or "default",
+    return {"models": results, "errors": errors, "cpus": os.cpu_count(), "load_average_1_5_15": os.getloadavg(), "workers": args.workers or "default",
             "targets": {"burst_p95_ms_below": P95_TARGET_MS, "batch_texts_per_s_at_least": BATCH_TARGET_TEXTS_S},
             "ok": ok}
 
@@ -239,6 +240,7 @@ def human(result: dict[str, Any]) -> str:
                          f"p50 {s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
                          f"{s['requests_per_s']:.0f} req/s, {s['texts_per_s']:.0f} texts/s, {s['errors']} errors "
                          f"(CPU cores busy: server {s['cpu']['server_cores']}, clients {s['cpu']['client_cores']})")
+    lines.append("load average (1, 5, 15 min) at the end: {:.1f} {:.1f} {:.1f}".format(*result["load_average_1_5_15"]))
     lines.append(f"targets (tfidf: burst p95 < {P95_TARGET_MS} ms, batch >= {BATCH_TARGET_TEXTS_S:.0f} texts/s,"
                  f" 0 errors): {'met' if result['ok'] else 'NOT met'}")
     return "\n".join(lines)
