@@ -37,9 +37,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = security.secret_key()
     security.init_app(app)
 
-    from tagger_app.views import api, auth, dashboard, label, report, review, table
+    from tagger_app.views import api, auth, dashboard, label, live, report, review, table
 
-    for module in (auth, label, review, table, report, dashboard, api):
+    for module in (auth, label, review, table, report, dashboard, live, api):
         app.register_blueprint(module.bp)
 
     @app.context_processor

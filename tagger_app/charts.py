@@ -42,7 +42,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class Series:
-    """A line: ``points`` are (x, y) with y a share (0-1), or None where the value is missing."""
+    """A line: ``points`` are (x, y) with y within the chart's y axis, or None where the value is missing."""
 
     name: str
     points: Sequence[tuple[float, float | None]]
@@ -96,8 +96,10 @@ def _ticks(values: list[float], most: int = 8) -> list[float]:
 
 
 def line_chart(chart_id: str, title: str, desc: str, x_label: str, y_label: str,
-               series: Sequence[Series]) -> Markup:
-    """Lines of ``series`` over a shared x axis and a 0-1 y axis, with a legend on the right."""
+               series: Sequence[Series], y_max: float = 1.0) -> Markup:
+    """Lines of ``series`` over a shared x axis and a 0-``y_max`` y axis (shares by default,
+    counts with ``y_max`` the largest), with a legend on the right."""
+    y_max = y_max if y_max > 0 else 1.0
     left, right, top, bottom, height = 52, 160, 14, 44, 300
     xs = [x for s in series for x, y in s.points if y is not None] or [0.0]
     low, high = min(xs), max(xs)
@@ -109,13 +111,14 @@ def line_chart(chart_id: str, title: str, desc: str, x_label: str, y_label: str,
         return left + (x - low) / (high - low) * plot_w
 
     def py(y: float) -> float:
-        return top + (1 - y) * plot_h
+        return top + (1 - y / y_max) * plot_h
 
     body = []
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+        tick = share * y_max
         body.append(f'<line x1="{left}" y1="{py(tick):.1f}" x2="{left + plot_w}" y2="{py(tick):.1f}" '
                     f'stroke="{GRID}" stroke-width="0.5"/>')
-        body.append(_text(left - 6, py(tick) + 4, f"{tick:.2f}", "end", 11))
+        body.append(_text(left - 6, py(tick) + 4, f"{tick:.2f}" if y_max == 1.0 else f"{tick:,.0f}", "end", 11))
     for tick in _ticks(xs):
         body.append(_text(px(tick), top + plot_h + 16, f"{tick:g}", "middle", 11))
     body.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{TEXT}"/>')

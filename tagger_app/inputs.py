@@ -112,6 +112,14 @@ class DashboardArgs(_Input):
     version: VersionNumber | None = None
 
 
+class LiveArgs(_Input):
+    """``GET /live``, ``GET /live/panel`` and ``GET /api/live``: the chart's time ``bucket`` and
+    the ``window`` of the top links (tagger_app.live)."""
+
+    bucket: Literal["minute", "hour", "day"] = "minute"
+    window: Literal["1h", "6h", "24h", "7d", "30d"] = "24h"
+
+
 class PageArgs(_Input):
     """``?page=`` of the paged views."""
 

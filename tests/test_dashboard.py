@@ -4,24 +4,20 @@ Chromium against a real granian server, checked by axe-core."""
 from __future__ import annotations
 
 import re
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Page, sync_playwright
 
 from models.loop import run_iteration
 from tagger_app import create_app
 from tagger_app.charts import Bar, Series, bar_chart, line_chart
-from tagger_app.serve import free_port
 from tests.support.strict_json import strict_loads
-from tests.support.tagger import PASSWORD, REPO_ROOT, Client, Server, add_annotator, seed_posts
+from tests.support.browser import axe_violations, chromium, logged_in_page, served
+from tests.support.tagger import Client, Server, add_annotator, seed_posts
 from tests.support.world import LF_TOML, World, add_golden, make_world
 
-AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"  # bin/setup.sh --browser installs it
 CHARTS = ["chart-lf-coverage", "chart-models-test", "chart-models-dev", "chart-learning-curve", "chart-golden"]
 ODD_ANNOTATOR = "<script>alert('eve')</script>"  # imported labels name any annotator: the page must escape it
 
@@ -140,38 +136,18 @@ def test_dashboard_shows_the_real_runs(engine: sa.engine.Engine, world: World) -
     assert "kw_listen" in html and 'id="curve-table"' in html and "<details>" in html
 
 
-def _open_dashboard(page: Page, srv: Server, name: str) -> None:
-    page.goto(srv.url + "/dashboard")
-    page.fill("#name", name)
-    page.fill("#password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda url: urlsplit(url).path == "/dashboard")
-    page.wait_for_load_state("load")
-
-
 @pytest.fixture()
 def world_server(engine: sa.engine.Engine, world: World) -> Iterator[Server]:
-    srv = Server(free_port(), args=("--task", str(world.task.path))).start()
-    yield srv
-    srv.kill(signal.SIGTERM)
+    with served(world.task.path) as srv:
+        yield srv
 
 
 @pytest.mark.slow
 @pytest.mark.browser
 def test_dashboard_in_chromium_is_accessible(engine: sa.engine.Engine, world_server: Server) -> None:
-    assert AXE.exists(), "run bin/setup.sh --browser (npm ci installs axe-core into node_modules/)"
     add_annotator(engine, "ann")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        # the page under the application's own CSP: an inline style or script would be a console error
-        context = browser.new_context()
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
-        _open_dashboard(page, world_server, "ann")
+    with chromium() as browser:
+        page, problems = logged_in_page(browser, world_server, "/dashboard", "ann")
         assert page.get_by_role("heading", name="Dashboard", level=1).is_visible()
         assert page.locator("#lf-table tbody tr").count() == 3
         svgs = page.locator("svg.chart")
@@ -189,16 +165,7 @@ def test_dashboard_in_chromium_is_accessible(engine: sa.engine.Engine, world_ser
         page.get_by_text("Learning curve as a table").click()
         assert page.locator("#curve-table tbody tr").count() == 2
         assert problems == []
-
-        # axe-core needs its script in the page, which the CSP forbids: a second context bypasses it
-        audit = browser.new_context(bypass_csp=True)
-        page = audit.new_page()
-        _open_dashboard(page, world_server, "ann")
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        violations = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
-        assert violations == [], violations
-        browser.close()
+        assert axe_violations(browser, world_server, "/dashboard", "ann") == []
 
 
 
