@@ -2,6 +2,7 @@
 tiny trained models: tokens, inputs and limits, readiness, and reloading on promotion."""
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -65,6 +66,10 @@ def test_tokens_inputs_and_limits(engine, tmp_path: Path):
         time.sleep(1.2)  # servers re-read the active tokens at most once a second
         assert requests.post(url, json={"texts": ["x"]}, headers=auth(bob)).status_code == 401
         assert requests.post(url, json={"texts": ["x"]}, headers=auth(token)).status_code == 200
+        listed = subprocess.run([str(REPO_ROOT / "bin" / "token.sh"), "list", "--json"], capture_output=True, text=True)
+        records = {t["name"]: t for t in json.loads(listed.stdout)["tokens"]}
+        assert records["bob"]["revoked_at"] and not records["alice"]["revoked_at"] and records["alice"]["last_used_at"]
+        assert token not in listed.stdout and bob not in listed.stdout
     finally:
         server.stop()
 

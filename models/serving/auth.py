@@ -4,7 +4,8 @@ A token is ``secrets.token_urlsafe(32)``, shown once when created; the database 
 SHA-256 (``datasets/store/tokens.py``). Each request's token is hashed and compared with every
 active hash by ``hmac.compare_digest`` (constant time, so response timing says nothing about
 how close a guess was). The active hashes are re-read at most once a second, so a revocation
-takes effect within a second without a database round trip per request.
+takes effect within a second without a database round trip per request; a token's
+``last_used_at`` is written at most once a minute.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from datasets.store import tokens
 
 REFRESH_SECONDS = 1.0
+TOUCH_SECONDS = 60.0  # last_used_at is written at most once a minute per token: not a write per request
 
 
 def new_token() -> tuple[str, str]:
@@ -40,6 +42,7 @@ class TokenChecker:
         self.refresh_seconds = refresh_seconds
         self._active: list[tuple[str, str]] = []
         self._read_at = float("-inf")
+        self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def _hashes(self) -> list[tuple[str, str]]:
@@ -60,4 +63,8 @@ class TokenChecker:
         for stored, name in self._hashes():
             if hmac.compare_digest(stored, wanted):
                 found = name
+        if found is not None and time.monotonic() - self._touched.get(found, float("-inf")) >= TOUCH_SECONDS:
+            self._touched[found] = time.monotonic()
+            with self.engine.begin() as conn:
+                tokens.touch(conn, found)
         return found
