@@ -18,7 +18,7 @@ from typing import Any
 from datasets import cli, tables
 from datasets.errors import GoldloopError
 from datasets.results import StepResult
-from datasets.store import db, urls
+from datasets.store import db, predictions, urls
 from datasets.urls import domain_of
 from labeling.task import add_task_argument, load_task
 
@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.top < 0:
         raise GoldloopError(f"--top must be 0 (all) or more, got {args.top}")
+    if args.source not in predictions.SOURCES:
+        raise GoldloopError(f"--source {args.source!r} is not one of {', '.join(predictions.SOURCES)}")
     task = load_task(args.task)
     if args.label is not None and args.label not in task.labels:
         raise GoldloopError(f"--label {args.label!r} is not a label of task {task.name} ({', '.join(task.labels)})")

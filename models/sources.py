@@ -27,18 +27,25 @@ DONE, REJECTED, FAILED = "done", "rejected", "failed"
 
 @dataclass(frozen=True, slots=True)
 class Pulled:
-    """What one ``pull`` stored: files (or messages) read, posts inserted, records rejected."""
+    """What one ``pull`` did: files (or messages) read, files that could not be read at all
+    (``failed``), posts inserted, records rejected."""
 
     files: int = 0
+    failed: int = 0
     inserted: int = 0
     rejected: int = 0
+
+    def __add__(self, other: Pulled) -> Pulled:
+        return Pulled(self.files + other.files, self.failed + other.failed, self.inserted + other.inserted,
+                      self.rejected + other.rejected)
 
 
 class PostSource(Protocol):
     """A feed of posts the stream worker polls."""
 
     def pull(self) -> Pulled:
-        """Store what has arrived since the last call in ``raw_posts`` (the inbox trigger queues it)."""
+        """Store some of what has arrived (the inbox trigger queues it); the worker calls again
+        after classifying a batch, so a backlog of input never holds classification up."""
 
     def describe(self) -> str:
         """One line naming the source, for the worker's log and ``--json`` output."""
@@ -84,17 +91,17 @@ class DropDirectory:
         return [self.path / name for _, name in sorted(found)]
 
     def pull(self) -> Pulled:
-        files = inserted = rejected = 0
-        for path in self.ready():
-            try:
-                result = ingest_paths([path], rejects_path=self.path / REJECTED / f"{path.name}.jsonl",
-                                      batch_size=self.batch_size, progress=False)
-            except GoldloopError as exc:
-                (self.path / FAILED / f"{path.name}.error").write_text(f"{exc}\n", encoding="utf-8")
-                os.replace(path, self.path / FAILED / path.name)
-                continue
-            os.replace(path, self.path / DONE / path.name)
-            files += 1
-            inserted += result.inserted
-            rejected += result.rejected
-        return Pulled(files, inserted, rejected)
+        """Ingest the oldest ready file, if any (one per call: see :meth:`PostSource.pull`)."""
+        ready = self.ready()
+        if not ready:
+            return Pulled()
+        path = ready[0]
+        try:
+            result = ingest_paths([path], rejects_path=self.path / REJECTED / f"{path.name}.jsonl",
+                                  batch_size=self.batch_size, progress=False)
+        except GoldloopError as exc:
+            (self.path / FAILED / f"{path.name}.error").write_text(f"{exc}\n", encoding="utf-8")
+            os.replace(path, self.path / FAILED / path.name)
+            return Pulled(failed=1)
+        os.replace(path, self.path / DONE / path.name)
+        return Pulled(files=1, inserted=result.inserted, rejected=result.rejected)

@@ -39,17 +39,27 @@ from models.sources import DropDirectory, PostSource, Pulled
 class StreamResult(StepResult):
     """What one worker did before it stopped (its ``--json`` output): posts ``classified`` and
     by which ``runs``; ``files``, ``inserted`` and ``rejected`` from its drop directory;
-    ``pending`` posts left in the inbox."""
+    ``failed`` files that could not be read; ``pending`` posts left in the inbox."""
 
     task: str
     runs: tuple[int, ...]
     classified: int
     files: int
+    failed: int
     inserted: int
     rejected: int
     pending: int
     seconds: float
     posts_per_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unregistered(StepResult):
+    """``bin/stream.sh --unregister``: the task whose posts are no longer queued, and how many
+    waiting posts were dropped from its inbox."""
+
+    task: str
+    dropped: int
 
 
 class Worker:
@@ -67,14 +77,13 @@ class Worker:
         self.stopping = False
 
     def pull(self) -> int:
-        """Poll every source once; returns the files (or messages) read."""
-        files = 0
+        """Poll every source once; returns the files (or messages) handled, read or failed."""
+        handled = 0
         for source in self.sources:
             got = source.pull()
-            self.pulled = Pulled(self.pulled.files + got.files, self.pulled.inserted + got.inserted,
-                                 self.pulled.rejected + got.rejected)
-            files += got.files
-        return files
+            self.pulled += got
+            handled += got.files + got.failed
+        return handled
 
     def refresh_model(self) -> None:
         """Load the production model again when the registry has a newer event (checked at most
@@ -116,7 +125,7 @@ def _human(r: StreamResult) -> str:
     rate = f" ({r.posts_per_s:,.0f} posts/s)" if r.posts_per_s else ""
     return (f"stream of task {r.task}: {r.classified:,} posts classified by run(s) "
             f"{', '.join(map(str, r.runs))} in {r.seconds:.1f} s{rate}; {r.files} file(s) ingested "
-            f"({r.inserted:,} posts, {r.rejected:,} rejected); {r.pending:,} waiting")
+            f"({r.inserted:,} posts, {r.rejected:,} rejected, {r.failed} unreadable); {r.pending:,} waiting")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,8 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = db.get_engine()
     if args.unregister:
         with sql.transaction(engine) as conn:
-            dropped = stream.unregister(conn, task.name)
-        print(f"stream of task {task.name} unregistered; {dropped:,} waiting post(s) dropped", file=sys.stderr)
+            done = Unregistered(task=task.name, dropped=stream.unregister(conn, task.name))
+        cli.emit(done, args.json, lambda r: f"stream of task {r.task} unregistered; {r.dropped:,} waiting post(s) dropped")
         return cli.EXIT_OK
     sources = [DropDirectory(args.drop_dir, args.settle)] if args.drop_dir else []
     worker = Worker(engine, task, sources, args.batch_size)  # no production model: an error, nothing registered
@@ -164,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with engine.connect() as conn:
         waiting = stream.pending(conn, task.name)
     result = StreamResult(task=task.name, runs=tuple(worker.runs), classified=worker.classified,
-                          files=worker.pulled.files, inserted=worker.pulled.inserted, rejected=worker.pulled.rejected,
+                          files=worker.pulled.files, failed=worker.pulled.failed, inserted=worker.pulled.inserted,
+                          rejected=worker.pulled.rejected,
                           pending=waiting, seconds=round(seconds, 3),
                           posts_per_s=round(worker.classified / seconds, 1) if seconds > 0.01 else None)
     cli.emit(result, args.json, _human)

@@ -144,8 +144,10 @@ def test_worker_reloads_a_newly_promoted_model_and_classifies_posts_of_any_inges
     assert _scalar(engine, "SELECT count(*) FROM predictions WHERE source = 'production' AND post_id LIKE 'p%'") == 0
     # unregistering stops queueing and drops what waits
     ingest_paths([drop(tmp_path, "c.jsonl", _lines(15, 4))], progress=False)
-    with sql.transaction(engine) as conn:
-        assert stream.unregister(conn, task.name) == 4
+    done = subprocess.run([STREAM, "--task", str(task.path), "--unregister", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"task": task.name, "dropped": 4}
     ingest_paths([drop(tmp_path, "d.jsonl", _lines(19, 4))], progress=False)
     assert _scalar(engine, "SELECT count(*) FROM stream_inbox") == 0
 
@@ -173,7 +175,7 @@ def test_bad_files_and_bad_options_are_refused_naming_them(engine, tmp_path):
                            "--settle", "0", "--quiet"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["files"] == 1 and summary["inserted"] == 1 and summary["rejected"] == 2
+    assert summary["files"] == 1 and summary["failed"] == 1 and summary["inserted"] == 1 and summary["rejected"] == 2
     assert summary["classified"] == 1
     assert (drop_dir / "failed" / "notes.docx").exists()
     assert "notes.docx" in (drop_dir / "failed" / "notes.docx.error").read_text()

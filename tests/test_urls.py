@@ -165,7 +165,7 @@ def test_urls_command_refuses_bad_input_naming_the_option(engine, tmp_path):
                         (["--top", "-1"], "--top"), (["--domain", "a b"], "--domain"),
                         (["--out", str(tmp_path / "x.xlsx")], "--out"),
                         (["--out", str(tmp_path / "missing" / "x.csv")], "--out"),
-                        (["--top", "many"], "--top"), (["--media", "--links"], "--links")):
+                        (["--top", "many"], "--top"), (["--source", "gut"], "--source"), (["--media", "--links"], "--links")):
         done = _urls_cli("--task", str(task), *args)
         assert done.returncode == 1, (args, done.stdout)
         assert named in done.stderr, (args, done.stderr)
