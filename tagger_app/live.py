@@ -93,14 +93,15 @@ def collect(conn: Connection, task: Task, bucket: str, window: str) -> dict[str,
     checks = [check_row(c) for c in monitor.recent(conn, task.name, CHECKS)]
     newest = live.newest(conn, task.name)
     prod = production(conn, task)
+    links = live.top_links(conn, task.name, since, TOP)
     return {
         "task": task.name, "labels": task.labels, "bucket": bucket, "window": window, "now": _iso(now),
         "since": _iso(since), "newest": _iso(newest),
         "stamp": f"{_iso(newest)}|{checks[0]['id'] if checks else 0}|{prod['event_id'] if prod else 0}",
         "series": series(conn, task, bucket, now),
         "latest": _grouped(live.latest(conn, task.name, task.labels, LATEST), task.labels),
-        "top_urls": _grouped(live.top_links(conn, task.name, "url", since, TOP), task.labels, key="url"),
-        "top_domains": _grouped(live.top_links(conn, task.name, "domain", since, TOP), task.labels, key="domain"),
+        "top_urls": _grouped(links["url"], task.labels, key="url"),
+        "top_domains": _grouped(links["domain"], task.labels, key="domain"),
         "production": prod,
         "monitor": checks,
     }

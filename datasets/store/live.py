@@ -17,8 +17,7 @@ from sqlalchemy.engine import Connection
 
 SOURCE = "production"
 BUCKETS = ("minute", "hour", "day")
-#: What the links are grouped by: a fixed column name per key (never user text in SQL).
-LINK_KEYS = {"url": "u.url", "domain": "u.domain"}
+LINK_KINDS = ("url", "domain")
 
 
 def _dicts(conn: Connection, statement: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -54,19 +53,36 @@ ORDER BY l.i, p.created_at DESC, p.post_id DESC""",
                   {"task": task, "source": SOURCE, "labels": list(labels), "n": per_label})
 
 
-def top_links(conn: Connection, task: str, key: str, since: datetime, per_label: int) -> list[dict[str, Any]]:
-    """The ``per_label`` links (``key`` url) or domains (``key`` domain) carried by most posts
-    classified since ``since``, per predicted label: rows ``label``, ``key``, ``n``, best first."""
-    column = LINK_KEYS[key]
-    return _dicts(conn, f"""
-SELECT label, key, n FROM (
-    SELECT p.label, {column} AS key, count(DISTINCT p.post_id) AS n,
-           row_number() OVER (PARTITION BY p.label ORDER BY count(DISTINCT p.post_id) DESC, {column}) AS place
-    FROM predictions p JOIN post_urls pu ON pu.post_id = p.post_id JOIN urls u ON u.url = pu.url
+def top_links(conn: Connection, task: str, since: datetime, per_label: int) -> dict[str, list[dict[str, Any]]]:
+    """The ``per_label`` links (``url``) and domains (``domain``) carried by most posts
+    classified since ``since``, per predicted label: rows ``label``, ``key``, ``n``, best first.
+
+    One pass over the window's (post, link) pairs: counts per (label, link), then per (label,
+    domain) from those; a post carries a link once (``post_urls``' key), so a link's count is
+    its posts, and a domain's the posts linking to it (a post with two links to one domain
+    counts twice, which is rare and spares a second pass).
+    """
+    rows = _dicts(conn, """
+WITH per_url AS (
+    SELECT p.label, pu.url, count(*) AS n
+    FROM predictions p JOIN post_urls pu ON pu.post_id = p.post_id
     WHERE p.task = :task AND p.source = :source AND p.created_at >= :since
-    GROUP BY p.label, {column}
-) ranked WHERE place <= :n ORDER BY label, n DESC, key""",
+    GROUP BY p.label, pu.url
+), per_domain AS (
+    SELECT per_url.label, u.domain AS key, sum(per_url.n) AS n FROM per_url JOIN urls u ON u.url = per_url.url
+    GROUP BY per_url.label, u.domain
+), ranked AS (
+    SELECT 'url' AS kind, label, url AS key, n, row_number() OVER (PARTITION BY label ORDER BY n DESC, url) AS place
+    FROM per_url
+    UNION ALL
+    SELECT 'domain', label, key, n, row_number() OVER (PARTITION BY label ORDER BY n DESC, key) FROM per_domain
+)
+SELECT kind, label, key, CAST(n AS bigint) AS n FROM ranked WHERE place <= :n ORDER BY kind, label, n DESC, key""",
                   {"task": task, "source": SOURCE, "since": since, "n": per_label})
+    out: dict[str, list[dict[str, Any]]] = {kind: [] for kind in LINK_KINDS}
+    for row in rows:
+        out[row.pop("kind")].append(row)
+    return out
 
 
 def newest(conn: Connection, task: str) -> datetime | None:
