@@ -54,6 +54,7 @@ def test_spellings_of_one_link_normalise_alike(link, case):
     assert urls.normalise(variant) == urls.normalise(link)
 
 
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_anything_normalises_or_is_refused_without_raising(text):
     link = urls.normalise(text)
