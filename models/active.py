@@ -294,8 +294,13 @@ def rank_pool(pool: Pool, strategy: str, params: ActiveParams, *, cold_start: bo
               embed: Embed | None = None, seed: int | None = None) -> pd.DataFrame:
     """Rank the pool for ``strategy``: ``post_id, rank (1 = first), score, reason``, ``queue_size`` rows.
 
-    ``seed`` (default ``params.seed``) seeds tie-breaking and ``random``.
+    ``seed`` (default ``params.seed``) seeds tie-breaking and ``random``. An empty pool (every
+    post already labeled) ranks to no rows without asking a strategy, since scorers such as
+    scikit-activeml's refuse zero samples.
     """
+    if not pool.ids:
+        return pd.DataFrame({"post_id": pd.Series(dtype=object), "rank": pd.Series(dtype=int),
+                             "score": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
     query = build_strategy(strategy, params, cold_start=cold_start, embed=embed)
     ranking = query.rank(pool, np.random.default_rng(params.seed if seed is None else seed))
     head = ranking.order[:params.queue_size]

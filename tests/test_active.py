@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from models.active import (ClusterHeads, ColdStart, DistinctBatch, Pool, RandomOrder, Ranking, Scores,
                            Uncertainty, build_strategy, rank_pool)
-from models.params import ActiveParams
+from models.params import STRATEGIES, ActiveParams
 from models.tagger_queues import refresh_queues
 from models.train import train
 from models.params import active_params, train_params
@@ -205,3 +205,13 @@ def test_random_is_never_wrapped():
     wrapped_inputs = rank_pool(_pool(), "random", params, cold_start=True, embed=embed, seed=2)
     plain = rank_pool(_pool(), "random", params, cold_start=False, seed=2)
     assert wrapped_inputs.equals(plain) and (plain["reason"] == "random baseline").all()
+
+
+def test_an_empty_pool_ranks_to_no_rows_for_every_strategy():
+    """Every train post labeled: the loop still writes its (empty) queue instead of failing."""
+    empty = Pool(ids=[], texts=[], end_probs=np.zeros((0, 2)), label_probs=None,
+                 votes=np.zeros((0, 3), dtype=np.int16), labels=LABELS)
+    for strategy in STRATEGIES:
+        for cold in (True, False):
+            ranked = rank_pool(empty, strategy, ActiveParams(), cold_start=cold, embed=lambda texts: np.eye(len(texts)))
+            assert list(ranked.columns) == ["post_id", "rank", "score", "reason"] and ranked.empty, (strategy, cold)
