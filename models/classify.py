@@ -115,7 +115,7 @@ class _Inputs:
                     continue
                 for post in records.posts(item.obj, item.raw, self.columns, "auto"):
                     if isinstance(post, records.RecordError):
-                        self._reject(source, line, str(post), (item.raw or jsonout.dumps(item.obj, default=str))[:200])
+                        self._reject(source, line, str(post), (item.raw or jsonout.dumps(item.obj, ensure_ascii=False))[:200])
                     else:
                         yield post
 

@@ -134,6 +134,15 @@ def test_bad_input_is_refused_naming_what_is_wrong(engine, world, tmp_path):
         done = _run("--task", str(task.path), *args)
         assert done.returncode == 1, (args, done.stdout)
         assert expected in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+    empty_text = tmp_path / "empty_text.csv"
+    empty_text.write_text("id,text\n1,hello there\n2,\n")
+    partial = _run("--task", str(task.path), str(empty_text), "--out", str(tmp_path / "z.jsonl"), "--json",
+                   "--rejects", str(tmp_path / "z_rejects.jsonl"))
+    assert partial.returncode == 2, partial.stderr
+    assert json.loads(partial.stdout)["rejected"] == 1
+    rejected = json.loads((tmp_path / "z_rejects.jsonl").read_text())
+    assert rejected["line"] == 3 and "text" in rejected["reason"]
+    assert pd.read_json(tmp_path / "z.jsonl", lines=True, dtype={"id": str})["id"].tolist() == ["1"]
     restarted = _run("--task", str(task.path), str(feed), "--out", str(tmp_path / "x.parquet"), "--restart")
     assert restarted.returncode == 0, restarted.stderr
     assert len(pd.read_parquet(tmp_path / "x.parquet")) == 1
