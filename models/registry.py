@@ -36,15 +36,30 @@ from models.metrics import classification_metrics
 from models.figures import golden_summary, run_metrics
 from models.production import load_run, trained_run
 
+LISTED_CANDIDATES = 10  # trained runs `list` shows, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate(StepResult):
+    """A trained run that could be promoted: what ``promote RUN`` needs to pick one."""
+
+    run_id: int
+    version: int
+    created_at: str
+    architecture: str
+    test_metrics: dict[str, Any]
+
 
 @dataclass(frozen=True, slots=True)
 class RegistryResult(StepResult):
-    """A task's production run, the stack a rollback walks down (bottom first) and its events."""
+    """A task's production run, the stack a rollback walks down (bottom first), its events and
+    the newest trained runs (``candidates``, newest first), so the run to promote can be chosen."""
 
     task: str
     production_run: int | None
     stack: list[int]
     events: list[registry.ModelEvent]
+    candidates: list[Candidate]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +169,13 @@ def listing(engine: Engine, task: Task) -> RegistryResult:
     with engine.connect() as conn:
         stack = registry.stack(conn, task.name)
         events = registry.events(conn, task.name)
-    return RegistryResult(task=task.name, production_run=stack[-1] if stack else None, stack=stack, events=events)
+        candidates = [Candidate(run_id=int(run["id"]), version=int(run["version"]),
+                                created_at=run["created_at"].isoformat(),
+                                architecture=str(run["params"].get("architecture")),
+                                test_metrics=run_metrics(conn, task.name, int(run["id"])))
+                      for run in reversed(runs.of_task(conn, task.name, "train")[-LISTED_CANDIDATES:])]
+    return RegistryResult(task=task.name, production_run=stack[-1] if stack else None, stack=stack, events=events,
+                          candidates=candidates)
 
 
 def show(engine: Engine, task: Task, run_id: int) -> RunResult:
@@ -192,7 +213,10 @@ def event_line(e: registry.ModelEvent) -> str:
 def _listing_text(r: RegistryResult) -> str:
     head = (f"task {r.task}: production run {r.production_run}, stack {r.stack} (rollback goes down it)"
             if r.production_run is not None else f"task {r.task}: no production model yet (bin/model.sh promote RUN)")
-    return "\n".join([head, *map(event_line, r.events)])
+    runs_seen = [f"run {c.run_id}{' (production)' if c.run_id == r.production_run else ''}: {c.created_at}, "
+                 f"data-set v{c.version}, {c.architecture}, golden test {_figure(c.test_metrics or None)}"
+                 for c in r.candidates]
+    return "\n".join([head, *map(event_line, r.events), f"trained runs (newest {LISTED_CANDIDATES}):", *runs_seen])
 
 
 def _show_text(r: RunResult) -> str:

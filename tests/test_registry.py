@@ -78,6 +78,8 @@ def test_rollback_walks_the_stack_down_and_stops_at_the_bottom(engine, tmp_path:
         registry.rollback(engine, task, actor="carol", reason="again")
     listed = registry.listing(engine, task)
     assert listed.stack == [first] and [e.action for e in listed.events] == ["promote", "promote", "rollback"]
+    assert [c.run_id for c in listed.candidates] == [second, first]  # what `promote RUN` can pick, newest first
+    assert all(c.test_metrics["n"] > 0 for c in listed.candidates)
 
 
 def test_no_golden_test_labels_refuses_a_challenger_unless_forced(engine, tmp_path: Path):
@@ -110,6 +112,8 @@ def test_the_command_names_bad_run_ids_and_records_the_os_user(engine, tmp_path:
     assert event["run_id"] == run and event["actor"] and event["reason"] == "ship it"
     listed = json.loads(_model_sh("list", "--json", *task_arg).stdout)
     assert listed["production_run"] == run and listed["events"][0]["id"] == event["id"]
+    assert run in [c["run_id"] for c in listed["candidates"]]
+    assert f"run {run} (production)" in _model_sh("list", *task_arg).stdout
     assert f"run {run} of task spamtest" in _model_sh("show", str(run), *task_arg).stdout
     shutil.rmtree(Path(listed and registry.show(engine, trained.world.task, run).model_path))
     with pytest.raises(GoldloopError, match=f"run {run}: its model directory .* is missing"):
