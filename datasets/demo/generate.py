@@ -681,6 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tweets_path = args.out_dir / TWEETS_PATH.name if args.out_dir else TWEETS_PATH
     gold_path = args.out_dir / GOLD_PATH.name if args.out_dir else GOLD_PATH
     tweets, gold = Generator(args.seed).run()
+    tweets_path.parent.mkdir(parents=True, exist_ok=True)
     write(tweets, gold, tweets_path, gold_path)
     labels = list(gold.values())
     result = DemoCorpus(posts=len(tweets), ai=labels.count("ai"), not_ai=labels.count("not_ai"),
