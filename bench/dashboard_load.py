@@ -25,9 +25,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -35,7 +33,7 @@ from typing import Any
 import requests
 from tqdm import tqdm
 
-from bench.tagger_load import percentiles, start_server
+from bench.tagger_load import percentiles, private_workspace, start_server
 
 TARGET_MS = 300.0
 DEFAULT_VIEWS = ("/dashboard", "/live", "/api/live", "/live/panel")
@@ -136,32 +134,21 @@ def time_views(http: requests.Session, base_url: str, views: tuple[str, ...], n:
 
 
 def run(posts: int, n: int) -> dict[str, Any]:
-    home = tempfile.mkdtemp(prefix="goldloop-bench-")
-    os.environ["GOLDLOOP_HOME"] = home
-    os.environ.pop("DATABASE_URL", None)
-    from datasets.store import db
-    from labeling.task import load_task
+    with private_workspace() as (engine, task):
+        from datasets.store import db
 
-    task = load_task()
-    engine = db.get_engine()
-    server = None
-    try:
         spent = fill(engine, task, posts)
         started = time.perf_counter()
         db.vacuum_analyze(engine)
         spent["vacuum_analyze"] = round(time.perf_counter() - started, 1)
         server, base_url, _log = start_server(db.database_url(), None, None)
-        http = login(base_url)
-        default = time_views(http, base_url, DEFAULT_VIEWS, n)
-        wide = time_views(http, base_url, WIDE_VIEWS, n)
-    finally:
-        if server is not None:
+        try:
+            http = login(base_url)
+            default = time_views(http, base_url, DEFAULT_VIEWS, n)
+            wide = time_views(http, base_url, WIDE_VIEWS, n)
+        finally:
             server.terminate()
             server.wait(timeout=30)
-        engine.dispose()
-        db.reset_engines()
-        db.embedded_server().cleanup()
-        shutil.rmtree(home, ignore_errors=True)
     return {"posts": posts, "requests": n, "target_ms": TARGET_MS, "fill_seconds": spent, "default": default,
             "wide": wide, "cpus": os.cpu_count(),
             "ok": all(v["p95"] is not None and v["p95"] < TARGET_MS for v in default.values())}

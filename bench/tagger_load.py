@@ -50,6 +50,8 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -412,31 +414,41 @@ def start_server(database_url: str, server_processes: int | None,
     return server, f"http://127.0.0.1:{port}", log
 
 
-def run(scenarios: list[Scenario], posts: int, labeled: int, server_processes: int | None,
-        threads: int | None) -> dict[str, Any]:
-    """Run the scenarios in one private workspace (one server, one database) and return the figures."""
+@contextmanager
+def private_workspace() -> Iterator[tuple[Any, Any]]:
+    """A fresh ``GOLDLOOP_HOME`` with its own embedded PostgreSQL for the block: yields its engine
+    and the default task, then stops that server and removes the workspace. Imports wait until
+    the workspace is set, since the store reads it on import."""
     home = tempfile.mkdtemp(prefix="goldloop-bench-")
     os.environ["GOLDLOOP_HOME"] = home
     os.environ.pop("DATABASE_URL", None)
     from datasets.store import db
     from labeling.task import load_task
 
-    task = load_task()
     engine = db.get_engine()
-    server = None
     try:
-        seed(engine, task.name, task.labels[0], posts, labeled, max(s.users for s in scenarios))
-        server, base_url, server_log = start_server(db.database_url(), server_processes, threads)
-        system = System(base_url, server.pid, engine, db.embedded_server().get_pid(), task.name, list(task.labels))
-        results = [run_scenario(system, s) for s in scenarios]
+        yield engine, load_task()
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
         engine.dispose()
         db.reset_engines()
         db.embedded_server().cleanup()  # stop the private PostgreSQL, then remove its workspace
         shutil.rmtree(home, ignore_errors=True)
+
+
+def run(scenarios: list[Scenario], posts: int, labeled: int, server_processes: int | None,
+        threads: int | None) -> dict[str, Any]:
+    """Run the scenarios in one private workspace (one server, one database) and return the figures."""
+    with private_workspace() as (engine, task):
+        from datasets.store import db
+
+        seed(engine, task.name, task.labels[0], posts, labeled, max(s.users for s in scenarios))
+        server, base_url, server_log = start_server(db.database_url(), server_processes, threads)
+        try:
+            system = System(base_url, server.pid, engine, db.embedded_server().get_pid(), task.name, list(task.labels))
+            results = [run_scenario(system, s) for s in scenarios]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     problems = [line.rstrip() for line in server_log if re.search(r"Traceback|ERROR|Exception", line)]
     return {"scenarios": results, "posts": posts, "labeled_before": labeled, "task": task.name,
             "annotations_per_item": task.section("tagger").get("annotations_per_item", 1),  # assigned_twice assumes 1
