@@ -146,6 +146,8 @@ def collect(conn: Connection, task: Task, version: int | None) -> dict[str, Any]
     """Every section of the dashboard for ``task`` on data-set ``version`` (None before the first
     split: the version's sections are then empty, the task's run history still shows)."""
     lf_run = votes.latest_run(conn, task.name, version) if version is not None else None
+    if lf_run is not None:
+        lf_run["summary"] = votes.run_summary(conn, lf_run["id"])
     return {
         "task": task.name, "labels": task.labels, "version": version,
         "lf_analysis": lf_analysis(lf_run),

@@ -35,6 +35,8 @@ def test_votes_read_back_and_latest_run_per_version(engine, tmp_path: Path) -> N
         assert votes.latest_run(conn, "toy", first)["id"] == on_first
         latest = votes.latest_run(conn, "toy")
         assert votes.latest_run(conn, "nothing") is None
+        assert "summary" not in latest  # the tagger asks for the run per item served: the summary is apart
+        assert votes.run_summary(conn, on_first) == {"note": None} and votes.run_summary(conn, 999) == {}
         with pytest.raises(GoldloopError, match="no LF run with id 999"):
             votes.run_votes(conn, 999)
     assert stored.lf_names == ["a", "b"] and stored.label_names == ["neg", "pos"]

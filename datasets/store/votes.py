@@ -69,17 +69,25 @@ def add_votes(conn: Connection, run_id: int, post_ids: Sequence[str], L: np.ndar
 
 def latest_run(conn: Connection, task: str, version: int | None = None) -> dict[str, Any] | None:
     """The newest LF run of ``task`` (on data-set ``version`` when given) as ``id, version,
-    created_at, lf_names, label_names, summary`` (what ``bin/label.sh`` reported: LF analysis,
-    golden counts, label-model and majority-vote scores), or None when there is none.
+    created_at, lf_names, label_names``, or None when there is none. Its summary is left out:
+    the tagger asks for the run on every item it serves, and the summary (LF analysis, cluster
+    reports) can be large; ``run_summary`` reads it.
 
     Newest is the run recorded last (the highest id). The loop and the tagger pass the version
     they work on: a run on another version voted on other posts, or with another task file.
     """
     row = conn.execute(sa.text(
-        "SELECT id, version, created_at, lf_names, label_names, summary FROM lf_runs"
+        "SELECT id, version, created_at, lf_names, label_names FROM lf_runs"
         " WHERE task = :task AND (CAST(:version AS integer) IS NULL OR version = :version)"
         " ORDER BY id DESC LIMIT 1"), {"task": task, "version": version}).mappings().first()
     return dict(row) if row else None
+
+
+def run_summary(conn: Connection, run_id: int) -> dict[str, Any]:
+    """What ``bin/label.sh`` reported for LF run ``run_id`` (LF analysis, golden counts,
+    label-model and majority-vote scores); empty when the run does not exist."""
+    summary = conn.execute(sa.text("SELECT summary FROM lf_runs WHERE id = :id"), {"id": run_id}).scalar()
+    return summary or {}
 
 
 def run_votes(conn: Connection, run_id: int) -> RunVotes:
