@@ -35,6 +35,7 @@ from models.classify import store_predictions
 from models.production import ProductionModel, load_production, production_event_id
 from models.sources import DropDirectory, PostSource, Pulled
 
+
 @dataclass(frozen=True, slots=True)
 class StreamResult(StepResult):
     """What one worker did before it stopped (its ``--json`` output): posts ``classified`` and

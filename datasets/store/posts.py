@@ -158,7 +158,7 @@ class IngestBatch:
     @classmethod
     def attach(cls, engine: Engine, batch_id: int) -> IngestBatch:
         """Another writer into the existing batch ``batch_id``; :meth:`close` it, the batch's
-        creator :meth:`finish`\ es the batch."""
+        creator ends the batch with :meth:`finish`."""
         writer = cls.__new__(cls)
         writer._conn, writer.batch_id = engine.connect(), batch_id
         try:
