@@ -25,6 +25,11 @@ _PARTIAL_SUFFIXES = (".tmp", ".part", ".partial")
 DONE, REJECTED, FAILED = "done", "rejected", "failed"
 
 
+def being_written(name: str) -> bool:
+    """Whether a file named ``name`` is still being written by a collector (dot name or partial suffix)."""
+    return name.startswith(".") or name.endswith(_PARTIAL_SUFFIXES)
+
+
 @dataclass(frozen=True, slots=True)
 class Pulled:
     """What one ``pull`` did: files (or messages) read, files that could not be read at all
@@ -82,8 +87,7 @@ class DropDirectory:
         found = []
         with os.scandir(self.path) as entries:
             for entry in entries:
-                if (entry.name.startswith(".") or entry.name.endswith(_PARTIAL_SUFFIXES)
-                        or not entry.is_file(follow_symlinks=False)):
+                if being_written(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue
                 mtime = entry.stat().st_mtime
                 if now - mtime >= self.settle_s:
@@ -97,11 +101,23 @@ class DropDirectory:
             return Pulled()
         path = ready[0]
         try:
-            result = ingest_paths([path], rejects_path=self.path / REJECTED / f"{path.name}.jsonl",
-                                  batch_size=self.batch_size, progress=False)
+            result = ingest_paths([path], rejects_path=self.rejects_of(path), batch_size=self.batch_size,
+                                  progress=False)
         except GoldloopError as exc:
-            (self.path / FAILED / f"{path.name}.error").write_text(f"{exc}\n", encoding="utf-8")
-            os.replace(path, self.path / FAILED / path.name)
-            return Pulled(failed=1)
-        os.replace(path, self.path / DONE / path.name)
+            return self.failed(path, exc)
+        self.done(path)
         return Pulled(files=1, inserted=result.inserted, rejected=result.rejected)
+
+    def rejects_of(self, path: Path) -> Path:
+        """Where the rejected records of dropped file ``path`` go."""
+        return self.path / REJECTED / f"{path.name}.jsonl"
+
+    def done(self, path: Path) -> None:
+        """Move ``path``, whose posts are stored, to ``done/``."""
+        os.replace(path, self.path / DONE / path.name)
+
+    def failed(self, path: Path, error: GoldloopError) -> Pulled:
+        """Move ``path``, which cannot be read, to ``failed/`` with a ``.error`` file saying why."""
+        (self.path / FAILED / f"{path.name}.error").write_text(f"{error}\n", encoding="utf-8")
+        os.replace(path, self.path / FAILED / path.name)
+        return Pulled(failed=1)

@@ -13,9 +13,15 @@ SIGTERM or Ctrl-C stops it after the batch in hand.
 Posts stored before the stream was first registered are not queued: classify them with
 ``bin/classify.sh``. ``--unregister`` stops queueing posts for the task (and drops its queue),
 so the inbox cannot grow for a stream no longer used.
+
+``--engine spark`` runs the drop directory as a Spark Structured Streaming query instead
+(``models/stream_spark.py``): each micro-batch's files are ingested and classified by Spark
+tasks, each file in one transaction with the record of its micro-batch, exactly once across a
+killed driver thanks to the query's ``--checkpoint``. It classifies the dropped files only.
 """
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import time
@@ -26,7 +32,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
-from datasets import cli
+from datasets import cli, spark, workspace
 from datasets.errors import GoldloopError
 from datasets.results import StepResult
 from datasets.store import db, sql, stream
@@ -129,26 +135,62 @@ def _human(r: StreamResult) -> str:
             f"({r.inserted:,} posts, {r.rejected:,} rejected, {r.failed} unreadable); {r.pending:,} waiting")
 
 
+def _checkpoint(args: argparse.Namespace, task: Task) -> Path:
+    """The Spark query's checkpoint directory: ``--checkpoint``, else one per task in the workspace."""
+    checkpoint = args.checkpoint or workspace.home() / "streams" / task.name / "checkpoint"
+    if checkpoint.exists() and not checkpoint.is_dir():
+        raise GoldloopError(f"--checkpoint {checkpoint}: not a directory")
+    return checkpoint
+
+
+def _check_engine_options(args: argparse.Namespace, master: str | None) -> None:
+    """Refuse the options of one engine given to the other, naming them."""
+    if master is None:
+        for option, value in (("--checkpoint", args.checkpoint), ("--max-files", args.max_files)):
+            if value is not None:
+                raise GoldloopError(f"{option} needs --engine spark")
+        return
+    if args.drop_dir is None:
+        raise GoldloopError("--engine spark streams a drop directory: give --drop-dir DIR")
+    for option, value in (("--batch-size", args.batch_size), ("--settle", args.settle)):
+        if value is not None:
+            raise GoldloopError(f"{option} is for the default engine (with --engine spark each dropped file is one "
+                                "transaction, and files must be renamed into place whole)")
+    if args.max_files is not None and args.max_files < 1:
+        raise GoldloopError(f"--max-files must be at least 1, got {args.max_files}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("bin/stream.sh", __doc__.split("\n\n", 1)[0].split(": ", 1)[1] + "\n\n"
                    "exit status: 0 stopped (SIGTERM, Ctrl-C or --once done), 1 error", progress=True)
     add_task_argument(p)
     p.add_argument("--drop-dir", type=Path, help="directory to watch for files to ingest and classify")
-    p.add_argument("--batch-size", type=int, default=1000, help="posts per transaction (default 1000)")
+    p.add_argument("--batch-size", type=int, help="posts per transaction (default 1000)")
     p.add_argument("--poll", type=float, default=0.25,
-                   help="seconds between looks at the drop directory and the inbox when idle (default 0.25)")
-    p.add_argument("--settle", type=float, default=0.2,
+                   help="seconds between looks at the drop directory and the inbox when idle; with --engine spark "
+                        "the micro-batch interval (default 0.25)")
+    p.add_argument("--settle", type=float,
                    help="seconds a dropped file must be left unmodified before it is read (default 0.2)")
     p.add_argument("--once", action="store_true", help="classify what is there, then stop")
     p.add_argument("--unregister", action="store_true",
                    help="stop queueing new posts for the task, drop its queue, and exit")
+    spark.add_engine_arguments(p)
+    p.add_argument("--checkpoint", type=Path, metavar="DIR",
+                   help="--engine spark: the query's checkpoint directory, one per drop directory "
+                        "(default $GOLDLOOP_HOME/streams/<task>/checkpoint)")
+    p.add_argument("--max-files", type=int, metavar="N",
+                   help="--engine spark: new files per micro-batch, one Spark task each (default 16)")
     args = p.parse_args(argv)
-    if args.batch_size < 1:
-        raise GoldloopError(f"--batch-size must be at least 1, got {args.batch_size}")
+    master = spark.engine_of(args)
+    _check_engine_options(args, master)
+    batch_size = 1000 if args.batch_size is None else args.batch_size
+    settle = 0.2 if args.settle is None else args.settle
+    if batch_size < 1:
+        raise GoldloopError(f"--batch-size must be at least 1, got {batch_size}")
     if not 0 < args.poll <= 3600:
         raise GoldloopError(f"--poll must be more than 0 and at most 3600 seconds, got {args.poll}")
-    if not 0 <= args.settle <= 3600:
-        raise GoldloopError(f"--settle must be between 0 and 3600 seconds, got {args.settle}")
+    if not 0 <= settle <= 3600:
+        raise GoldloopError(f"--settle must be between 0 and 3600 seconds, got {settle}")
     task = load_task(args.task)
     engine = db.get_engine()
     if args.unregister:
@@ -156,10 +198,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             done = Unregistered(task=task.name, dropped=stream.unregister(conn, task.name))
         cli.emit(done, args.json, lambda r: f"stream of task {r.task} unregistered; {r.dropped:,} waiting post(s) dropped")
         return cli.EXIT_OK
-    sources = [DropDirectory(args.drop_dir, args.settle)] if args.drop_dir else []
-    worker = Worker(engine, task, sources, args.batch_size)  # no production model: an error, nothing registered
-    with sql.transaction(engine) as conn:  # before the first pull: the files' posts are queued
-        stream.register(conn, task.name)
+    if master is not None:
+        from models.stream_spark import MAX_FILES, SparkStream
+
+        worker = SparkStream(master, engine, task, args.drop_dir, _checkpoint(args, task), args.max_files or MAX_FILES)
+    else:
+        sources = [DropDirectory(args.drop_dir, settle)] if args.drop_dir else []
+        worker = Worker(engine, task, sources, batch_size)  # no production model: an error, nothing registered
+        with sql.transaction(engine) as conn:  # before the first pull: the files' posts are queued
+            stream.register(conn, task.name)
 
     def stop(signum: int, frame: object) -> None:
         worker.stopping = True

@@ -81,3 +81,10 @@ class Listener:
     def close(self) -> None:
         """Stop listening and give the connection back."""
         self._raw.close()
+
+
+def forget(conn: Connection, task: str, post_ids: list[str]) -> int:
+    """Remove ``post_ids`` from ``task``'s inbox in the caller's transaction (posts another
+    engine classified in that transaction); returns how many were queued."""
+    return conn.execute(sa.text("DELETE FROM stream_inbox WHERE task = :task AND post_id = ANY(:ids)"),
+                        {"task": task, "ids": post_ids}).rowcount
