@@ -14,6 +14,10 @@ Two kinds of input:
   ``--out`` and removes the parts. Records that cannot be read go to the rejects file.
 
 ``--run RUN`` classifies with that train run instead of the production model.
+``--engine spark [--master URL]`` does the same work as Spark tasks (docs/scale.md), with the
+same predictions, links, output file and rejects: the version's parquet splits (or, for
+``--since``, id ranges of the stored posts) and the input files' parts are shared out among
+the tasks, each loading the model once per Python worker; only counts reach the driver.
 exit status: 0 ok, 1 error, 2 some records rejected, 130 interrupted (resume by re-running).
 """
 from __future__ import annotations
@@ -21,16 +25,16 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.engine import Connection, Engine
 from tqdm import tqdm
 
-from datasets import cli, jsonout, readers, records, tables, workspace
+from datasets import cli, jsonout, readers, records, spark, tables, workspace
 from datasets.errors import GoldloopError
 from datasets.ingest import RejectsFile
 from datasets.results import StepResult
@@ -42,6 +46,7 @@ from models.production import ProductionModel, load_production, load_run
 
 SOURCE = "production"  # the predictions' source name (the stream writes the same)
 MANIFEST = "manifest.json"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +77,17 @@ def store_predictions(conn: Connection, model: ProductionModel, rows: Sequence[A
 
 
 def classify_store(engine: Engine, model: ProductionModel, *, version: int | None, split: str | None, since: Any,
-                   batch_size: int, progress: bool) -> ClassifyResult:
-    """Classify the stored posts in scope that ``model`` has not predicted yet."""
-    scope = {"task": model.task.name, "source": SOURCE, "run_ref": str(model.run_id), "version": version,
-             "split": split, "since": since}
-    with engine.connect() as conn:
-        todo = predictions.count_unpredicted(conn, **scope)
-        done_before = predictions.count_unpredicted(conn, **{**scope, "run_ref": ""}) - todo
+                   batch_size: int, progress: bool, master: str | None = None) -> ClassifyResult:
+    """Classify the stored posts in scope that ``model`` has not predicted yet (by Spark tasks
+    on ``master`` when given, :mod:`models.classify_spark`)."""
+    scope = store_scope(model, version=version, split=split, since=since)
+    if master is not None:
+        from models import classify_spark
+
+        classified, skipped = classify_spark.classify_store(master, engine, model, scope, batch_size, progress)
+        return ClassifyResult(task=model.task.name, run_id=model.run_id, classified=classified, skipped=skipped,
+                              out=None, rejected=0, rejects_file=None)
+    todo, done_before = scope_counts(engine, scope)
     classified, after = 0, ""
     with tqdm(total=todo, desc="classify", unit=" posts", file=sys.stderr, disable=None if progress else True) as bar:
         while True:
@@ -93,14 +102,33 @@ def classify_store(engine: Engine, model: ProductionModel, *, version: int | Non
                           out=None, rejected=0, rejects_file=None)
 
 
-class _Inputs:
+def store_scope(model: ProductionModel, *, version: int | None, split: str | None, since: Any) -> dict[str, Any]:
+    """The arguments of the store's queries for the posts in scope and the predictions of ``model``."""
+    return {"task": model.task.name, "source": SOURCE, "run_ref": str(model.run_id), "version": version,
+            "split": split, "since": since}
+
+
+def scope_counts(engine: Engine, scope: dict[str, Any]) -> tuple[int, int]:
+    """Posts in ``scope`` still to classify, and those the run already predicted."""
+    with engine.connect() as conn:
+        todo = predictions.count_unpredicted(conn, **scope)
+        done_before = predictions.count_unpredicted(conn, **{**scope, "run_ref": ""}) - todo
+    return todo, done_before
+
+
+class Inputs:
     """The posts of the input files, in order, with rejected records written to ``rejects``."""
 
-    def __init__(self, paths: Sequence[Path], columns: records.Columns, rejects: RejectsFile):
-        # CSV and parquet files must have the id and text columns (JSON may hold Twitter objects)
-        self.sources = [readers.open_source(p, "auto", "utf-8", (columns.id, columns.text)) for p in paths]
-        self.columns, self.rejects = columns, rejects
+    def __init__(self, sources: Sequence[readers.Source], columns: records.Columns, rejects: RejectsFile):
+        self.sources, self.columns, self.rejects = sources, columns, rejects
         self.rejected = 0
+
+    @classmethod
+    def open(cls, paths: Sequence[Path], columns: records.Columns, rejects: RejectsFile) -> Inputs:
+        """The files ``paths``, checked; CSV and parquet files must have the id and text columns
+        (JSON may hold Twitter objects)."""
+        return cls([readers.open_source(p, "auto", "utf-8", (columns.id, columns.text)) for p in paths], columns,
+                   rejects)
 
     def fingerprint(self) -> list[dict[str, Any]]:
         """What identifies the inputs of a run (a resumed run must read the same ones)."""
@@ -109,25 +137,30 @@ class _Inputs:
 
     def posts(self) -> Iterator[records.Post]:
         for source in self.sources:
-            for line, item in source.records():
-                if isinstance(item, readers.Bad):
-                    self._reject(source, line, item.reason, item.snippet)
-                    continue
-                for post in records.posts(item.obj, item.raw, self.columns, "auto"):
-                    if isinstance(post, records.RecordError):
-                        self._reject(source, line, str(post), (item.raw or jsonout.dumps(item.obj, ensure_ascii=False))[:200])
-                    else:
-                        yield post
+            yield from self.read(source)
+
+    def read(self, source: readers.Source, part: readers.Part | None = None) -> Iterator[records.Post]:
+        """The posts of ``source`` (of ``part`` of it: a Spark task's share)."""
+        for line, item in source.records(part):
+            if isinstance(item, readers.Bad):
+                self._reject(source, line, item.reason, item.snippet)
+                continue
+            for post in records.posts(item.obj, item.raw, self.columns, "auto"):
+                if isinstance(post, records.RecordError):
+                    self._reject(source, line, str(post), (item.raw or jsonout.dumps(item.obj, ensure_ascii=False))[:200])
+                else:
+                    yield post
 
     def _reject(self, source: readers.Source, line: int, reason: str, snippet: str) -> None:
         self.rejected += 1
         self.rejects.add(str(source.path), line, reason, snippet)
 
 
-def _chunks(posts: Iterator[records.Post], size: int) -> Iterator[list[records.Post]]:
-    chunk: list[records.Post] = []
-    for post in posts:
-        chunk.append(post)
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
         if len(chunk) == size:
             yield chunk
             chunk = []
@@ -162,33 +195,56 @@ def _parts_dir(out: Path, manifest: dict[str, Any], restart: bool) -> Path:
     return parts
 
 
+def output_columns(model: ProductionModel) -> list[str]:
+    """The columns of ``--out``: id, text, label, confidence and one probability per label."""
+    return ["id", "text", "label", "confidence", *(f"p_{label}" for label in model.labels)]
+
+
 def classify_files(model: ProductionModel, paths: Sequence[Path], out: Path, *, columns: records.Columns,
-                   batch_size: int, restart: bool, rejects_path: Path, progress: bool) -> ClassifyResult:
-    """Classify the posts of ``paths`` into ``out`` (see the module docstring)."""
-    fmt_columns = ["id", "text", "label", "confidence", *(f"p_{label}" for label in model.labels)]
+                   batch_size: int, restart: bool, rejects_path: Path, progress: bool,
+                   master: str | None = None) -> ClassifyResult:
+    """Classify the posts of ``paths`` into ``out`` (see the module docstring); by Spark tasks on
+    ``master`` when given (:mod:`models.classify_spark`), into the same file."""
     rejects_path.unlink(missing_ok=True)  # every run reads every record again: its rejects are the run's
     rejects = RejectsFile(rejects_path)
-    inputs = _Inputs(paths, columns, rejects)
-    manifest = {"inputs": inputs.fingerprint(), "run_id": model.run_id, "batch_size": batch_size,
-                "columns": [columns.id, columns.text, columns.time, columns.author]}
-    parts = _parts_dir(out, manifest, restart)
-    classified = skipped = 0
     try:
-        with tqdm(desc="classify", unit=" posts", file=sys.stderr, disable=None if progress else True) as bar:
-            for n, chunk in enumerate(_chunks(inputs.posts(), batch_size)):
-                part = parts / f"part-{n:06d}.parquet"
-                if part.exists():
-                    skipped += len(chunk)
-                else:
-                    tables.write(_rows(model, chunk), part, fmt_columns)
-                    classified += len(chunk)
-                bar.update(len(chunk))
+        inputs = Inputs.open(paths, columns, rejects)
+        manifest = {"inputs": inputs.fingerprint(), "run_id": model.run_id, "batch_size": batch_size,
+                    "columns": [columns.id, columns.text, columns.time, columns.author]}
+        if master is None:
+            parts = _parts_dir(out, manifest, restart)
+            classified, skipped = _classify_here(model, inputs, parts, batch_size, progress)
+            rejected = inputs.rejected
+        else:
+            from models import classify_spark
+
+            # Spark's parts are cut differently: a run on the other engine does not resume them
+            parts = _parts_dir(out, {**manifest, "engine": "spark", "part_bytes": classify_spark.PART_BYTES},
+                               restart)
+            classified, skipped, rejected = classify_spark.classify_files(master, model, inputs, parts, batch_size,
+                                                                          progress)
     finally:
         rejects.close()
-    _join(sorted(parts.glob("part-*.parquet")), out, fmt_columns)
+    _join(sorted(parts.glob("part-*.parquet")), out, output_columns(model))
     shutil.rmtree(parts)
     return ClassifyResult(task=model.task.name, run_id=model.run_id, classified=classified, skipped=skipped,
-                          out=str(out), rejected=inputs.rejected, rejects_file=str(rejects_path) if rejects.used else None)
+                          out=str(out), rejected=rejected, rejects_file=str(rejects_path) if rejects.used else None)
+
+
+def _classify_here(model: ProductionModel, inputs: Inputs, parts: Path, batch_size: int,
+                   progress: bool) -> tuple[int, int]:
+    """The default engine: the posts in order, one part per batch; returns (classified, skipped)."""
+    classified = skipped = 0
+    with tqdm(desc="classify", unit=" posts", file=sys.stderr, disable=None if progress else True) as bar:
+        for n, chunk in enumerate(chunks(inputs.posts(), batch_size)):
+            part = parts / f"part-{n:06d}.parquet"
+            if part.exists():
+                skipped += len(chunk)
+            else:
+                tables.write(_rows(model, chunk), part, output_columns(model))
+                classified += len(chunk)
+            bar.update(len(chunk))
+    return classified, skipped
 
 
 def _join(parts: list[Path], out: Path, columns: list[str]) -> None:
@@ -234,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--id-column", default="id", help="id field of generic records (default: id)")
     p.add_argument("--text-column", default="text", help="text field of generic records (default: text)")
     p.add_argument("--rejects", type=Path, help="rejects file (default: $GOLDLOOP_HOME/rejects/classify-<out>.jsonl)")
+    spark.add_engine_arguments(p)
     args = p.parse_args(argv)
+    master = spark.engine_of(args)
     if args.batch_size < 1:
         raise GoldloopError(f"--batch-size must be at least 1, got {args.batch_size}")
     stored_scope = args.version is not None or args.since is not None
@@ -262,11 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rejects = args.rejects or workspace.home() / "rejects" / f"classify-{args.out.name}.jsonl"
         model = _model(engine, task, args.run)
         result = classify_files(model, args.paths, args.out, columns=columns, batch_size=args.batch_size,
-                                restart=args.restart, rejects_path=rejects, progress=not args.quiet)
+                                restart=args.restart, rejects_path=rejects, progress=not args.quiet, master=master)
     else:
         model = _model(engine, task, args.run)
         result = classify_store(engine, model, version=args.version, split=args.split, since=since,
-                                batch_size=args.batch_size, progress=not args.quiet)
+                                batch_size=args.batch_size, progress=not args.quiet, master=master)
     cli.emit(result, args.json, _human)
     return cli.EXIT_PARTIAL if result.rejected else cli.EXIT_OK
 

@@ -129,20 +129,22 @@ WHERE (CAST(:version AS integer) IS NULL OR EXISTS (
         SELECT 1 FROM split_members sm WHERE sm.version = :version AND sm.post_id = p.id
           AND (CAST(:split AS text) IS NULL OR sm.split = :split)))
   AND (CAST(:since AS timestamptz) IS NULL OR COALESCE(p.created_at, p.ingested_at) >= :since)
+  AND (CAST(:upto AS text) IS NULL OR p.id <= :upto)
   AND NOT EXISTS (SELECT 1 FROM predictions pr WHERE pr.task = :task AND pr.source = :source
                   AND pr.post_id = p.id AND pr.run_ref = :run_ref)"""
 
 
 def unpredicted_posts(conn: Connection, *, task: str, source: str, run_ref: str, version: int | None,
-                      split: str | None, since: Any, after: str, limit: int) -> list[Any]:
-    """Up to ``limit`` posts, in id order after ``after``, that have no ``source`` prediction of
-    ``task`` by ``run_ref`` yet: the posts of data-set ``version`` (its ``split`` only, when
-    given), or those posted (else stored) since ``since``. Rows: ``id``, ``text``, ``created_at``,
-    ``urls``, ``media_urls``. What a resumed batch classification still has to do."""
+                      split: str | None, since: Any, after: str, limit: int, upto: str | None = None) -> list[Any]:
+    """Up to ``limit`` posts, in id order after ``after`` (and up to ``upto``, when given), that
+    have no ``source`` prediction of ``task`` by ``run_ref`` yet: the posts of data-set
+    ``version`` (its ``split`` only, when given), or those posted (else stored) since ``since``.
+    Rows: ``id``, ``text``, ``created_at``, ``urls``, ``media_urls``. What a resumed batch
+    classification still has to do; ``upto`` bounds one Spark task's id range."""
     return conn.execute(sa.text(f"SELECT p.id, p.text, p.created_at, p.urls, p.media_urls {_UNPREDICTED}"
                                 " AND p.id > :after ORDER BY p.id LIMIT :limit"),
                         {"task": task, "source": source, "run_ref": run_ref, "version": version, "split": split,
-                         "since": since, "after": after, "limit": limit}).all()
+                         "since": since, "upto": upto, "after": after, "limit": limit}).all()
 
 
 def count_unpredicted(conn: Connection, *, task: str, source: str, run_ref: str, version: int | None,
@@ -150,4 +152,25 @@ def count_unpredicted(conn: Connection, *, task: str, source: str, run_ref: str,
     """How many posts :func:`unpredicted_posts` would return in all (a progress bar's total)."""
     return int(conn.execute(sa.text(f"SELECT count(*) {_UNPREDICTED}"),
                             {"task": task, "source": source, "run_ref": run_ref, "version": version, "split": split,
-                             "since": since}).scalar_one())
+                             "since": since, "upto": None}).scalar_one())
+
+
+def unpredicted_bounds(conn: Connection, *, task: str, source: str, run_ref: str, version: int | None,
+                       split: str | None, since: Any, parts: int) -> list[str]:
+    """Ids cutting the posts :func:`unpredicted_posts` would return into about ``parts`` id
+    ranges of equal size (ascending, distinct; fewer when posts are few): Spark tasks' shares."""
+    if parts < 2:
+        return []
+    fractions = [k / parts for k in range(1, parts)]
+    cuts = conn.execute(sa.text(f"SELECT percentile_disc(CAST(:fractions AS float8[])) WITHIN GROUP (ORDER BY p.id)"
+                                f" {_UNPREDICTED}"),
+                        {"task": task, "source": source, "run_ref": run_ref, "version": version, "split": split,
+                         "since": since, "upto": None, "fractions": fractions}).scalar_one()
+    return list(dict.fromkeys(cut for cut in cuts or [] if cut is not None))  # in the database's id order
+
+
+def predicted_ids(conn: Connection, *, task: str, source: str, run_ref: str, ids: Sequence[str]) -> set[str]:
+    """Those of ``ids`` that already have a ``source`` prediction of ``task`` by ``run_ref``."""
+    return set(conn.execute(sa.text("SELECT post_id FROM predictions WHERE task = :task AND source = :source"
+                                    " AND run_ref = :run_ref AND post_id = ANY(:ids)"),
+                            {"task": task, "source": source, "run_ref": run_ref, "ids": list(ids)}).scalars())
