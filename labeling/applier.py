@@ -21,7 +21,7 @@ from datasets.errors import GoldloopError
 from labeling import python_lfs
 from labeling.cluster import ClusterLF
 from labeling.compiled import CompiledLF
-from labeling.fields import column_values
+from labeling.fields import SOURCE_COLUMN, column_values
 from labeling.label_matrix import ABSTAIN, majority_vote
 from labeling.reference import row_lf
 from labeling.task import Task
@@ -58,6 +58,15 @@ class TaskApplier:
             else:
                 self.python[j] = python_lfs.resolve(spec, str(task.path))
         self.fitted = not self.clusters
+
+    @property
+    def input_columns(self) -> tuple[str, ...] | None:
+        """The split columns the LFs read (with ``id``), or None when a Python LF may read any:
+        an engine that moves rows between processes sends only these."""
+        if self.python:
+            return None
+        fields = [spec.field for spec in self.task.lfs]
+        return ("id", *dict.fromkeys(SOURCE_COLUMN[f] for f in fields))
 
     def fit(self, frame: pd.DataFrame, golden: np.ndarray | None = None) -> TaskApplier:
         """Fit the cluster LFs on the LF split ``frame`` (``golden``: label index per row, -1 = none)."""

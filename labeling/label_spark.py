@@ -5,8 +5,10 @@ fit on the LF split, the label model, the combiners, the report, the store trans
 engine does the two passes over the posts:
 
 1. :meth:`SparkEngine.apply`: the version's four parquet splits are read by Spark, the task's
-   compiled LFs (the fitted applier, broadcast) run per Arrow batch (``mapInPandas``), and the
-   votes are kept on the executors' disks. Only small results reach the driver: posts and
+   compiled LFs (the fitted applier, broadcast) run per Arrow batch in a pandas UDF that gets
+   only the columns the LFs read, and the votes (with the text of the train and LF posts) are
+   written as parquet partitioned by split to a scratch directory of the workspace, the one
+   copy both passes read. Only small results reach the driver: posts and
    covered posts per split, the votes of the golden posts, and the LF+train votes the label
    model is fitted on: all of them up to :data:`FIT_SAMPLE_ROWS`, a seeded random sample of that
    many beyond (the result says so).
@@ -24,7 +26,7 @@ import os
 import pickle
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -74,7 +76,8 @@ class _Job:
 
 
 class SparkEngine:
-    """The LF votes of one version on Spark, persisted on the executors between the two passes."""
+    """The LF votes of one version on Spark, kept as parquet in a scratch directory of the
+    workspace between the two passes (partitioned by split, so a pass reads only its splits)."""
 
     def __init__(self, session: Any, applier: TaskApplier, version: int, golden: dict[str, int], progress: bool):
         self.session, self.applier, self.version, self.golden = session, applier, version, golden
@@ -87,19 +90,23 @@ class SparkEngine:
 
     def apply(self) -> AppliedVotes:
         """Apply the LFs to every split; return the counts, the golden rows and the fit rows."""
-        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
         paths = [split_path(self.version, s) for s in SPLITS]
         for split, path in zip(SPLITS, paths):
             if not path.exists():
                 raise GoldloopError(f"{path}: split {split!r} of data-set version {self.version} is missing")
-        frame = self.session.read.parquet(*map(str, paths)).select("*", F.col("_metadata.row_index").alias("_row"))
-        schema = "id string, split string, _row long, text string, " + ", ".join(f"{c} tinyint" for c in self.lfs)
+        frame = self.session.read.parquet(*map(str, paths))
+        read = self.applier.input_columns or tuple(frame.columns)
         job = _Job(self.context, self._broadcast(self.applier))
-        self.votes = frame.mapInPandas(partial(_apply_lfs, job), schema).persist(StorageLevel.DISK_ONLY)
-        covered = (F.greatest(*map(F.col, self.lfs)) if len(self.lfs) > 1 else F.col(self.lfs[0])) >= 0
+        votes = _udf(partial(_apply_lfs, job), ", ".join(f"{c} tinyint" for c in self.lfs))
+        text = F.when(F.col("split").isin(*WEAK_SPLITS), F.col("text")).alias("text")
+        applied = frame.select("id", "split", F.col("_metadata.row_index").alias("_row"), text,
+                               votes(F.struct(*read)).alias("_votes")).select("id", "split", "_row", "text", "_votes.*")
         with spark.progress(self.session, "LFs", "task", self.progress):
+            applied.write.partitionBy("split").parquet(str(self.scratch / "votes"))
+            self.votes = self.session.read.parquet(str(self.scratch / "votes"))
+            covered = (F.greatest(*map(F.col, self.lfs)) if len(self.lfs) > 1 else F.col(self.lfs[0])) >= 0
             stats = {row["split"]: row for row in self.votes.groupBy("split").agg(
                 F.count("*").alias("n"), F.sum(covered.cast("long")).alias("covered")).collect()}
             counts = {s: int(stats[s]["n"]) if s in stats else 0 for s in SPLITS}
@@ -136,22 +143,22 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         probs = [f"prob_{label}" for label in task.labels]
-        schema = ("id string, split string, text string, " + ", ".join(f"`{p}` double" for p in probs)
-                  + ", label string, covered boolean, " + ", ".join(f"{c} tinyint" for c in self.lfs))
         job = _Job(self.context, self._broadcast(predict), tuple(task.labels), seed)
-        score = partial(_score, job, self.lfs)
+        score = _udf(partial(_score, job, self.lfs), ", ".join(f"`{p}` double" for p in probs) + ", label string")
+        scored = self.votes.select("*", score(F.struct("id", *self.lfs)).alias("_score"))
+        covered = ((F.greatest(*map(F.col, self.lfs)) if len(self.lfs) > 1 else F.col(self.lfs[0])) >= 0)
         tmp_paths: dict[str, Path] = {}
         try:
             with spark.progress(self.session, "weak labels", "task", self.progress):
                 for split in WEAK_SPLITS:
                     target = weak_path(self.version, task.name, split)
                     tmp_paths[split] = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-                    scored = self.votes.filter(F.col("split") == split).mapInPandas(score, schema)
-                    (scored.select("id", "text", *[F.col(f"`{p}`").cast("float").alias(p) for p in probs], "label",
-                                   "covered").write.mode("overwrite").option("compression", "zstd")
-                     .parquet(str(tmp_paths[split])))
+                    (scored.filter(F.col("split") == split)
+                     .select("id", "text", *[F.col(f"_score.`{p}`").cast("float").alias(p) for p in probs],
+                             "_score.label", covered.alias("covered"))
+                     .write.mode("overwrite").option("compression", "zstd").parquet(str(tmp_paths[split])))
                 record = self.scratch / "record"
-                (self.votes.mapInPandas(score, schema).select("id", *self.lfs, *[f"`{p}`" for p in probs])
+                (scored.select("id", *self.lfs, *[F.col(f"_score.`{p}`").alias(p) for p in probs])
                  .write.mode("overwrite").parquet(str(record)))
         except BaseException:
             remove_outputs(tmp_paths)
@@ -168,9 +175,7 @@ class SparkEngine:
         return shared
 
     def close(self) -> None:
-        """Drop the persisted votes, the broadcasts and the scratch files."""
-        if self.votes is not None:
-            self.votes.unpersist()
+        """Drop the broadcasts and the scratch files."""
         for shared in self._broadcasts:
             shared.destroy()
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -180,35 +185,35 @@ def _shared(job: _Job) -> Any:
     return pickle.loads(job.shared.value)
 
 
+def _udf(function: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]], fields: str) -> Any:
+    """``function`` as an iterator pandas UDF taking one struct column and returning a struct of
+    ``fields``: only the columns it reads go to Python, and only its results come back."""
+    from pyspark.sql.functions import pandas_udf
+
+    def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:  # the hints make it an iterator UDF
+        return function(frames)
+
+    return pandas_udf(batches, f"struct<{fields}>")
+
+
 def _apply_lfs(job: _Job, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """A task of the first pass: the votes of each Arrow batch (text kept for the weak splits only)."""
+    """The votes of each Arrow batch of the posts' columns the LFs read."""
     job.context.enter()
     applier: TaskApplier = _shared(job)
     for frame in frames:
-        L = applier.apply(frame)
-        out = pd.DataFrame({"id": frame["id"], "split": frame["split"], "_row": frame["_row"],
-                            "text": frame["text"].where(frame["split"].isin(WEAK_SPLITS), None)})
-        for j in range(L.shape[1]):
-            out[f"lf_{j}"] = L[:, j]
-        yield out
+        yield pd.DataFrame(applier.apply(frame), columns=[f"lf_{j}" for j in range(len(applier.names))])
 
 
 def _score(job: _Job, lfs: list[str], frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """A task of the second pass: class probabilities, hard label and covered flag of each batch."""
+    """Class probabilities and hard label of each batch of ids and votes."""
     job.context.enter()
     predict = _shared(job)
     k = len(job.labels)
     for frame in frames:
-        L = frame[lfs].to_numpy(dtype=np.int8)
-        probs = combiners.predict_all(predict, L, k)
+        probs = combiners.predict_all(predict, frame[lfs].to_numpy(dtype=np.int8), k)
         hard = analysis.hard_labels_keyed(probs, frame["id"].tolist(), job.seed)
-        out = frame[["id", "split", "text"]].copy()
-        for c, label in enumerate(job.labels):
-            out[f"prob_{label}"] = probs[:, c].astype(np.float64)
+        out = pd.DataFrame(probs.astype(np.float64), columns=[f"prob_{label}" for label in job.labels])
         out["label"] = np.array(job.labels, dtype=object)[hard] if len(frame) else pd.Series([], dtype=object)
-        out["covered"] = (L >= 0).any(axis=1)
-        for column in lfs:
-            out[column] = frame[column]
         yield out
 
 

@@ -65,11 +65,14 @@ def test_fields_select_what_the_lf_reads(tmp_path: Path) -> None:
         "source_app": ["IFTTT", "Twitter for iPhone", None]})
     L = app.apply(frame)
     assert L.tolist() == [[1, 1, 1, 1, 1], [-1, -1, -1, -1, -1], [-1, -1, -1, -1, -1]]
+    assert app.input_columns == ("id", "hashtags", "urls", "author", "source_app", "text")
+    np.testing.assert_array_equal(app.apply(frame[list(app.input_columns)]), L)  # what the Spark engine sends
 
 
 def test_python_lf_runs_through_snorkel_and_bad_votes_are_reported(tmp_path: Path) -> None:
     app = applier(tmp_path, '[[lfs]]\nname = "short"\nkind = "python"\nref = "labeling.lfs.common:short_text_is_0"\n')
     assert votes(app, ["too short", "this one has more than five words in it"]) == [0, -1]
+    assert app.input_columns is None  # a python LF may read any column
     with pytest.raises(GoldloopError, match="LF 'bad': cannot import module 'no_such_module'"):
         applier(tmp_path, '[[lfs]]\nname = "bad"\nkind = "python"\nref = "no_such_module:f"\n')
     app = applier(tmp_path, '[[lfs]]\nname = "bad"\nkind = "python"\nref = "builtins:len"\n')
