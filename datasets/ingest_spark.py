@@ -59,15 +59,15 @@ def load(master: str, sources: Sequence[readers.Source], batch_id: int, rejects:
         context = session.sparkContext
         try:
             with spark.progress(session, "ingest", "part", progress):
-                plan = _numbered(context, plan)
+                plan = numbered_parts(context, plan)
                 tasks = [(index, source, part) for index, (source, part) in enumerate(plan)]
                 totals = spark.collect(context.parallelize(tasks, len(tasks)).map(partial(_load_part, job)))
         finally:
-            _merge_rejects(rejects, rejects_dir, len(plan))
+            merge_rejects(rejects, rejects_dir, len(plan))
     return sum(totals, LoadTotals())
 
 
-def _numbered(context, plan: list[tuple[readers.Source, readers.Part]]) -> list[tuple[readers.Source, readers.Part]]:
+def numbered_parts(context, plan: list[tuple[readers.Source, readers.Part]]) -> list[tuple[readers.Source, readers.Part]]:
     """``plan`` with the first line number of every part of a byte-split file (counted by Spark tasks)."""
     split = [k for k, (source, _) in enumerate(plan) if source.splittable() and
              sum(1 for other, _ in plan if other is source) > 1]
@@ -103,7 +103,7 @@ def _load_part(job: _Job, task: tuple[int, readers.Source, readers.Part]) -> Loa
     return load.result()
 
 
-def _merge_rejects(rejects: RejectsFile, rejects_dir: Path, parts: int) -> None:
+def merge_rejects(rejects: RejectsFile, rejects_dir: Path, parts: int) -> None:
     """Append the parts' rejects to the rejects file in part order, then remove them."""
     for index in range(parts):
         path = rejects_dir / f"part-{index:06d}.jsonl"

@@ -176,11 +176,11 @@ def classify_files(master: str, model: ProductionModel, inputs: Inputs, parts: P
         context = session.sparkContext
         try:
             with spark.progress(session, "classify", "part", progress):
-                plan = ingest_spark._numbered(context, plan)
+                plan = ingest_spark.numbered_parts(context, plan)
                 tasks = [(index, source, part) for index, (source, part) in enumerate(plan)]
                 totals = spark.collect(context.parallelize(tasks, len(tasks)).map(partial(_classify_part, job)))
         finally:
-            ingest_spark._merge_rejects(rejects, rejects_dir, len(plan))
+            ingest_spark.merge_rejects(rejects, rejects_dir, len(plan))
     classified, skipped, rejected = (sum(column) for column in zip(*totals))
     return classified, skipped, rejected
 
