@@ -9,8 +9,9 @@ process seen, at its last sample) per million posts, and peak RSS per process ki
 
 Label: ``labeling.synthetic.posts`` as the four splits of one version (10% test, 10% dev, 20% LF,
 60% train), a 20-LF keyword/regex task; measured is the engines' own work: apply the LFs, fit
-the label model, write the weak labels (``LocalEngine`` / ``SparkEngine``; the store transaction,
-the same code for both, is left out). Ingest: Twitter v1.1 statuses (``datasets.ingest_synth``)
+the label model, write the weak labels and produce every post's votes and probabilities for the
+store (``LocalEngine`` / ``SparkEngine``; the store transaction itself, the same code for both, is
+left out). Ingest: Twitter v1.1 statuses (``datasets.ingest_synth``)
 as uncompressed JSON lines into an empty embedded PostgreSQL, then a re-run (nothing inserted).
 """
 from __future__ import annotations
@@ -102,8 +103,9 @@ def child_label(engine_name: str, master: str, home: Path, task_path: Path) -> d
         targets = combiners.choose_weak_targets(model, np.zeros((0, 20), np.int8), np.zeros(0, np.int64),
                                                 list(task.labels), 0)
         tmp, batches = engine.write(task, targets.predict_proba, 0)
+        recorded = sum(len(ids) for ids, _, _ in batches)  # what the store transaction would be given
         remove_outputs(tmp)
-    return {"seconds": round(time.perf_counter() - started, 2), "posts": sum(applied.counts.values()),
+    return {"seconds": round(time.perf_counter() - started, 2), "posts": sum(applied.counts.values()), "recorded": recorded,
             "fit_rows": len(applied.L_fit), "fit_total": applied.fit_total}
 
 

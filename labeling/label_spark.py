@@ -138,14 +138,13 @@ class SparkEngine:
                 for s, part in ((s, frame[frame["split"] == s]) for s in SPLITS)}
 
     def write(self, task: Task, predict: combiners.ProbaFn, seed: int) -> tuple[dict[str, Path], Iterator[RecordBatch]]:
-        """Write the weak labels of ``WEAK_SPLITS`` (directories of parts, under temporary names)
-        and the votes and probabilities to record; return those directories and the record batches."""
+        """Write the weak labels of ``WEAK_SPLITS`` (directories of parts, under temporary names);
+        return those directories and the batches to record, read from the votes of the first pass."""
         from pyspark.sql import functions as F
 
         probs = [f"prob_{label}" for label in task.labels]
         job = _Job(self.context, self._broadcast(predict), tuple(task.labels), seed)
-        score = _udf(partial(_score, job, self.lfs), ", ".join(f"`{p}` double" for p in probs) + ", label string")
-        scored = self.votes.select("*", score(F.struct("id", *self.lfs)).alias("_score"))
+        score = _udf(partial(_score, job, self.lfs), ", ".join(f"`{p}` float" for p in probs) + ", label string")
         covered = ((F.greatest(*map(F.col, self.lfs)) if len(self.lfs) > 1 else F.col(self.lfs[0])) >= 0)
         tmp_paths: dict[str, Path] = {}
         try:
@@ -153,17 +152,14 @@ class SparkEngine:
                 for split in WEAK_SPLITS:
                     target = weak_path(self.version, task.name, split)
                     tmp_paths[split] = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-                    (scored.filter(F.col("split") == split)
-                     .select("id", "text", *[F.col(f"_score.`{p}`").cast("float").alias(p) for p in probs],
-                             "_score.label", covered.alias("covered"))
+                    (self.votes.filter(F.col("split") == split)
+                     .select("id", "text", score(F.struct("id", *self.lfs)).alias("_score"), covered.alias("covered"))
+                     .select("id", "text", *[f"_score.`{p}`" for p in probs], "_score.label", "covered")
                      .write.mode("overwrite").option("compression", "zstd").parquet(str(tmp_paths[split])))
-                record = self.scratch / "record"
-                (scored.select("id", *self.lfs, *[F.col(f"_score.`{p}`").alias(p) for p in probs])
-                 .write.mode("overwrite").parquet(str(record)))
         except BaseException:
             remove_outputs(tmp_paths)
             raise
-        return tmp_paths, _record_batches(record, self.lfs, probs)
+        return tmp_paths, _record_batches(self.scratch / "votes", self.lfs, predict, len(task.labels))
 
     def _broadcast(self, value: Any) -> Any:
         """``value`` sent once to every executor; by cloudpickle, which also takes the combiners'
@@ -212,15 +208,16 @@ def _score(job: _Job, lfs: list[str], frames: Iterator[pd.DataFrame]) -> Iterato
     for frame in frames:
         probs = combiners.predict_all(predict, frame[lfs].to_numpy(dtype=np.int8), k)
         hard = analysis.hard_labels_keyed(probs, frame["id"].tolist(), job.seed)
-        out = pd.DataFrame(probs.astype(np.float64), columns=[f"prob_{label}" for label in job.labels])
+        out = pd.DataFrame(probs.astype(np.float32), columns=[f"prob_{label}" for label in job.labels])
         out["label"] = np.array(job.labels, dtype=object)[hard] if len(frame) else pd.Series([], dtype=object)
         yield out
 
 
-def _record_batches(directory: Path, lfs: list[str], probs: list[str]) -> Iterator[RecordBatch]:
-    """The parts written for the store, one batch of rows at a time."""
-    for part in sorted(directory.glob("part-*.parquet")):
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=_RECORD_BATCH_ROWS):
-            frame = batch.to_pandas()
-            yield (frame["id"].tolist(), frame[lfs].to_numpy(dtype=np.int8),
-                   frame[probs].to_numpy(dtype=np.float64))
+def _record_batches(votes: Path, lfs: list[str], predict: combiners.ProbaFn, k: int) -> Iterator[RecordBatch]:
+    """Every post's id, votes and class probabilities, one batch of the first pass's parts at a
+    time: the driver computes the probabilities as it records them (the store transaction is
+    the driver's anyway), so no second Spark pass over all the posts is needed."""
+    for part in sorted(votes.glob("split=*/part-*.parquet")):
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=_RECORD_BATCH_ROWS, columns=["id", *lfs]):
+            L = np.column_stack([batch.column(c).to_numpy(zero_copy_only=False) for c in lfs]).astype(np.int8)
+            yield batch.column("id").to_pylist(), L, combiners.predict_all(predict, L, k)
