@@ -11,7 +11,7 @@ Label: ``labeling.synthetic.posts`` as the four splits of one version (10% test,
 60% train), a 20-LF keyword/regex task; measured is the engines' own work: apply the LFs, fit
 the label model, write the weak labels and produce every post's votes and probabilities for the
 store (``LocalEngine`` / ``SparkEngine``; the store transaction itself, the same code for both, is
-left out). Ingest: Twitter v1.1 statuses (``datasets.ingest_synth``)
+timed apart with ``--record-rows``). Ingest: Twitter v1.1 statuses (``datasets.ingest_synth``)
 as uncompressed JSON lines into an empty embedded PostgreSQL, then a re-run (nothing inserted).
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -156,11 +158,13 @@ def _measure(args: list[str], env: dict[str, str], pg_pid: int | None = None) ->
 
 
 def _tree_cpu(proc: psutil.Process) -> float:
+    """CPU seconds of ``proc``, its live descendants and the children it has reaped (PostgreSQL
+    backends of connections already closed, as each Spark task's are)."""
     total = 0.0
     for p in [proc, *proc.children(recursive=True)]:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            total += t.user + t.system + t.children_user + t.children_system
         except psutil.Error:
             pass
     return total
@@ -171,6 +175,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--label-sizes", default="100000,1000000")
     p.add_argument("--ingest-rows", type=int, default=200_000)
+    p.add_argument("--record-rows", type=int, default=0, help="also time the label run's store transaction")
     p.add_argument("--master", default="local[2]")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -198,41 +203,79 @@ def main() -> None:
                                 cpu_s_per_million=round(measured["cpu_s_total"] / rows * 1e6, 1))
                 report["label"].append(measured)
                 print(json.dumps(measured), file=sys.stderr)
-        if args.ingest_rows:
-            report["ingest"] = _bench_ingest(tmp_path, args.ingest_rows)
+        if args.ingest_rows or args.record_rows:
+            with _embedded_postgres(tmp_path) as (env, pg_pid):
+                if args.ingest_rows:
+                    report["ingest"] = _bench_ingest(tmp_path, args.ingest_rows, env, pg_pid)
+                if args.record_rows:
+                    report["record"] = _bench_record(task, args.record_rows, pg_pid)
+                    print(json.dumps(report["record"]), file=sys.stderr)
     report["machine"]["load_avg_at_end"] = os.getloadavg()
     print(json.dumps(report, indent=None if args.json else 2))
 
 
-def _bench_ingest(tmp_path: Path, rows: int) -> list[dict]:
-    from datasets import ingest_synth
-    from datasets.store import db, posts, sql
+@contextmanager
+def _embedded_postgres(tmp_path: Path) -> Iterator[tuple[dict[str, str], int]]:
+    """A private embedded PostgreSQL: the children's environment and the postmaster's pid."""
+    from datasets.store import db
 
-    path = tmp_path / "statuses.jsonl"
-    with open(path, "w", encoding="utf-8") as out:
-        for i in range(rows):
-            out.write(json.dumps(ingest_synth.status(i)) + "\n")
-    home = tmp_path / "ingest-home"
+    home = tmp_path / "db-home"
     os.environ["GOLDLOOP_HOME"] = str(home)
     os.environ.pop("DATABASE_URL", None)
     server = db.embedded_server(keep_running=True)
     url = db.database_url()
     env = {**os.environ, "GOLDLOOP_HOME": str(home), "DATABASE_URL": url.replace("postgresql+psycopg2", "postgresql")}
-    pg_pid = int((Path(server.pgdata) / "postmaster.pid").read_text().split()[0])
-    results = []
     try:
-        for engine_name in ("default", "spark"):
-            with sql.transaction() as conn:
-                posts.clear(conn)
-            measured = _measure(["ingest", engine_name, str(path)], env, pg_pid)
-            measured.update(engine=engine_name, rows=rows, file_mb=round(path.stat().st_size / 2**20),
-                            cpu_s_per_million=round(measured["cpu_s_total"] / rows * 1e6, 1))
-            results.append(measured)
-            print(json.dumps(measured), file=sys.stderr)
+        yield env, int((Path(server.pgdata) / "postmaster.pid").read_text().split()[0])
     finally:
         db.reset_engines()
         server.cleanup()
+
+
+def _bench_ingest(tmp_path: Path, rows: int, env: dict[str, str], pg_pid: int) -> list[dict]:
+    from datasets import ingest_synth
+    from datasets.store import posts, sql
+
+    path = tmp_path / "statuses.jsonl"
+    with open(path, "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(ingest_synth.status(i)) + "\n" for i in range(rows))
+    results = []
+    for engine_name in ("default", "spark"):
+        with sql.transaction() as conn:
+            posts.clear(conn)
+        measured = _measure(["ingest", engine_name, str(path)], env, pg_pid)
+        measured.update(engine=engine_name, rows=rows, file_mb=round(path.stat().st_size / 2**20),
+                        cpu_s_per_million=round(measured["cpu_s_total"] / rows * 1e6, 1))
+        results.append(measured)
+        print(json.dumps(measured), file=sys.stderr)
     return results
+
+
+def _bench_record(task_path: Path, rows: int, pg_pid: int) -> dict:
+    """The label step's serial part, the same for both engines: ``labeling.label.record_run``
+    storing ``rows`` posts' votes (20 LFs, a third of the posts covered) and label-model
+    predictions in one transaction from the driver."""
+    import numpy as np
+
+    from labeling.label import record_run
+    from labeling.task import load_task
+
+    task = load_task(task_path)
+    rng = np.random.default_rng(0)
+
+    def batches() -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
+        for start in range(0, rows, 100_000):
+            n = min(100_000, rows - start)
+            L = np.where(rng.random((n, 20)) < 0.02, rng.integers(0, 2, (n, 20)), -1).astype(np.int8)
+            p = rng.random(n)
+            yield [f"r{start + i}" for i in range(n)], L, np.column_stack([p, 1 - p])
+
+    pg = psutil.Process(pg_pid)
+    pg_start, cpu_start, started = _tree_cpu(pg), time.process_time(), time.perf_counter()
+    record_run(task, 1, {}, {}, batches())
+    seconds = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
+            "driver_cpu_s": round(time.process_time() - cpu_start, 1), "postgres_cpu_s": round(_tree_cpu(pg) - pg_start, 1)}
 
 
 if __name__ == "__main__":

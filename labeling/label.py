@@ -204,7 +204,7 @@ def _write_weak(task: Task, version: int, split: str, probs: np.ndarray, covered
     return tmp
 
 
-def _record(task: Task, version: int, summary: dict[str, Any], params: dict[str, Any],
+def record_run(task: Task, version: int, summary: dict[str, Any], params: dict[str, Any],
             batches: Iterable[RecordBatch]) -> int:
     """In one transaction: the LF run, every post's votes, and the weak targets as the task's
     ``label_model`` predictions on the version, for covered posts only (a post no LF voted on gets
@@ -310,7 +310,7 @@ def run_label(task_path: Path | str | None = None, version: int | None = None, *
         params.update(engine="default" if master is None else "spark", master=master)
         tmp_paths, batches = engine.write(task, targets.predict_proba, params["seed"])
         try:
-            run_id = _record(task, version, summary, {**params, "chunk_rows": chunk_rows, "clusters": clusters},
+            run_id = record_run(task, version, summary, {**params, "chunk_rows": chunk_rows, "clusters": clusters},
                              batches)
         except BaseException:
             remove_outputs(tmp_paths)
