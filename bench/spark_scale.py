@@ -257,10 +257,16 @@ def _bench_record(task_path: Path, rows: int, pg_pid: int) -> dict:
     predictions in one transaction from the driver."""
     import numpy as np
 
+    from datasets.store import posts, sql, versions
     from labeling.label import record_run
     from labeling.task import load_task
 
     task = load_task(task_path)
+    with sql.transaction() as conn:  # the posts and the version the votes refer to
+        posts.clear(conn)
+        posts.add_bare(conn, ((f"r{i}", "x") for i in range(rows)))
+        version = versions.reserve(conn)
+        versions.create(conn, version, seed=0)
     rng = np.random.default_rng(0)
 
     def batches() -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
@@ -272,7 +278,7 @@ def _bench_record(task_path: Path, rows: int, pg_pid: int) -> dict:
 
     pg = psutil.Process(pg_pid)
     pg_start, cpu_start, started = _tree_cpu(pg), time.process_time(), time.perf_counter()
-    record_run(task, 1, {}, {}, batches())
+    record_run(task, version, {}, {}, batches())
     seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
             "driver_cpu_s": round(time.process_time() - cpu_start, 1), "postgres_cpu_s": round(_tree_cpu(pg) - pg_start, 1)}
