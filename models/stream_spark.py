@@ -93,9 +93,7 @@ class _FileBatch(posts.IngestBatch):
     def store(self) -> tuple[Connection, int]:
         """Insert the rows in a transaction left open on the returned connection; returns it and
         the number of posts inserted (the caller adds its work, then commits)."""
-        self._conn.begin()
-        inserted, _ = self._load(self.rows, self.read, self.rejected)
-        return self._conn, inserted
+        return self.write_open(self.rows, self.read, self.rejected)
 
 
 def _file_task(job: _Job, name: str) -> tuple[Pulled, int]:

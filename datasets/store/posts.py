@@ -197,6 +197,15 @@ class IngestBatch:
         second = self.write(rows[half:], 0, 0)
         return first[0] + second[0], first[1] + second[1], first[2] + second[2]
 
+    def write_open(self, rows: list[Staged], read: int, rejected: int) -> tuple[Connection, int]:
+        """Load ``rows`` in a transaction left open on the batch's connection, for a caller that
+        stores what it derives from them in the same transaction (the Spark stream: a file's
+        posts and their predictions commit together). Returns the connection, to commit, and
+        the number of posts inserted. Unlike :meth:`write`, a row PostgreSQL refuses fails the
+        whole transaction."""
+        self._conn.begin()
+        return self._conn, self._load(rows, read, rejected)[0]
+
     def _load(self, rows: list[Staged], read: int, rejected: int) -> tuple[int, int]:
         inserted = 0
         if rows:
