@@ -3,10 +3,11 @@
 The query streams the *names* of the files dropped (the ``binaryFile`` source with only its
 ``path`` column selected, so Spark never reads their content; at most ``--max-files`` new files
 per micro-batch). For each micro-batch, ``foreachBatch`` on the driver fixes the production run
-(a promotion is picked up at the next micro-batch) and gives every file to one Spark task. The
-task reads the file with the default engine's reader and record mapping
-(:func:`datasets.ingest.read_source`: the same posts, and rejects with file and line in
-``DIR/rejected/``), then in ONE PostgreSQL transaction: inserts the posts (``ON CONFLICT (id) DO
+(a promotion is picked up at the next micro-batch) and shares the files out among at most one
+Spark task per core (a task's own cost, ~0.1-0.3 s with TensorFlow loaded in the Python worker,
+is more than a small file's). For each file, the task reads it with the default engine's
+reader and record mapping (:func:`datasets.ingest.read_source`: the same posts, and rejects
+with file and line in ``DIR/rejected/``), then in ONE PostgreSQL transaction: inserts the posts (``ON CONFLICT (id) DO
 NOTHING``, the file's own ``ingest_batches`` row, links recorded), classifies the posts it
 inserted with the production model (:func:`models.spark_model.executor_model`, loaded once per
 Python worker), stores their predictions and links, removes them from the task's inbox (the
@@ -172,8 +173,8 @@ class SparkStream:
         return event.run_id
 
     def batch(self, frame: DataFrame, batch_id: int) -> None:
-        """``foreachBatch``: the micro-batch's files, one Spark task each, with the production run
-        of this moment; an error is kept for :meth:`run` to raise as itself."""
+        """``foreachBatch``: the micro-batch's files, shared among the cores' tasks, with the
+        production run of this moment; an error is kept for :meth:`run` to raise as itself."""
         self._in_batch.set()
         try:
             names = sorted({path.name for path in map(_local_path, (row.path for row in frame.select("path").collect()))
@@ -186,7 +187,8 @@ class SparkStream:
             job = _Job(ModelRef(self._context, str(self.task.path), self.task.sha256, run_id), self.task.name,
                        str(self.checkpoint), batch_id, str(self.drop_dir))
             context = frame.sparkSession.sparkContext
-            for pulled, classified in spark.collect(context.parallelize(names, len(names)).map(partial(_file_task, job))):
+            tasks = min(len(names), context.defaultParallelism)  # a task costs ~0.1-0.3 s; a small file less
+            for pulled, classified in spark.collect(context.parallelize(names, tasks).map(partial(_file_task, job))):
                 self.pulled += pulled
                 self.classified += classified
                 if self._bar is not None:
