@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="--engine spark: the query's checkpoint directory, one per drop directory "
                         "(default $GOLDLOOP_HOME/streams/<task>/checkpoint)")
     p.add_argument("--max-files", type=int, metavar="N",
-                   help="--engine spark: new files per micro-batch, one Spark task each (default 16)")
+                   help="--engine spark: new files per micro-batch (default 16)")
     args = p.parse_args(argv)
     master = spark.engine_of(args)
     _check_engine_options(args, master)
