@@ -1,0 +1,108 @@
+"""What a strategy's picks are, and how model selection's CV judges the candidates on them.
+
+    GOLDLOOP_HOME=<workspace of an acceptance run> .venv/bin/python bench/selection_bias.py \\
+        --task TASK_FILE --gold GOLD_FILE [--labels 150] [--seed 0] [--strategies entropy,random] [--json]
+
+Run it on the workspace an acceptance script left behind (``bench/airline_simulation.sh`` with a
+WORK_DIR). For each strategy it replays the simulation (``models.simulate.simulate_run``, the same
+rounds, seed and selection) up to ``--labels`` labels and records the posts bought. Then it
+reports their class counts and, for each stage-2 way of using the LFs (``tfidf+encoder``, L2
+0.001), the CV macro-F1 selection computes over the bought labels next to the macro-F1 on the rest of
+the pool and the classes the model predicts there. Only pool labels are read (the gold file is the
+simulated annotator); the test scores the replay computes are not used. docs/benchmarks.md ("What the uncertainty picks are").
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from datasets import jsonout  # noqa: E402
+
+WAYS = [("weak", 10.0), ("weak", 100.0), ("lf_features", None), ("golden_only", None)]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True)
+    p.add_argument("--gold", required=True)
+    p.add_argument("--labels", type=int, default=150, help="labels bought before the comparison (default 150)")
+    p.add_argument("--batch", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strategies", default="entropy,random")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    import numpy as np
+    import pandas as pd
+
+    from datasets.store import versions
+    from datasets.store.db import get_engine
+    from labeling.task import load_task
+    from models import simulate
+    from models.metrics import classification_metrics
+    from models.params import active_params, train_params
+    from models.selection import Candidate
+    from models.train import fit_selected, training_set
+
+    task = load_task(args.task)
+    engine = get_engine()
+    with engine.connect() as conn:
+        version = versions.resolve(conn, None)
+    setting = simulate.prepare(engine, task, version, simulate.read_gold(args.gold, task), train_params(task),
+                               active_params(task))
+    pool_y = setting.pool["y"].to_numpy(int)
+    bought: list[int] = []
+
+    def recording_rank_pool(*a, **kw):  # the simulation's own ranking, with the posts it returns kept
+        ranked = rank_pool(*a, **kw)
+        bought.extend(ranked["post_id"].astype(int))
+        return ranked
+
+    rank_pool, simulate.rank_pool = simulate.rank_pool, recording_rank_pool
+    out: dict[str, dict] = {}
+    for strategy in args.strategies.split(","):
+        bought.clear()
+        points = simulate.simulate_run(setting, strategy, args.seed, args.labels, args.batch)
+        labeled = np.zeros(len(setting.pool), dtype=bool)
+        labeled[bought] = True
+        golden = pd.concat([setting.dev_golden[["id", "split", "y"]], setting.pool[labeled][["id", "split", "y"]]],
+                           ignore_index=True)
+        params = dataclasses.replace(setting.tparams, seed=args.seed, architecture="tfidf+encoder", l2=0.001,
+                                     select_architectures=["tfidf+encoder"], select_l2=[0.001], select_min_golden=1)
+        _, selection = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
+                                                               setting.votes))
+        cv = {row["candidate"]: row["cv_macro_f1"] for row in selection.scores if row["stage"] == 2}
+        rest = np.flatnonzero(~labeled)
+        rest_posts = setting.pool_posts.take(rest)
+        ways = {}
+        for mode, weight in WAYS:
+            candidate = Candidate("tfidf+encoder", mode, weight, 0.001)
+            fixed = dataclasses.replace(candidate.params(params), select=False)
+            clf, _ = fit_selected(task, fixed, training_set(task, fixed, setting.weak, golden, setting.dev_texts,
+                                                            setting.votes))
+            predicted = clf.predict(rest_posts)
+            ways[candidate.name] = {
+                "cv_macro_f1": cv.get(candidate.name),
+                "rest_of_pool_macro_f1": round(classification_metrics(pool_y[rest], predicted, task.labels)["macro_f1"], 3),
+                "predicted": dict(zip(task.labels, np.bincount(predicted, minlength=len(task.labels)).tolist()))}
+        out[strategy] = {"labels": int(labeled.sum()), "chosen": points[-1]["model"],
+                         "bought": dict(zip(task.labels, np.bincount(pool_y[labeled], minlength=len(task.labels)).tolist())),
+                         "pool": dict(zip(task.labels, np.bincount(pool_y, minlength=len(task.labels)).tolist())),
+                         "ways": ways}
+    if args.json:
+        print(jsonout.dumps(out, sort_keys=True))
+    else:
+        for strategy, row in out.items():
+            print(f"{strategy}: {row['labels']} labels bought {row['bought']} (pool {row['pool']}); chosen {row['chosen']}")
+            for name, way in row["ways"].items():
+                print(f"   {name:<42} CV {way['cv_macro_f1']}  rest of pool {way['rest_of_pool_macro_f1']:.3f}  "
+                      f"predicted {way['predicted']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
