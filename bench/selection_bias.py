@@ -39,21 +39,13 @@ def main() -> int:
     import numpy as np
     import pandas as pd
 
-    from datasets.store import versions
-    from datasets.store.db import get_engine
-    from labeling.task import load_task
+    from bench.selection_cv import acceptance_setting
     from models import simulate
     from models.metrics import classification_metrics
-    from models.params import active_params, train_params
     from models.selection import Candidate
     from models.train import fit_selected, training_set
 
-    task = load_task(args.task)
-    engine = get_engine()
-    with engine.connect() as conn:
-        version = versions.resolve(conn, None)
-    setting = simulate.prepare(engine, task, version, simulate.read_gold(args.gold, task), train_params(task),
-                               active_params(task))
+    task, setting = acceptance_setting(args.task, args.gold)
     pool_y = setting.pool["y"].to_numpy(int)
     bought: list[int] = []
 

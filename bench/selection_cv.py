@@ -16,11 +16,28 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from datasets import jsonout  # noqa: E402
+
+
+def acceptance_setting(task_path: str, gold_path: str) -> tuple[Any, Any]:
+    """The task and the simulation's setting (``models.simulate.prepare``) on the newest version of
+    the workspace an acceptance script left behind; its label run is reused, not redone."""
+    from datasets.store import versions
+    from datasets.store.db import get_engine
+    from labeling.task import load_task
+    from models.params import active_params, train_params
+    from models.simulate import prepare, read_gold
+
+    task = load_task(task_path)
+    engine = get_engine()
+    with engine.connect() as conn:
+        version = versions.resolve(conn, None)
+    return task, prepare(engine, task, version, read_gold(gold_path, task), train_params(task), active_params(task))
 
 
 def main() -> int:
@@ -33,19 +50,10 @@ def main() -> int:
     args = p.parse_args()
     import numpy as np
 
-    from datasets.store import versions
-    from datasets.store.db import get_engine
-    from labeling.task import load_task
-    from models.params import active_params, train_params
     from models.selection import select
-    from models.simulate import prepare, read_gold
     from models.train import training_set
 
-    task = load_task(args.task)
-    engine = get_engine()
-    with engine.connect() as conn:
-        version = versions.resolve(conn, None)
-    setting = prepare(engine, task, version, read_gold(args.gold, task), train_params(task), active_params(task))
+    task, setting = acceptance_setting(args.task, args.gold)
     scores: dict[str, dict[str, list[float]]] = {}
     for n in (int(x) for x in args.labels.split(",")):
         for draw in range(args.draws):
