@@ -9,7 +9,8 @@ rounds, seed and selection) up to ``--labels`` labels and records the posts boug
 reports their class counts and, for each stage-2 way of using the LFs (``tfidf+encoder``, L2
 0.001), the CV macro-F1 selection computes over the bought labels next to the macro-F1 on the rest of
 the pool and the classes the model predicts there. Only pool labels are read (the gold file is the
-simulated annotator); the test scores the replay computes are not used. docs/benchmarks.md ("What the uncertainty picks are").
+simulated annotator); the test scores the replay computes are not used. docs/benchmarks.md
+("What the uncertainty picks are").
 """
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def main() -> int:
 
     task, setting = acceptance_setting(args.task, args.gold)
     pool_y = setting.pool["y"].to_numpy(int)
+
+    def per_label(classes: np.ndarray) -> dict[str, int]:
+        return dict(zip(task.labels, np.bincount(classes, minlength=len(task.labels)).tolist()))
+
     bought: list[int] = []
 
     def recording_rank_pool(*a, **kw):  # the simulation's own ranking, with the posts it returns kept
@@ -77,19 +82,17 @@ def main() -> int:
             clf, _ = fit_selected(task, fixed, training_set(task, fixed, setting.weak, golden, setting.dev_texts,
                                                             setting.votes))
             predicted = clf.predict(rest_posts)
-            ways[candidate.name] = {
-                "cv_macro_f1": cv.get(candidate.name),
-                "rest_of_pool_macro_f1": round(classification_metrics(pool_y[rest], predicted, task.labels)["macro_f1"], 3),
-                "predicted": dict(zip(task.labels, np.bincount(predicted, minlength=len(task.labels)).tolist()))}
+            rest_f1 = classification_metrics(pool_y[rest], predicted, task.labels)["macro_f1"]
+            ways[candidate.name] = {"cv_macro_f1": cv.get(candidate.name), "rest_of_pool_macro_f1": round(rest_f1, 3),
+                                    "predicted": per_label(predicted)}
         out[strategy] = {"labels": int(labeled.sum()), "chosen": points[-1]["model"],
-                         "bought": dict(zip(task.labels, np.bincount(pool_y[labeled], minlength=len(task.labels)).tolist())),
-                         "pool": dict(zip(task.labels, np.bincount(pool_y, minlength=len(task.labels)).tolist())),
-                         "ways": ways}
+                         "bought": per_label(pool_y[labeled]), "pool": per_label(pool_y), "ways": ways}
     if args.json:
         print(jsonout.dumps(out, sort_keys=True))
     else:
         for strategy, row in out.items():
-            print(f"{strategy}: {row['labels']} labels bought {row['bought']} (pool {row['pool']}); chosen {row['chosen']}")
+            print(f"{strategy}: {row['labels']} labels bought {row['bought']} (pool {row['pool']}); "
+                  f"chosen {row['chosen']}")
             for name, way in row["ways"].items():
                 print(f"   {name:<42} CV {way['cv_macro_f1']}  rest of pool {way['rest_of_pool_macro_f1']:.3f}  "
                       f"predicted {way['predicted']}")
