@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,12 +15,13 @@ from datasets.ingest import ingest_paths
 from datasets.store import sql, stream
 from models.sources import DropDirectory
 from models.stream import Worker
-from tests.support.feeds import drop, promote, tweet
+from tests.support.feeds import drop, promote, tweet, wait_for
 from labeling.task import Task
 from tests.support.registry import Trained, train_runs
 
 STREAM = str(Path(__file__).resolve().parent.parent / "bin" / "stream.sh")
 LINKS = ["https://spam.example/win?utm_source=x", "https://news.example.org/a", "https://www.news.example.org/a#c"]
+WAIT_S = 120.0  # longest wait for the stream worker (a subprocess) to reach a state
 
 
 def _lines(start: int, n: int) -> list[str]:
@@ -43,15 +43,6 @@ def _predicted(engine, task: str) -> dict[str, tuple[str, object]]:
     return {post_id: (run_ref, created) for post_id, run_ref, created in rows}
 
 
-def _wait(condition, worker: subprocess.Popen, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if worker.poll() is not None:
-            raise AssertionError(f"the worker exited ({worker.returncode}) waiting for {what}: {worker.stderr.read()}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _start(task_path: Path, drop_dir: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([STREAM, "--task", str(task_path), "--drop-dir", str(drop_dir), "--quiet", "--json",
                              "--poll", "0.2", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -70,12 +61,12 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_classifies_nothing_twice
     trained, task, drop_dir = _promoted(engine, tmp_path, 1)
     worker = _start(task.path, drop_dir, "--batch-size", "20")
     try:
-        _wait(lambda: _scalar(engine, "SELECT count(*) FROM streams WHERE task = :t", t=task.name) == 1,
-              worker, "the stream's registration")
+        wait_for(lambda: _scalar(engine, "SELECT count(*) FROM streams WHERE task = :t", t=task.name) == 1,
+                 worker, "the stream's registration", WAIT_S)
         files, per_file = 30, 40
         for f in range(files):
             drop(drop_dir, f"feed-{f:03d}.jsonl", _lines(f * per_file, per_file))
-        _wait(lambda: len(_predicted(engine, task.name)) >= 200, worker, "predictions before the kill")
+        wait_for(lambda: len(_predicted(engine, task.name)) >= 200, worker, "predictions before the kill", WAIT_S)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
     finally:

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,13 @@ from datasets.store import sql, stream
 from models.sources import DropDirectory
 from models.stream import Worker
 from models.stream_spark import SparkStream
-from tests.support.feeds import drop, promote, tweet
+from tests.support.feeds import drop, promote, tweet, wait_for
 from tests.support.registry import train_runs
 
 STREAM = str(Path(__file__).resolve().parent.parent / "bin" / "stream.sh")
 MASTER = "local[2]"
 LINKS = ["https://spam.example/win?utm_source=x", "https://news.example.org/a"]
+WAIT_S = 300.0  # longest wait for the Spark stream (JVM start, workers importing TensorFlow)
 pytestmark = pytest.mark.spark
 
 
@@ -140,15 +140,6 @@ def _start(task_path: Path, drop_dir: Path, checkpoint: Path, *extra: str) -> su
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait(condition, worker: subprocess.Popen, what: str, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if worker.poll() is not None:
-            raise AssertionError(f"the worker exited ({worker.returncode}) waiting for {what}: {worker.stderr.read()}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def test_driver_killed_mid_stream_then_restarted_from_its_checkpoint_classifies_every_post_once(engine, tmp_path):
     trained = train_runs(engine, tmp_path, n=1)
     task = trained.world.task
@@ -161,7 +152,7 @@ def test_driver_killed_mid_stream_then_restarted_from_its_checkpoint_classifies_
     total = files * per_file
     worker = _start(task.path, drop_dir, checkpoint, "--max-files", "2", "--poll", "0.2")
     try:
-        _wait(lambda: len(_predictions(engine)) >= 3 * per_file, worker, "predictions before the kill")
+        wait_for(lambda: len(_predictions(engine)) >= 3 * per_file, worker, "predictions before the kill", WAIT_S)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
     finally:
@@ -172,8 +163,8 @@ def test_driver_killed_mid_stream_then_restarted_from_its_checkpoint_classifies_
 
     worker = _start(task.path, drop_dir, checkpoint, "--poll", "0.2")
     try:
-        _wait(lambda: len(_predictions(engine)) >= total and not list(drop_dir.glob("*.jsonl")), worker,
-              "the restart's predictions")
+        wait_for(lambda: len(_predictions(engine)) >= total and not list(drop_dir.glob("*.jsonl")), worker,
+                 "the restart's predictions", WAIT_S)
         worker.send_signal(signal.SIGTERM)
         out, err = worker.communicate(timeout=120)
     finally:

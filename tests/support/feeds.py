@@ -1,10 +1,13 @@
 """Collector files for the URL store and stream tests: Twitter v1.1 statuses with links and
-media, written as a collector would (under a temporary name, then renamed into place)."""
+media, written as a collector would (under a temporary name, then renamed into place); and the
+wait for a stream worker running in its own process."""
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import subprocess
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -41,3 +44,14 @@ def promote(engine: sa.engine.Engine, task: str, run_id: int) -> int:
         return registry.append(conn, task=task, action="promote", run_id=run_id,
                                previous_run_id=previous.run_id if previous else None, actor="test", reason="test",
                                forced=True, comparison={}).id
+
+
+def wait_for(condition: Callable[[], bool], worker: subprocess.Popen, what: str, timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail with the worker's stderr if it exits first, or
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited ({worker.returncode}) waiting for {what}: {worker.stderr.read()}")
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
