@@ -1,14 +1,15 @@
 """What a strategy's picks are, and how model selection's CV judges the candidates on them.
 
     GOLDLOOP_HOME=<workspace of an acceptance run> .venv/bin/python bench/selection_bias.py \\
-        --task TASK_FILE --gold GOLD_FILE [--labels 150] [--seed 0] [--strategies entropy,random] [--json]
+        --task TASK_FILE --gold GOLD_FILE [--labels 150[,300,...]] [--seed 0] [--strategies entropy,random] [--json]
 
 Run it on the workspace an acceptance script left behind (``bench/airline_simulation.sh`` with a
 WORK_DIR). For each strategy it replays the simulation (``models.simulate.simulate_run``, the same
-rounds, seed and selection) up to ``--labels`` labels and records the posts bought. Then it
-reports their class counts and, for each stage-2 way of using the LFs (``tfidf+encoder``, L2
-0.001), the CV macro-F1 selection computes over the bought labels next to the macro-F1 on the rest of
-the pool and the classes the model predicts there. Only pool labels are read (the gold file is the
+rounds, seed and selection) up to the largest of ``--labels`` and records the posts bought, in
+order. At each of ``--labels`` it reports the bought posts' class counts and, for each stage-2
+way of using the LFs (``tfidf+encoder``, L2 0.001; the ensemble of the single ways too), the CV
+macro-F1 selection computes over the bought labels next to the macro-F1 on the rest of the pool
+and the classes the model predicts there. Only pool labels are read (the gold file is the
 simulated annotator); the test scores the replay computes are not used. docs/benchmarks.md
 ("What the uncertainty picks are").
 """
@@ -24,14 +25,15 @@ sys.path.insert(0, str(ROOT))
 
 from datasets import jsonout  # noqa: E402
 
-WAYS = [("weak", 10.0), ("weak", 100.0), ("lf_features", None), ("golden_only", None)]
+WAYS = [("weak", 10.0), ("weak", 100.0), ("weak", 1.0), ("lf_features", None), ("golden_only", None),
+        ("ensemble", None)]
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
     p.add_argument("--gold", required=True)
-    p.add_argument("--labels", type=int, default=150, help="labels bought before the comparison (default 150)")
+    p.add_argument("--labels", default="150", help="comma-separated numbers of labels bought (default 150)")
     p.add_argument("--batch", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strategies", default="entropy,random")
@@ -59,13 +61,8 @@ def main() -> int:
         bought.extend(ranked["post_id"].astype(int))
         return ranked
 
-    rank_pool, simulate.rank_pool = simulate.rank_pool, recording_rank_pool
-    out: dict[str, dict] = {}
-    for strategy in args.strategies.split(","):
-        bought.clear()
-        points = simulate.simulate_run(setting, strategy, args.seed, args.labels, args.batch)
-        labeled = np.zeros(len(setting.pool), dtype=bool)
-        labeled[bought] = True
+    def compare(labeled: np.ndarray, chosen: str | None) -> dict:
+        """The bought labels' classes, and each way's CV score on them and macro-F1 on the rest of the pool."""
         golden = pd.concat([setting.dev_golden[["id", "split", "y"]], setting.pool[labeled][["id", "split", "y"]]],
                            ignore_index=True)
         params = dataclasses.replace(setting.tparams, seed=args.seed, architecture="tfidf+encoder", l2=0.001,
@@ -85,13 +82,25 @@ def main() -> int:
             rest_f1 = classification_metrics(pool_y[rest], predicted, task.labels)["macro_f1"]
             ways[candidate.name] = {"cv_macro_f1": cv.get(candidate.name), "rest_of_pool_macro_f1": round(rest_f1, 3),
                                     "predicted": per_label(predicted)}
-        out[strategy] = {"labels": int(labeled.sum()), "chosen": points[-1]["model"],
-                         "bought": per_label(pool_y[labeled]), "pool": per_label(pool_y), "ways": ways}
+        return {"labels": int(labeled.sum()), "chosen": chosen, "bought": per_label(pool_y[labeled]),
+                "pool": per_label(pool_y), "ways": ways}
+
+    rank_pool, simulate.rank_pool = simulate.rank_pool, recording_rank_pool
+    checkpoints = sorted(int(n) for n in args.labels.split(","))
+    out: dict[str, dict] = {}
+    for strategy in args.strategies.split(","):
+        bought.clear()
+        points = simulate.simulate_run(setting, strategy, args.seed, checkpoints[-1], args.batch)
+        chosen = {point["labels"]: point["model"] for point in points}
+        for n in checkpoints:
+            labeled = np.zeros(len(setting.pool), dtype=bool)
+            labeled[bought[:n]] = True
+            out[f"{strategy} {n}"] = compare(labeled, chosen.get(n))
     if args.json:
         print(jsonout.dumps(out, sort_keys=True))
     else:
-        for strategy, row in out.items():
-            print(f"{strategy}: {row['labels']} labels bought {row['bought']} (pool {row['pool']}); "
+        for point, row in out.items():
+            print(f"{point}: {row['labels']} labels bought {row['bought']} (pool {row['pool']}); "
                   f"chosen {row['chosen']}")
             for name, way in row["ways"].items():
                 print(f"   {name:<42} CV {way['cv_macro_f1']}  rest of pool {way['rest_of_pool_macro_f1']:.3f}  "

@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -114,6 +114,18 @@ def softmax_probs(X: sp.csr_matrix | np.ndarray, kernel: np.ndarray, bias: np.nd
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+@dataclass(frozen=True)
+class HeadRows:
+    """The rows of a shared list of posts that one softmax head is fitted on
+    (:meth:`TextClassifier.fit_average`)."""
+
+    index: np.ndarray       # positions in the posts
+    targets: np.ndarray     # (len(index), k) probabilities
+    weights: np.ndarray     # sample weights
+    golden: np.ndarray      # boolean mask of the golden rows (their total weight scales the L2 penalty)
+    lf_features: bool       # whether this head sees the LF-vote columns
+
+
 class TextClassifier:
     """Keras text classifier on posts with ``fit`` / ``predict`` / ``predict_proba``.
 
@@ -170,7 +182,40 @@ class TextClassifier:
         self.space = self._feature_space().fit(posts.texts)
         kernel, bias, self.n_iter_ = fit_softmax(self.space.transform(posts), targets, weights, self.params.l2,
                                                  scale_rows)
-        inputs, features = self.space.keras_inputs()
+        self._set_head(kernel, bias)
+
+    def fit_average(self, posts: Posts | Sequence[str], heads: Sequence[HeadRows]) -> TextClassifier:
+        """Fit one softmax head per entry of ``heads`` on its rows of ``posts`` and keep the mean
+        of their weights, i.e. the mean of their logits, as the model's one softmax layer.
+
+        All heads share one feature space fitted on every text of ``posts``; a head without LF
+        features gets zero weights on the vote columns. ``class_weight`` applies to each head's
+        rows as in :meth:`fit`. Linear architectures only.
+        """
+        if not self.linear:
+            raise ValueError("fit_average needs a linear architecture, not bilstm")
+        posts = as_posts(posts)
+        started = time.perf_counter()
+        self.space = self._feature_space().fit(posts.texts)
+        X = self.space.transform(posts)
+        text_columns = X.shape[1] - (self.n_lfs * len(self.labels) if self.space.lf_features else 0)
+        kernels, biases = [], []
+        for head in heads:
+            columns = X.shape[1] if head.lf_features else text_columns
+            weights = balanced_weights(head.targets, head.weights) if self.params.class_weight == "balanced" \
+                else head.weights
+            kernel, bias, n_iter = fit_softmax(X[head.index][:, :columns], head.targets, weights, self.params.l2,
+                                               head.golden)
+            kernels.append(np.vstack([kernel, np.zeros((X.shape[1] - columns, len(self.labels)), "float32")]))
+            biases.append(bias)
+            self.n_iter_ = max(self.n_iter_, n_iter)
+        self._set_head(np.mean(kernels, axis=0), np.mean(biases, axis=0))
+        self.epoch_seconds = [time.perf_counter() - started]
+        return self
+
+    def _set_head(self, kernel: np.ndarray, bias: np.ndarray) -> None:
+        """The Keras model: :attr:`space`'s features into one softmax layer with these weights."""
+        inputs, features = self.space.keras_inputs()  # type: ignore[union-attr]
         softmax = keras.layers.Dense(len(self.labels), activation="softmax", name="probs")
         self.model = keras.Model(inputs, softmax(features), name="goldloop_linear")
         softmax.set_weights([kernel, bias])

@@ -17,10 +17,12 @@ if TYPE_CHECKING:  # labeling.task checks these tables when it loads a task file
 
 LINEAR_ARCHITECTURES = ("tfidf", "encoder", "tfidf+encoder")
 ARCHITECTURES = (*LINEAR_ARCHITECTURES, "bilstm")
-# How weak supervision enters a model: not at all, as LF-vote input features, or as weak targets.
-WEAK_MODES = ("golden_only", "lf_features", "weak")
+# How weak supervision enters a model: not at all, as LF-vote input features, as weak targets, or
+# all of these at once, averaged (models.selection).
+WEAK_MODES = ("golden_only", "lf_features", "weak", "ensemble")
 STRATEGIES = ("entropy", "margin", "lf_conflict", "disagreement", "diverse", "random")
 STRATEGY_ALIASES = {"uncertainty": "entropy"}
+ACQUISITIONS = ("power", "top")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class TrainParams:
     encoder: str = "minilm"           # sentence encoder of the "encoder" block (models.encoder.ENCODERS)
     lf_features: bool = False         # LF votes (one-hot) as extra input features
     use_weak: bool = True             # train on weak labels too (False: golden labels only)
+    # One softmax head per single use of the LFs among select_weak_modes / select_golden_weights,
+    # their logits averaged into one head (models.selection.ensemble_members)
+    ensemble: bool = False
     max_tokens: int = 20000           # vocabulary size of the TextVectorization layer
     ngrams: int = 2                   # word n-grams of the tfidf block
     sequence_length: int = 64         # tokens per post for the bilstm architecture
@@ -74,6 +79,8 @@ class ActiveParams:
     """Active-learning settings (``[active_learning]``)."""
 
     strategy: str = "entropy"
+    acquisition: str = "power"         # "power": draw in proportion to score ** beta; "top": best scores first
+    beta: float = 1.0                  # the exponent of "power" (larger: closer to "top")
     batch_size: int = 50
     queue_size: int = 200              # items written to the queue (the batch is its head)
     pool_splits: list[str] = field(default_factory=lambda: ["lf", "train"])
@@ -111,6 +118,8 @@ def train_params(task: Task, **overrides: Any) -> TrainParams:
     params = _coerce(TrainParams, {**dataclasses.asdict(params), **overrides}, "train options")
     if params.architecture not in ARCHITECTURES:
         raise GoldloopError(f"{task.path} [train] architecture: {params.architecture!r} is not one of {ARCHITECTURES}")
+    if params.ensemble and params.architecture not in LINEAR_ARCHITECTURES:
+        raise GoldloopError(f"{task.path} [train] ensemble: needs a linear architecture {LINEAR_ARCHITECTURES}")
     if params.target_temperature <= 0:
         raise GoldloopError(f"{task.path} [train] target_temperature: must be positive")
     bad = [a for a in params.select_architectures if a not in LINEAR_ARCHITECTURES]
@@ -141,4 +150,8 @@ def active_params(task: Task, **overrides: Any) -> ActiveParams:
     params = _coerce(ActiveParams, {**dataclasses.asdict(params), **overrides}, "active-learning options")
     if params.batch_size < 1:
         raise GoldloopError(f"{where}: batch_size must be at least 1")
+    if params.acquisition not in ACQUISITIONS:
+        raise GoldloopError(f"{where}: acquisition must be one of {list(ACQUISITIONS)}, got {params.acquisition!r}")
+    if params.beta <= 0:
+        raise GoldloopError(f"{where}: beta must be above 0, got {params.beta}")
     return dataclasses.replace(params, strategy=normalize_strategy(params.strategy, f"{where} strategy"))

@@ -6,7 +6,8 @@ pool splits plus dev scores every candidate by macro-F1 on the held-out folds:
 
 * architecture: ``tfidf``, ``encoder`` (sentence embeddings), ``tfidf+encoder``;
 * weak mode: ``golden_only`` (ignore the LFs), ``lf_features`` (golden labels, LF votes as extra
-  input features), ``weak`` (weak targets plus golden labels at each of a few golden weights);
+  input features), ``weak`` (weak targets plus golden labels at each of a few golden weights),
+  ``ensemble`` (one model for each of those, their logits averaged: :func:`ensemble_members`);
 * the L2 penalty.
 
 The search runs in two stages (:func:`select`). A candidate's score is the macro-F1 of its
@@ -38,6 +39,7 @@ from models.features import FeatureSpace, Posts, join_blocks
 from models.params import TrainParams
 
 
+MIN_PROBABILITY = 1e-12        # floor before taking logs of out-of-fold probabilities
 DUPLICATE_SIMILARITY = 0.9  # TF-IDF cosine at which two golden posts count as one in CV folds
 
 
@@ -56,16 +58,49 @@ class Candidate:
         return f"{self.architecture} / {weak} / l2 {self.l2:g}"
 
     def params(self, base: TrainParams) -> TrainParams:
-        """``base`` with this candidate's settings."""
+        """``base`` with this candidate's settings (an ensemble's members: :func:`ensemble_members`)."""
         return dataclasses.replace(base, architecture=self.architecture, use_weak=self.weak_mode == "weak",
-                                   lf_features=self.weak_mode == "lf_features", l2=self.l2,
-                                   golden_weight=self.golden_weight or base.golden_weight)
+                                   lf_features=self.weak_mode == "lf_features", ensemble=self.weak_mode == "ensemble",
+                                   l2=self.l2, golden_weight=self.golden_weight or base.golden_weight)
 
 
 def task_candidate(params: TrainParams) -> Candidate:
     """The candidate the task file's settings describe."""
-    mode = "weak" if params.use_weak else ("lf_features" if params.lf_features else "golden_only")
+    if params.ensemble:
+        mode = "ensemble"
+    else:
+        mode = "weak" if params.use_weak else ("lf_features" if params.lf_features else "golden_only")
     return Candidate(params.architecture, mode, params.golden_weight if mode == "weak" else None, params.l2)
+
+
+def ensemble_members(params: TrainParams, has_votes: bool, has_weak: bool) -> list[Candidate]:
+    """The models an ensemble with ``params``' architecture and penalty averages: LF votes as
+    features, golden labels alone and weak targets at each golden weight, as far as the data
+    allows (votes, weak rows).
+
+    Each single way errs where its own assumption fails (weak targets where the LFs are wrong,
+    golden labels alone where they are few, LF-vote features where the golden labels cover other
+    posts than the pool), and cross-validation over a few hundred golden labels could not tell
+    reliably which one would fail: on the airline pool the chosen single way scored 0.03-0.10
+    macro-F1 below the best one on the rest of the pool, while the average of all five scored at
+    or above the best one at every point (docs/benchmarks.md, "An ensemble of the ways").
+    Averaging logits (a product of experts) keeps the result one softmax layer.
+    """
+    alone = Candidate(params.architecture, "golden_only", None, params.l2)
+    members = [dataclasses.replace(alone, weak_mode="lf_features")] if has_votes else []
+    members.append(alone)
+    if has_weak:
+        weights = sorted({float(w) for w in params.select_golden_weights} | {params.golden_weight}, reverse=True)
+        members += [dataclasses.replace(alone, weak_mode="weak", golden_weight=w) for w in weights]
+    return members
+
+
+def _fits(candidate: Candidate, has_votes: bool, has_weak: bool) -> bool:
+    """Whether the data has what ``candidate`` needs (weak rows, LF votes, two ways to average)."""
+    if candidate.weak_mode == "ensemble":
+        return has_votes or has_weak
+    return not ((candidate.weak_mode == "weak" and not has_weak) or
+                (candidate.weak_mode == "lf_features" and not has_votes))
 
 
 @dataclass(frozen=True)
@@ -108,7 +143,7 @@ def representations(params: TrainParams, has_votes: bool, has_weak: bool) -> lis
     model they will mostly serve kept a TF-IDF-only model, good on 100 golden labels alone and
     poor with the weak labels, from being picked on noise."""
     mode = task_candidate(params)
-    if (mode.weak_mode == "weak" and not has_weak) or (mode.weak_mode == "lf_features" and not has_votes):
+    if not _fits(mode, has_votes, has_weak):
         mode = dataclasses.replace(mode, weak_mode="golden_only", golden_weight=None)
     architectures = [a for a in _task_first(params.select_architectures, params.architecture)
                      if "encoder" not in a or encoder.available(params.encoder)]
@@ -118,18 +153,15 @@ def representations(params: TrainParams, has_votes: bool, has_weak: bool) -> lis
 
 def uses_of_weak(params: TrainParams, best: Candidate, has_votes: bool, has_weak: bool) -> list[Candidate]:
     """Stage 2, in order of preference (see :func:`select`): the stage-1 winner used the way the
-    task file says, then with LF votes as features, alone, and with weak targets at each golden
-    weight."""
-    alone = dataclasses.replace(best, weak_mode="golden_only", golden_weight=None)
-    out = []
-    if "lf_features" in params.select_weak_modes and has_votes:
-        out.append(dataclasses.replace(alone, weak_mode="lf_features"))
-    if "golden_only" in params.select_weak_modes:
-        out.append(alone)
-    if "weak" in params.select_weak_modes and has_weak:
-        weights = sorted({float(w) for w in params.select_golden_weights} | {params.golden_weight}, reverse=True)
-        out += [dataclasses.replace(alone, weak_mode="weak", golden_weight=w) for w in weights]
-    return _task_first(out, best)
+    task file says, then the ensemble, then LF votes as features, golden labels alone, and weak
+    targets at each golden weight (each when ``select_weak_modes`` lists it)."""
+    singles = ensemble_members(best.params(params), has_votes, has_weak)
+    out = [c for c in singles if c.weak_mode in params.select_weak_modes]
+    ensemble = dataclasses.replace(best, weak_mode="ensemble", golden_weight=None)
+    if "ensemble" in params.select_weak_modes and _fits(ensemble, has_votes, has_weak):
+        out.insert(0, ensemble)
+    ordered = _task_first(out, best)
+    return ordered[:1] + sorted(ordered[1:], key=lambda c: c.weak_mode != "ensemble")
 
 
 def _pick(scores: list[float], errors: list[float]) -> int:
@@ -167,13 +199,14 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     Stage 1 picks the architecture and L2 penalty, each candidate using the LFs the way the task
     file says, preferring the task file's architecture and penalty. Stage 2 compares, for that
     model, the use of the LFs the task file sets (by default weak targets, golden labels weighing
-    10 weak ones: what training uses until there are golden labels enough to choose), LF votes
-    as input features, golden labels alone, and weak targets at each golden weight, preferring
-    them in that order. Keeping the
-    task file's way unless another is clearly better stops the model from jumping to a worse
-    one on noise the moment selection starts (a 20-label YouTube model at 0.94 accuracy fell to
-    0.77 at 40 labels otherwise); LF votes as features come next because golden labels then
-    decide how much each LF's vote counts, so a bad LF costs little and a good one helps.
+    10 weak ones: what training uses until there are golden labels enough to choose), the
+    ensemble of the single ways, LF votes as input features, golden labels alone, and weak
+    targets at each golden weight, preferring them in that order. Keeping the task file's way
+    unless another is clearly better stops the model from jumping to a worse one on noise the
+    moment selection starts (a 20-label YouTube model at 0.94 accuracy fell to 0.77 at 40 labels
+    otherwise); the ensemble comes next because it does not bet on one way (see
+    :func:`ensemble_members`); of the single ways LF votes as features come first because golden
+    labels then decide how much each LF's vote counts, so a bad LF costs little and a good one helps.
     Because the penalty is per unit of golden evidence (:func:`fit_softmax`), the stage-1
     penalty carries over to stage 2.
     """
@@ -196,29 +229,39 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     folds = list(StratifiedGroupKFold(n_folds, shuffle=True, random_state=params.seed)
                  .split(data.golden_y, data.golden_y, groups))
     scores: list[dict[str, Any]] = []
-    done: dict[Candidate, tuple[float, float]] = {}  # the stage-1 winner reappears in stage 2
+    has_votes, has_weak = data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0
+    # per candidate: CV score, its standard error, out-of-fold log-probabilities (an ensemble
+    # averages its members'); the stage-1 winner reappears in stage 2
+    done: dict[Candidate, tuple[float, float, np.ndarray]] = {}
 
-    def cross_validate(candidate: Candidate) -> tuple[float, float]:
-        """Macro-F1 of the candidate's out-of-fold predictions, and its standard error over folds."""
-        predicted = np.empty_like(data.golden_y)
-        per_fold = []
-        for train, test in folds:
-            predicted[test] = _fold_predictions(candidate, features, data, params, train, test, k)
-            per_fold.append(_macro_f1(data.golden_y[test], predicted[test], k))
-        return _macro_f1(data.golden_y, predicted, k), float(np.std(per_fold) / np.sqrt(len(folds)))
+    def cross_validate(candidate: Candidate) -> tuple[float, float, np.ndarray]:
+        """Macro-F1 of the candidate's out-of-fold predictions, its standard error over folds, and
+        the out-of-fold log-probabilities."""
+        if candidate.weak_mode == "ensemble":
+            members = ensemble_members(candidate.params(params), has_votes, has_weak)
+            log_probs = np.mean([evaluated(member)[2] for member in members], axis=0)
+        else:
+            log_probs = np.empty((len(data.golden_y), k))
+            for train, test in folds:
+                log_probs[test] = _fold_log_probs(candidate, features, data, params, train, test, k)
+        predicted = log_probs.argmax(1)
+        per_fold = [_macro_f1(data.golden_y[test], predicted[test], k) for _, test in folds]
+        return _macro_f1(data.golden_y, predicted, k), float(np.std(per_fold) / np.sqrt(len(folds))), log_probs
+
+    def evaluated(candidate: Candidate) -> tuple[float, float, np.ndarray]:
+        if candidate not in done:
+            done[candidate] = cross_validate(candidate)
+        return done[candidate]
 
     def score(stage: int, options: list[Candidate]) -> tuple[list[float], list[float]]:
         """Each option's CV score and standard error, recorded in ``scores`` under ``stage``."""
         for candidate in tqdm(options, desc=f"model selection, stage {stage}", unit="candidate", disable=not progress):
-            if candidate not in done:
-                done[candidate] = cross_validate(candidate)
-            value, error = done[candidate]
+            value, error, _ = evaluated(candidate)
             scores.append({"candidate": candidate.name, "stage": stage, "architecture": candidate.architecture,
                            "weak_mode": candidate.weak_mode, "golden_weight": candidate.golden_weight,
                            "l2": candidate.l2, "cv_macro_f1": round(value, 4), "cv_se": round(error, 4)})
         return [done[c][0] for c in options], [done[c][1] for c in options]
 
-    has_votes, has_weak = data.golden.votes is not None and n_lfs > 0, len(data.weak) > 0
     first = representations(params, has_votes, has_weak)
     best = first[_pick(*score(1, first))]
     finalists = uses_of_weak(params, best, has_votes, has_weak)
@@ -268,9 +311,9 @@ def _macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
     return float(f1_score(y, predicted, labels=list(range(k)), average="macro", zero_division=0))
 
 
-def _fold_predictions(candidate: Candidate, features: _Features, data: CVData, params: TrainParams,
-                      train: np.ndarray, test: np.ndarray, k: int) -> np.ndarray:
-    """Predicted classes of the held-out golden rows ``test`` by the candidate fitted on ``train``."""
+def _fold_log_probs(candidate: Candidate, features: _Features, data: CVData, params: TrainParams,
+                    train: np.ndarray, test: np.ndarray, k: int) -> np.ndarray:
+    """Class log-probabilities of the held-out golden rows ``test`` by the candidate fitted on ``train``."""
     X = features.matrix(candidate.architecture, candidate.weak_mode == "lf_features")
     rows = train
     targets = to_targets(data.golden_y[train], k)
@@ -283,4 +326,4 @@ def _fold_predictions(candidate: Candidate, features: _Features, data: CVData, p
     if params.class_weight == "balanced":
         weights = balanced_weights(targets, weights)
     kernel, bias, _ = fit_softmax(X[rows], targets, weights, candidate.l2, scale_rows=np.arange(len(rows)) < len(train))
-    return softmax_probs(X[test], kernel, bias).argmax(1)
+    return np.log(np.maximum(softmax_probs(X[test], kernel, bias), MIN_PROBABILITY))

@@ -36,12 +36,12 @@ from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
 from models import data, tracking
-from models.classifier import TextClassifier
+from models.classifier import HeadRows, TextClassifier
 from models.cliargs import add_task_arguments
 from models.data import LFVotes
 from models.features import Posts
 from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params
-from models.selection import CVData, Selection, select
+from models.selection import CVData, Selection, ensemble_members, select
 
 MODEL_CARD = "model_card.json"
 
@@ -84,19 +84,28 @@ class TrainingSet:
     dev_y: np.ndarray
     counts: dict[str, int]
 
-    def fit_rows(self, params: TrainParams) -> tuple[Posts, np.ndarray, np.ndarray, np.ndarray]:
-        """Posts, targets, sample weights and the golden-row mask of the final fit under
-        ``params``: the golden labels cross-validation judged by (weak splits and dev; the
-        bilstm keeps dev for early stopping), plus the weak rows weighing ``1 / golden_weight``
-        of a golden label when ``use_weak``."""
+    def posts(self) -> Posts:
+        """Weak rows, golden rows and dev rows, in the order :meth:`head_rows` indexes."""
+        return Posts.concat([self.weak, self.golden, self.dev])
+
+    def head_rows(self, params: TrainParams) -> HeadRows:
+        """The rows of :meth:`posts` a model with ``params`` is fitted on: the golden labels
+        cross-validation judged by (weak splits and dev; the bilstm keeps dev for early
+        stopping), plus the weak rows weighing ``1 / golden_weight`` of a golden label when
+        ``use_weak``."""
         k = self.weak_targets.shape[1]
-        golden = [self.golden, self.dev] if params.architecture in LINEAR_ARCHITECTURES else [self.golden]
-        golden_y = np.concatenate([self.golden_y, self.dev_y][:len(golden)])
+        golden_y = np.concatenate([self.golden_y, self.dev_y] if params.architecture in LINEAR_ARCHITECTURES
+                                  else [self.golden_y])
         n_weak = len(self.weak) if params.use_weak else 0
-        posts = Posts.concat(([self.weak] if n_weak else []) + golden)
+        index = np.concatenate([np.arange(n_weak), len(self.weak) + np.arange(len(golden_y))]).astype(int)
         targets = np.vstack([self.weak_targets[:n_weak], np.eye(k, dtype="float32")[golden_y]])
         weights = np.concatenate([np.ones(n_weak), np.full(len(golden_y), params.golden_weight)])
-        return posts, targets, weights, np.arange(len(weights)) >= n_weak
+        return HeadRows(index, targets, weights, np.arange(len(weights)) >= n_weak, params.lf_features)
+
+    def fit_rows(self, params: TrainParams) -> tuple[Posts, np.ndarray, np.ndarray, np.ndarray]:
+        """Posts, targets, sample weights and the golden-row mask of the final fit under ``params``."""
+        rows = self.head_rows(params)
+        return self.posts().take(rows.index), rows.targets, rows.weights, rows.golden
 
     def cv_data(self, params: TrainParams) -> CVData:
         """Golden rows of the weak splits and dev for cross-validation, and a weighted sample of
@@ -140,13 +149,23 @@ def fit_selected(task: Task, params: TrainParams, tset: TrainingSet,
     selection = select(params, tset.cv_data(params), task.labels, n_lfs=n_lfs, progress=progress)
     chosen = selection.params
     if not chosen.use_weak and not len(tset.golden) + len(tset.dev):
-        chosen = dataclasses.replace(chosen, use_weak=True, lf_features=False)
+        chosen = dataclasses.replace(chosen, use_weak=True, lf_features=False, ensemble=False)
         selection = dataclasses.replace(selection, params=chosen, reason=selection.reason
                                         + "; no golden labels on the weak splits or dev yet, so the weak labels are used")
-    posts, targets, weights, golden_rows = tset.fit_rows(chosen)
-    validation = (tset.dev, tset.dev_y) if len(tset.dev) and chosen.architecture not in LINEAR_ARCHITECTURES else None
-    clf = TextClassifier(task.labels, chosen, n_lfs=n_lfs).fit(posts, targets, sample_weight=weights,
-                                                              scale_rows=golden_rows, validation=validation)
+    if chosen.ensemble:
+        members = [m.params(chosen) for m in ensemble_members(chosen, n_lfs > 0 and tset.golden.votes is not None,
+                                                              len(tset.weak) > 0)]
+        chosen = dataclasses.replace(chosen, use_weak=any(m.use_weak for m in members),
+                                     lf_features=any(m.lf_features for m in members))
+        selection = dataclasses.replace(selection, params=chosen)
+        clf = TextClassifier(task.labels, chosen, n_lfs=n_lfs).fit_average(tset.posts(),
+                                                                           [tset.head_rows(m) for m in members])
+    else:
+        posts, targets, weights, golden_rows = tset.fit_rows(chosen)
+        validation = (tset.dev, tset.dev_y) if len(tset.dev) and chosen.architecture not in LINEAR_ARCHITECTURES \
+            else None
+        clf = TextClassifier(task.labels, chosen, n_lfs=n_lfs).fit(posts, targets, sample_weight=weights,
+                                                                  scale_rows=golden_rows, validation=validation)
     return clf, selection
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from models.active import (ClusterHeads, ColdStart, DistinctBatch, Pool, RandomOrder, Ranking, Scores,
-                           Uncertainty, build_strategy, rank_pool)
+from models.active import (ClusterHeads, ColdStart, DistinctBatch, Pool, PowerSampling, RandomOrder, Ranking,
+                           Scores, Uncertainty, build_strategy, rank_pool)
 from models.params import STRATEGIES, ActiveParams
 from models.tagger_queues import refresh_queues
 from models.train import train
@@ -34,7 +34,7 @@ def _pool(n: int = 40) -> Pool:
 
 
 def test_uncertainty_strategies_put_the_least_confident_first():
-    params = ActiveParams(batch_size=2, queue_size=10)
+    params = ActiveParams(batch_size=2, queue_size=10, acquisition="top")
     for strategy in ("entropy", "margin"):
         ranked = rank_pool(_pool(), strategy, params, cold_start=False)
         assert ranked["post_id"].tolist()[:2] == ["q7", "q13"]
@@ -43,7 +43,7 @@ def test_uncertainty_strategies_put_the_least_confident_first():
 
 
 def test_lf_conflict_and_disagreement():
-    params = ActiveParams(queue_size=5)
+    params = ActiveParams(queue_size=5, acquisition="top")
     conflict = rank_pool(_pool(), "lf_conflict", params, cold_start=False)
     assert conflict["post_id"].iloc[0] == "q21" and "disagree" in conflict["reason"].iloc[0]
     disagreement = rank_pool(_pool(), "disagreement", params, cold_start=False)
@@ -74,7 +74,7 @@ def test_diverse_batch_takes_one_post_per_cluster():
     centers = np.repeat(np.eye(4), 10, axis=0)  # posts 0-3 share cluster 0; others spread over 4 clusters
     centers[:4] = [1, 0, 0, 0]
     embed = lambda texts: centers[[int(t.split()[1]) for t in texts]] + 0.01 * np.arange(len(texts))[:, None]
-    params = ActiveParams(batch_size=4, candidates_per_cluster=10, queue_size=8)
+    params = ActiveParams(batch_size=4, candidates_per_cluster=10, queue_size=8, acquisition="top")
     plain = rank_pool(pool, "entropy", params, cold_start=False)
     diverse = rank_pool(pool, "diverse", params, cold_start=False, embed=embed)
     assert plain["post_id"].head(4).tolist() == ["q0", "q1", "q2", "q3"]
@@ -130,10 +130,11 @@ def test_batch_skips_near_duplicates():
     features = np.eye(len(pool.ids))
     features[1] = features[0] + 0.01           # ...but q1 is a near-copy of q0
     embed = lambda texts: features[[int(t.split()[1]) for t in texts]]
-    params = ActiveParams(batch_size=3, queue_size=6)
+    params = ActiveParams(batch_size=3, queue_size=6, acquisition="top")
     ranked = rank_pool(pool, "entropy", params, cold_start=False, embed=embed)
     assert ranked["post_id"].head(3).tolist() == ["q0", "q2", "q3"] and ranked["post_id"].iloc[3] == "q1"
-    off = rank_pool(pool, "entropy", ActiveParams(batch_size=3, queue_size=6, duplicate_similarity=1.01),
+    off = rank_pool(pool, "entropy", ActiveParams(batch_size=3, queue_size=6, duplicate_similarity=1.01,
+                                                  acquisition="top"),
                     cold_start=False, embed=embed)
     assert off["post_id"].head(3).tolist() == ["q0", "q1", "q2"]
 
@@ -191,11 +192,34 @@ def test_build_strategy_composes_the_wrappers():
     params = ActiveParams()
     composed = build_strategy("uncertainty", params, cold_start=True, embed=embed)
     assert isinstance(composed, DistinctBatch) and isinstance(composed.base, ColdStart)
-    assert composed.base.base == Uncertainty("entropy")
+    assert composed.base.base == PowerSampling(Uncertainty("entropy"), beta=1.0)
     diverse = build_strategy("diverse", ActiveParams(duplicate_similarity=1.01), cold_start=False, embed=embed)
-    assert isinstance(diverse, ClusterHeads) and diverse.base == Uncertainty("entropy")
-    assert build_strategy("diverse", params, cold_start=False) == Uncertainty("entropy")  # nothing to cluster on
-    assert build_strategy("margin", params, cold_start=False) == Uncertainty("margin_sampling")
+    assert isinstance(diverse, ClusterHeads) and diverse.base == PowerSampling(Uncertainty("entropy"), beta=1.0)
+    top = ActiveParams(acquisition="top")
+    assert build_strategy("diverse", top, cold_start=False) == Uncertainty("entropy")  # nothing to cluster on
+    assert build_strategy("margin", top, cold_start=False) == Uncertainty("margin_sampling")
+
+
+def test_power_sampling_draws_in_proportion_to_the_score():
+    """Each post's chance of coming first is its score ** beta over the total; a zero score comes last."""
+    scores = np.array([4.0, 2.0, 1.0, 1.0, 0.0])
+    pool = Pool(ids=[f"q{i}" for i in range(5)], texts=[""] * 5, end_probs=np.zeros((5, 2)), label_probs=None,
+                votes=np.zeros((5, 0), dtype=np.int16), labels=LABELS)
+
+    class Fixed(Uncertainty):
+        def score(self, pool: Pool) -> Scores:
+            return Scores(scores, ["fixed"] * len(scores))
+
+    for beta in (1.0, 2.0):
+        strategy = PowerSampling(Fixed("entropy"), beta=beta)
+        rng = np.random.default_rng(0)
+        orders = np.array([strategy.rank(pool, rng).order for _ in range(4000)])
+        first = np.bincount(orders[:, 0], minlength=5) / len(orders)
+        expected = scores ** beta / (scores ** beta).sum()
+        assert np.abs(first - expected).max() < 0.03, (beta, first, expected)
+        assert (orders[:, -1] == 4).all()  # the zero score is never drawn before a positive one
+    a, b = (PowerSampling(Fixed("entropy"), 1.0).rank(pool, np.random.default_rng(7)).order for _ in range(2))
+    assert a.tolist() == b.tolist()  # a seed reproduces the draw
 
 
 def test_random_is_never_wrapped():

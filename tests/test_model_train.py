@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import tensorflow as tf
 
 from datasets.errors import GoldloopError
-from models.classifier import TextClassifier
+from models.classifier import HeadRows, TextClassifier
 from models.features import Posts
 from models.params import TrainParams
 from models.train import train_model
@@ -63,6 +63,28 @@ def test_encoder_model_with_lf_votes_trains_saves_loads_and_predicts(tmp_path: P
     inputs = again.space.keras_feed(new)
     out = served.serve({name: tf.constant(value) for name, value in inputs.items()})
     assert np.allclose(np.asarray(out), probs, atol=1e-5)
+
+
+def test_averaged_heads_are_one_softmax_layer_with_the_mean_logits(tmp_path: Path):
+    """An ensemble of ways to use the LFs is one Dense layer whose logits are the heads' mean."""
+    params = replace(TINY, lf_features=True)
+    posts = Posts(texts=["subscribe to my channel", "love this song", "check out my page", "what a great voice"] * 5,
+                  ids=[f"p{i}" for i in range(20)], votes=np.array([[1, -1], [-1, 0], [1, 0], [-1, -1]] * 5))
+    y = np.array([1, 0, 1, 0] * 5)
+    with_votes = HeadRows(np.arange(20), np.eye(2, dtype="float32")[y], np.ones(20), np.ones(20, bool), True)
+    golden_half = HeadRows(np.arange(10), np.eye(2, dtype="float32")[y[:10]], np.full(10, 3.0), np.ones(10, bool),
+                           False)
+    new = Posts(texts=["visit my channel", "beautiful song", "my voice"], votes=np.array([[1, -1], [-1, 0], [-1, 1]]))
+    single = [TextClassifier(["ham", "spam"], params, n_lfs=2).fit_average(posts, [h]).predict_proba(new)
+              for h in (with_votes, golden_half)]
+    clf = TextClassifier(["ham", "spam"], params, n_lfs=2).fit_average(posts, [with_votes, golden_half])
+    probs = clf.predict_proba(new)
+    offset = np.log(probs) - np.mean([np.log(p) for p in single], axis=0)  # the same constant across classes
+    assert np.allclose(offset, offset[:, :1], atol=1e-4) and list(probs.argmax(1)) == [1, 0, 0]
+    clf.save(tmp_path / "m")
+    assert np.allclose(TextClassifier.load(tmp_path / "m").predict_proba(new), probs, atol=1e-6)
+    with pytest.raises(ValueError, match="linear"):
+        TextClassifier(["ham", "spam"], replace(TINY, architecture="bilstm")).fit_average(posts, [with_votes])
 
 
 def test_training_texts_without_words_are_refused_clearly():

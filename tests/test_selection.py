@@ -56,6 +56,8 @@ def test_adversarial_weak_labels_lose_to_golden_labels_alone():
     assert max(v for k, v in scores.items() if "golden_only" in k) > 0.9
     assert min(v for k, v in scores.items() if "weak x1 " in k) < 0.5  # weak labels drown the golden ones
     assert selection.folds == 5 and selection.n_golden == 60
+    # with the ensemble among the candidates too (the default), averaging in adversarial heads does not pay
+    assert select(FAST, _cv_data("adversarial"), LABELS, n_lfs=0).chosen.startswith("tfidf / golden_only")
 
 
 def test_near_duplicate_golden_posts_stay_in_one_fold():
@@ -93,6 +95,31 @@ def test_training_records_the_selection_in_card_and_runs(engine, tmp_path: Path)
     with engine.connect() as conn:
         metrics = conn.execute(sa.text("SELECT metrics FROM runs WHERE id = :i"), {"i": result.run_id}).scalar()
     assert metrics["selection"]["candidates"] == card["selection"]["candidates"]
+
+
+def test_the_ensemble_competes_as_one_candidate_scored_from_its_members():
+    selection = select(FAST, _cv_data("right"), LABELS, n_lfs=0)
+    stage2 = [row for row in selection.scores if row["stage"] == 2]
+    assert [row["weak_mode"] for row in stage2[:2]] == ["weak", "ensemble"]  # the task file's way, then the ensemble
+    assert {row["weak_mode"] for row in stage2} == {"weak", "ensemble", "golden_only"}  # no LF votes: no lf_features
+    ensemble = next(row for row in stage2 if row["weak_mode"] == "ensemble")
+    assert ensemble["candidate"] == "tfidf / ensemble / l2 0.001" and ensemble["cv_macro_f1"] > 0.9
+    only = select(replace(FAST, select_weak_modes=["ensemble"]), _cv_data("right"), LABELS, n_lfs=0)
+    assert only.chosen == "tfidf / ensemble / l2 0.001" and only.params.ensemble
+
+
+def test_training_fits_the_chosen_ensemble_and_records_it(engine, tmp_path: Path):
+    world = make_world(engine, tmp_path, n=240)
+    pool = world.truth[world.truth["split"].isin(["lf", "train"])]
+    add_golden(engine, world.task, pool.groupby("label").head(25))
+    result = train_model(world.task.path, world.version, progress=False, select_architectures=["tfidf"],
+                         select_min_golden=30, select_weak_modes=["ensemble"])
+    card = json.loads((Path(result.model_path) / "model_card.json").read_text())
+    assert card["selection"]["chosen"].endswith("/ ensemble / l2 0.001")
+    # the members use weak targets and LF votes, so the saved model reads votes and counts the weak rows
+    assert card["parameters"]["ensemble"] and card["parameters"]["lf_features"] and card["parameters"]["use_weak"]
+    clf = TextClassifier.load(Path(result.model_path))
+    assert clf.space is not None and clf.space.lf_features and result.training["weak_used"] > 0
 
 
 def test_three_classes_select_and_fit_end_to_end():

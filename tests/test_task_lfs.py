@@ -87,6 +87,8 @@ def test_validation_errors_name_file_and_lf(tmp_path: Path, body: str, message: 
     ('[train]\narchitecture = "cnn"\n', r"task.toml \[train\] architecture: 'cnn' is not one of"),
     ('[active_learning]\nbatch_sise = 5\n', r"task.toml \[active_learning\]: unknown key 'batch_sise'"),
     ('[active_learning]\nstrategy = "x"\n', r"\[active_learning\] strategy: unknown strategy 'x'"),
+    ('[active_learning]\nacquisition = "best"\n', r"\[active_learning\]: acquisition must be one of \['power', 'top'\]"),
+    ('[active_learning]\nbeta = 0\n', r"\[active_learning\]: beta must be above 0"),
     (lf(name="a", kind="keyword", label="pos", terms=["x"], unles=["y"]),
      r"LF 'a' \(kind 'keyword'\): unknown key 'unles' \(did you mean 'unless'\?\)"),
     ('description = 3\n', r"task.toml: 'description' must be a string"),
