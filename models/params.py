@@ -35,8 +35,9 @@ class TrainParams:
     encoder: str = "minilm"           # sentence encoder of the "encoder" block (models.encoder.ENCODERS)
     lf_features: bool = False         # LF votes (one-hot) as extra input features
     use_weak: bool = True             # train on weak labels too (False: golden labels only)
-    # One softmax head per single use of the LFs among select_weak_modes / select_golden_weights,
-    # their logits averaged into one head (models.selection.ensemble_members)
+    # One softmax head per single use of the LFs (golden labels alone, LF votes as features, weak
+    # targets at each of select_golden_weights), their logits averaged into one head
+    # (models.selection.ensemble_members)
     ensemble: bool = False
     max_tokens: int = 20000           # vocabulary size of the TextVectorization layer
     ngrams: int = 2                   # word n-grams of the tfidf block
