@@ -83,8 +83,9 @@ def ensemble_members(params: TrainParams, has_votes: bool, has_weak: bool) -> li
     posts than the pool), and cross-validation over a few hundred golden labels could not tell
     reliably which one would fail: on the airline pool, at 100 labels, it rated LF votes as
     features best (0.83 macro-F1) where they scored 0.60 on the rest of the pool, below three
-    other ways, while the average of all five beat the best single way there at every point from
-    100 to 500 labels (docs/benchmarks.md, "an ensemble of the ways").
+    other ways, while the average of all five came within 0.002 of the best single way there or
+    beat it, at every point from 100 to 500 labels of three seeds (docs/benchmarks.md, "an
+    ensemble of the ways").
     Averaging logits (a product of experts) keeps the result one softmax layer.
     """
     alone = Candidate(params.architecture, "golden_only", None, params.l2)
