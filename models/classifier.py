@@ -68,6 +68,11 @@ def balanced_weights(targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (weights * (len(hard) / (targets.shape[1] * np.maximum(counts, 1)))[hard]).astype("float64")
 
 
+def class_weighted(params: TrainParams, targets: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``weights`` as the fit uses them: :func:`balanced_weights` under ``class_weight = "balanced"``."""
+    return balanced_weights(targets, weights) if params.class_weight == "balanced" else weights
+
+
 def fit_softmax(X: sp.csr_matrix | np.ndarray, targets: np.ndarray, weights: np.ndarray, l2: float,
                 scale_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """The softmax layer minimising ``sum(w * cross-entropy) / S + l2 * |W|^2`` on soft targets.
@@ -166,8 +171,7 @@ class TextClassifier:
         posts = as_posts(posts)
         targets = to_targets(y, len(self.labels))
         weights = np.ones(len(targets)) if sample_weight is None else np.asarray(sample_weight, "float64")
-        if self.params.class_weight == "balanced":
-            weights = balanced_weights(targets, weights)
+        weights = class_weighted(self.params, targets, weights)
         started = time.perf_counter()
         if self.linear:
             self._fit_linear(posts, targets, weights, scale_rows)
@@ -202,10 +206,9 @@ class TextClassifier:
         kernels, biases = [], []
         for head in heads:
             columns = X.shape[1] if head.lf_features else text_columns
-            weights = balanced_weights(head.targets, head.weights) if self.params.class_weight == "balanced" \
-                else head.weights
-            kernel, bias, n_iter = fit_softmax(X[head.index][:, :columns], head.targets, weights, self.params.l2,
-                                               head.golden)
+            kernel, bias, n_iter = fit_softmax(X[head.index][:, :columns], head.targets,
+                                               class_weighted(self.params, head.targets, head.weights),
+                                               self.params.l2, head.golden)
             kernels.append(np.vstack([kernel, np.zeros((X.shape[1] - columns, len(self.labels)), "float32")]))
             biases.append(bias)
             self.n_iter_ = max(self.n_iter_, n_iter)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from labeling.analysis import one_hot_votes
 from models import encoder
-from models.classifier import balanced_weights, fit_softmax, softmax_probs, to_targets
+from models.classifier import class_weighted, fit_softmax, softmax_probs, to_targets
 from models.features import FeatureSpace, Posts, join_blocks
 from models.params import TrainParams
 
@@ -325,7 +325,6 @@ def _fold_log_probs(candidate: Candidate, features: _Features, data: CVData, par
         targets = np.vstack([targets, data.weak_targets])
         weights = np.concatenate([np.full(len(train), candidate.golden_weight or 1.0),
                                   np.full(len(data.weak), data.weak_scale)])
-    if params.class_weight == "balanced":
-        weights = balanced_weights(targets, weights)
+    weights = class_weighted(params, targets, weights)
     kernel, bias, _ = fit_softmax(X[rows], targets, weights, candidate.l2, scale_rows=np.arange(len(rows)) < len(train))
     return np.log(np.maximum(softmax_probs(X[test], kernel, bias), MIN_PROBABILITY))
