@@ -69,7 +69,7 @@ def main() -> int:
                                      select_architectures=["tfidf+encoder"], select_l2=[0.001], select_min_golden=1)
         _, selection = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
                                                                setting.votes))
-        cv = {row["candidate"]: row["cv_macro_f1"] for row in selection.scores if row["stage"] == 2}
+        cv = {row["candidate"]: (row["cv_macro_f1"], row["cv_se"]) for row in selection.scores if row["stage"] == 2}
         rest = np.flatnonzero(~labeled)
         rest_posts = setting.pool_posts.take(rest)
         ways = {}
@@ -80,7 +80,8 @@ def main() -> int:
                                                             setting.votes))
             predicted = clf.predict(rest_posts)
             rest_f1 = classification_metrics(pool_y[rest], predicted, task.labels)["macro_f1"]
-            ways[candidate.name] = {"cv_macro_f1": cv.get(candidate.name), "rest_of_pool_macro_f1": round(rest_f1, 3),
+            cv_score, cv_se = cv.get(candidate.name, (None, None))
+            ways[candidate.name] = {"cv_macro_f1": cv_score, "cv_se": cv_se, "rest_of_pool_macro_f1": round(rest_f1, 3),
                                     "predicted": per_label(predicted)}
         return {"labels": int(labeled.sum()), "chosen": chosen, "bought": per_label(pool_y[labeled]),
                 "pool": per_label(pool_y), "ways": ways}
@@ -103,7 +104,7 @@ def main() -> int:
             print(f"{point}: {row['labels']} labels bought {row['bought']} (pool {row['pool']}); "
                   f"chosen {row['chosen']}")
             for name, way in row["ways"].items():
-                print(f"   {name:<42} CV {way['cv_macro_f1']}  rest of pool {way['rest_of_pool_macro_f1']:.3f}  "
+                print(f"   {name:<42} CV {way['cv_macro_f1']} +- {way['cv_se']}  rest of pool {way['rest_of_pool_macro_f1']:.3f}  "
                       f"predicted {way['predicted']}")
     return 0
 

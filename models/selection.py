@@ -11,9 +11,10 @@ pool splits plus dev scores every candidate by macro-F1 on the held-out folds:
 * the L2 penalty.
 
 The search runs in two stages (:func:`select`). A candidate's score is the macro-F1 of its
-out-of-fold predictions over all golden rows; the preferred candidate (the task file's
-settings) is kept unless another beats it by more than one standard error (:func:`_pick`). Every fit is the exact convex optimum of
-:func:`models.classifier.fit_softmax`, so the scores do not depend on a seed. Feature blocks are computed once for all rows; weak rows
+out-of-fold predictions over all golden rows. Stage 1 keeps the preferred candidate (the task
+file's settings) unless another beats it by more than one standard error (:func:`_pick`); stage 2
+keeps the ensemble unless golden labels alone beat it so (:func:`choose_use`). Every fit is the
+exact convex optimum of :func:`models.classifier.fit_softmax`, so the scores do not depend on a seed. Feature blocks are computed once for all rows; weak rows
 enter each CV fit as a fixed weighted sample with the same total weight as all of them, so the
 penalty means the same as in the final fit. With too few golden labels to decide, the task
 file's settings are used and :attr:`Selection.reason` says so.
@@ -174,6 +175,26 @@ def _pick(scores: list[float], errors: list[float]) -> int:
     return next(i for i, value in enumerate(scores) if value >= scores[best] - errors[best])
 
 
+def choose_use(options: list[Candidate], scores: list[float], errors: list[float]) -> int:
+    """Stage 2's choice among ``options`` (ordered by :func:`uses_of_weak`).
+
+    With the ensemble among them, CV decides only whether the LFs help at all: the ensemble
+    stays unless golden labels alone beat it by more than one standard error (LFs that hurt,
+    as in the adversarial case). Picking the single way with the best CV score bets on CV telling
+    the ways apart, and on a few hundred golden labels it could not: on the airline pool, every
+    time CV preferred a single way to the ensemble (by up to 0.061 macro-F1), that way scored
+    0.016-0.050 below the ensemble on the posts not yet labeled, and those switches made the
+    seeds' learning curves dip (docs/benchmarks.md, "Stage 2 keeps the ensemble"). The single
+    ways' scores are still computed and recorded: they show which use of the LFs the golden
+    labels favour. Without the ensemble, the first option within one standard error of the best.
+    """
+    modes = [c.weak_mode for c in options]
+    if "ensemble" not in modes:
+        return _pick(scores, errors)
+    hedged = [modes.index("ensemble")] + [i for i, mode in enumerate(modes) if mode == "golden_only"]
+    return hedged[_pick([scores[i] for i in hedged], [errors[i] for i in hedged])]
+
+
 def duplicate_groups(unit_rows: sp.csr_matrix, threshold: float) -> np.ndarray:
     """Group ids joining rows whose cosine similarity reaches ``threshold`` (transitively).
 
@@ -199,16 +220,17 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     """Cross-validate the candidates on ``data`` in two stages and return the best one's parameters.
 
     Stage 1 picks the architecture and L2 penalty, each candidate using the LFs the way the task
-    file says, preferring the task file's architecture and penalty. Stage 2 compares, for that
+    file says, preferring the task file's architecture and penalty. Stage 2 scores, for that
     model, the use of the LFs the task file sets (by default weak targets, golden labels weighing
     10 weak ones: what training uses until there are golden labels enough to choose), the
     ensemble of the single ways, LF votes as input features, golden labels alone, and weak
-    targets at each golden weight, preferring them in that order. Keeping the task file's way
-    unless another is clearly better stops the model from jumping to a worse one on noise the
-    moment selection starts (a 20-label YouTube model at 0.94 accuracy fell to 0.77 at 40 labels
-    otherwise); the ensemble comes next because it does not bet on one way (see
-    :func:`ensemble_members`); of the single ways LF votes as features come first because golden
-    labels then decide how much each LF's vote counts, so a bad LF costs little and a good one helps.
+    targets at each golden weight, and keeps the ensemble unless golden labels alone are clearly
+    better (:func:`choose_use`). When ``select_weak_modes`` leaves the ensemble out, the first of
+    them within one standard error of the best wins: keeping the task file's way unless another
+    is clearly better stops the model from jumping to a worse one on noise the moment selection
+    starts (a 20-label YouTube model at 0.94 accuracy fell to 0.77 at 40 labels otherwise); of
+    the other single ways LF votes as features come first because golden labels then decide how
+    much each LF's vote counts, so a bad LF costs little and a good one helps.
     Because the penalty is per unit of golden evidence (:func:`fit_softmax`), the stage-1
     penalty carries over to stage 2.
     """
@@ -270,10 +292,12 @@ def select(params: TrainParams, data: CVData, labels: list[str], *, n_lfs: int, 
     if not finalists:
         return Selection(params, fallback.name, "no candidate allowed by [train] select_weak_modes fits this data",
                          n_golden=len(data.golden_y))
-    chosen = finalists[_pick(*score(2, finalists))]
+    chosen = finalists[choose_use(finalists, *score(2, finalists))]
+    rule = ("the ensemble of the ways unless golden labels alone beat it by more than one standard error"
+            if any(c.weak_mode == "ensemble" for c in finalists) else
+            "the best, or the preferred one when within one standard error")
     return Selection(chosen.params(params), chosen.name,
-                     f"{n_folds}-fold CV over {len(data.golden_y)} golden labels: best of {len(scores)} candidates, "
-                     "or the preferred one when within one standard error",
+                     f"{n_folds}-fold CV over {len(data.golden_y)} golden labels, {len(scores)} candidates: {rule}",
                      folds=n_folds, n_golden=len(data.golden_y), scores=scores)
 
 

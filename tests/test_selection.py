@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from models.classifier import TextClassifier
 from models.features import FeatureSpace, Posts
 from models.params import TrainParams
-from models.selection import CVData, duplicate_groups, select
+from models.selection import Candidate, CVData, choose_use, duplicate_groups, select
 from models.train import train_model
 from tests.support.world import HAM, SPAM, add_golden, make_world
 
@@ -89,8 +89,12 @@ def test_training_records_the_selection_in_card_and_runs(engine, tmp_path: Path)
     card = json.loads((Path(result.model_path) / "model_card.json").read_text())
     assert card["selection"]["chosen"] == result.selection["chosen"]
     assert card["selection"]["n_golden"] == 50 and len(card["selection"]["candidates"]) >= 4
-    chosen = next(c for c in card["selection"]["candidates"] if c["candidate"] == card["selection"]["chosen"])
-    assert chosen["cv_macro_f1"] == max(c["cv_macro_f1"] for c in card["selection"]["candidates"])
+    stage2 = {c["weak_mode"]: c for c in card["selection"]["candidates"] if c["stage"] == 2}
+    chosen = next(c for c in stage2.values() if c["candidate"] == card["selection"]["chosen"])
+    # the ensemble, unless golden labels alone beat it by more than one standard error
+    alone, ensemble = stage2["golden_only"], stage2["ensemble"]
+    lfs_hurt = alone["cv_macro_f1"] > ensemble["cv_macro_f1"] + alone["cv_se"]
+    assert chosen is (alone if lfs_hurt else ensemble)
     assert card["parameters"]["architecture"] == "tfidf"
     with engine.connect() as conn:
         metrics = conn.execute(sa.text("SELECT metrics FROM runs WHERE id = :i"), {"i": result.run_id}).scalar()
@@ -106,6 +110,23 @@ def test_the_ensemble_competes_as_one_candidate_scored_from_its_members():
     assert ensemble["candidate"] == "tfidf / ensemble / l2 0.001" and ensemble["cv_macro_f1"] > 0.9
     only = select(replace(FAST, select_weak_modes=["ensemble"]), _cv_data("right"), LABELS, n_lfs=0)
     assert only.chosen == "tfidf / ensemble / l2 0.001" and only.params.ensemble
+
+
+def test_stage_two_keeps_the_ensemble_unless_golden_labels_alone_beat_it():
+    def way(mode: str, weight: float | None = None) -> Candidate:
+        return Candidate("tfidf", mode, weight, 0.001)
+
+    options = [way("weak", 10.0), way("ensemble"), way("lf_features"), way("golden_only"), way("weak", 100.0)]
+    errors = [0.02] * len(options)
+    # a single way far ahead on CV does not replace the ensemble: CV over a few golden labels misjudges them
+    assert choose_use(options, [0.70, 0.72, 0.83, 0.71, 0.75], errors) == 1
+    # golden labels alone clearly ahead: the LFs hurt, so they go
+    assert choose_use(options, [0.55, 0.60, 0.58, 0.90, 0.50], errors) == 3
+    # ... but not within the noise
+    assert choose_use(options, [0.70, 0.72, 0.70, 0.735, 0.70], errors) == 1
+    # without the ensemble among the options: the preferred option within one standard error of the best
+    assert choose_use([options[0], options[2], options[3]], [0.70, 0.83, 0.71], errors[:3]) == 1
+    assert choose_use([options[0], options[2], options[3]], [0.70, 0.71, 0.71], errors[:3]) == 0
 
 
 def test_training_fits_the_chosen_ensemble_and_records_it(engine, tmp_path: Path):
