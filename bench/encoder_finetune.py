@@ -1,0 +1,144 @@
+"""How much a fine-tuned sentence encoder would add to a linear head, on pool labels only.
+
+    GOLDLOOP_HOME=<workspace of an acceptance run> .venv/bin/python bench/encoder_finetune.py \\
+        --task TASK_FILE --gold GOLD_FILE [--labels 500] [--tune-on golden|weak] [--pairs-per-label 6] [--json]
+
+The end models of goldloop are linear heads on frozen features (TF-IDF, all-MiniLM-L6-v2
+embeddings from the workspace cache). This measures what they leave on the table: it splits the
+answerable pool in two halves, buys ``--labels`` random labels from the first (the gold file is
+the simulated annotator), fine-tunes a copy of the encoder on them the SetFit way (Tunstall et
+al. 2022: pairs of same-class and different-class posts, cosine similarity regressed on 1 / 0),
+and fits logistic regression on frozen and on fine-tuned embeddings, each alone and next to
+TF-IDF. With ``--tune-on weak`` the encoder is fine-tuned once on weak labels instead (the label
+model's most likely class of ``--weak-rows`` posts some LF voted on, as many per class as there
+are, up to a third each) and sees no golden label: what an encoder adapted once per label run,
+before any labeling, would give. It reports macro-F1 on ``--eval`` posts of the second half and the time of each step on
+this machine. No test label is read. docs/benchmarks.md ("What a fine-tuned encoder would add").
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from datasets import jsonout  # noqa: E402
+
+
+def weak_rows(setting, n_rows: int, rng):
+    """Up to ``n_rows`` / 3 covered pool rows per weak class, and every pool row's weak class."""
+    import numpy as np
+
+    from models import data
+
+    weak = setting.weak.set_index("id").reindex(setting.pool["id"])
+    classes = weak[data.prob_columns(setting.task)].to_numpy().argmax(1)
+    covered = np.flatnonzero(weak["covered"].fillna(False).to_numpy(bool))
+    per_class = [covered[classes[covered] == c] for c in range(len(setting.task.labels))]
+    picked = [rng.choice(rows, min(len(rows), n_rows // len(per_class)), replace=False) for rows in per_class]
+    return np.concatenate(picked), classes
+
+
+def contrastive_pairs(y, rows, pairs_per_label: int, rng) -> list[tuple[int, int, float]]:
+    """For each labeled row, ``pairs_per_label`` / 2 same-class and as many different-class partners."""
+    pairs = []
+    for _ in range(pairs_per_label // 2):
+        for i in rows:
+            pairs.append((i, rng.choice(rows[y[rows] == y[i]]), 1.0))
+            pairs.append((i, rng.choice(rows[y[rows] != y[i]]), 0.0))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True)
+    p.add_argument("--gold", required=True)
+    p.add_argument("--labels", type=int, default=500, help="random pool labels to learn from (default 500)")
+    p.add_argument("--tune-on", choices=["golden", "weak"], default="golden")
+    p.add_argument("--weak-rows", type=int, default=3000, help="weak-labeled posts to tune on (default 3000)")
+    p.add_argument("--pairs-per-label", type=int, default=6, help="contrastive pairs per label (default 6)")
+    p.add_argument("--eval", type=int, default=3000, help="posts of the other pool half to score on (default 3000)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    import numpy as np
+    import scipy.sparse as sp
+    import torch
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from tqdm import tqdm
+
+    from bench.selection_cv import acceptance_setting
+    from models import encoder
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    task, setting = acceptance_setting(args.task, args.gold)
+    texts, y = setting.pool["text"].tolist(), setting.pool["y"].to_numpy(int)
+    frozen = encoder.embed(setting.pool["id"].astype(str).tolist(), texts, setting.tparams.encoder)
+    rng = np.random.default_rng(args.seed)
+    halves = np.array_split(rng.permutation(len(y)), 2)
+    labeled, scored = rng.permutation(halves[0])[: args.labels], halves[1][: args.eval]
+
+    model = encoder.load(setting.tparams.encoder)  # the verified weights; fine-tuned in this process only
+    tokenizer, transformer = model.tokenizer, model[0].auto_model
+
+    def embed(batch: list[str]) -> torch.Tensor:
+        """Unit-length mean-pooled token states, as all-MiniLM-L6-v2 pools them."""
+        tokens = tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        states = transformer(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
+
+    if args.tune_on == "weak":
+        tune_rows, tune_y = weak_rows(setting, args.weak_rows, rng)
+    else:
+        tune_rows, tune_y = labeled, y
+    pairs = contrastive_pairs(tune_y, tune_rows, args.pairs_per_label, rng)
+    optimizer = torch.optim.AdamW(transformer.parameters(), lr=2e-5)
+    transformer.train()
+    started = time.perf_counter()
+    for start in tqdm(range(0, len(pairs), 16), desc="fine-tuning", unit="batch", file=sys.stderr):
+        batch = pairs[start:start + 16]
+        left, right = embed([texts[i] for i, _, _ in batch]), embed([texts[j] for _, j, _ in batch])
+        loss = ((left * right).sum(1) - torch.tensor([same for _, _, same in batch])).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    tune_s = time.perf_counter() - started
+    transformer.eval()
+    rows = np.concatenate([labeled, scored])
+    started = time.perf_counter()
+    with torch.no_grad():
+        tuned = np.vstack([embed([texts[i] for i in part]).numpy() for part in np.array_split(rows, len(rows) // 64)])
+    encode_s = time.perf_counter() - started
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(texts).transform(texts)[rows]
+    features = {"encoder (frozen)": frozen[rows], "encoder (fine-tuned)": tuned,
+                "tfidf+encoder (frozen)": sp.hstack([tfidf, sp.csr_matrix(frozen[rows])]).tocsr(),
+                "tfidf+encoder (fine-tuned)": sp.hstack([tfidf, sp.csr_matrix(tuned)]).tocsr()}
+    n = len(labeled)
+    scores = {}
+    for name, X in features.items():
+        head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X[:n], y[labeled])
+        scores[name] = round(float(f1_score(y[scored], head.predict(X[n:]), average="macro")), 3)
+    out = {"labels": n, "tuned_on": args.tune_on, "pairs": len(pairs), "eval_posts": len(scored), "threads": args.threads,
+           "fine_tune_s": round(tune_s, 1), "encode_posts_per_s": round(len(rows) / encode_s, 1),
+           "macro_f1": scores, "classes": task.labels}
+    if args.json:
+        print(jsonout.dumps(out, sort_keys=True))
+    else:
+        print(f"{n} labels, {len(pairs)} pairs of {args.tune_on} labels: fine-tuning {tune_s:.0f} s on {args.threads} threads, "
+              f"encoding {out['encode_posts_per_s']} posts/s")
+        for name, value in scores.items():
+            print(f"  {name:<28} macro-F1 {value:.3f} on {len(scored)} other pool posts")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
