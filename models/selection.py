@@ -155,9 +155,10 @@ def representations(params: TrainParams, has_votes: bool, has_weak: bool) -> lis
 
 
 def uses_of_weak(params: TrainParams, best: Candidate, has_votes: bool, has_weak: bool) -> list[Candidate]:
-    """Stage 2, in order of preference (see :func:`select`): the stage-1 winner used the way the
-    task file says, then the ensemble, then LF votes as features, golden labels alone, and weak
-    targets at each golden weight (each when ``select_weak_modes`` lists it)."""
+    """Stage 2's options (each when ``select_weak_modes`` lists it): the stage-1 winner used the
+    way the task file says, then the ensemble, LF votes as features, golden labels alone, and weak
+    targets at each golden weight; the order is the preference :func:`choose_use` follows when
+    the ensemble is not among them."""
     singles = ensemble_members(best.params(params), has_votes, has_weak)
     out = [c for c in singles if c.weak_mode in params.select_weak_modes]
     ensemble = dataclasses.replace(best, weak_mode="ensemble", golden_weight=None)
