@@ -66,6 +66,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.pairs_per_label < 2 or args.labels < 2:
+        p.error("--pairs-per-label and --labels must be at least 2 (one same-class and one other-class pair)")
     import numpy as np
     import scipy.sparse as sp
     import torch
