@@ -14,9 +14,10 @@ The search runs in two stages (:func:`select`). A candidate's score is the macro
 out-of-fold predictions over all golden rows. Stage 1 keeps the preferred candidate (the task
 file's settings) unless another beats it by more than one standard error (:func:`_pick`); stage 2
 keeps the ensemble unless golden labels alone beat it so (:func:`choose_use`). Every fit is the
-exact convex optimum of :func:`models.classifier.fit_softmax`, so the scores do not depend on a seed. Feature blocks are computed once for all rows; weak rows
-enter each CV fit as a fixed weighted sample with the same total weight as all of them, so the
-penalty means the same as in the final fit. With too few golden labels to decide, the task
+exact convex optimum of :func:`models.classifier.fit_softmax`, so the scores do not depend on a
+seed. Feature blocks are computed once for all rows; weak rows enter each CV fit as a fixed
+weighted sample with the same total weight as all of them, so the penalty means the same as in
+the final fit. With too few golden labels to decide, the task
 file's settings are used and :attr:`Selection.reason` says so.
 """
 from __future__ import annotations
