@@ -53,6 +53,57 @@ def contrastive_pairs(y, rows, pairs_per_label: int, rng) -> list[tuple[int, int
     return pairs
 
 
+class TunedEncoder:
+    """A process-local copy of the verified encoder (``models.encoder.load``), fine-tuned the
+    SetFit way; nothing is written back to the package or the embedding cache."""
+
+    def __init__(self, name: str) -> None:
+        from models import encoder
+
+        model = encoder.load(name)
+        self.tokenizer, self.transformer = model.tokenizer, model[0].auto_model
+        self.dimension = encoder.dimension(name)
+        self.pairs = 0
+
+    def _embed(self, batch: list[str]):
+        """Unit-length mean-pooled token states, as all-MiniLM-L6-v2 pools them (a torch tensor)."""
+        import torch
+
+        tokens = self.tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        states = self.transformer(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).float()
+        return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
+
+    def tune(self, texts: list[str], pairs: list[tuple[int, int, float]], batch_size: int = 16) -> float:
+        """Regress the cosine similarity of each pair of ``texts`` on 1 / 0; the seconds it took."""
+        import torch
+        from tqdm import tqdm
+
+        optimizer = torch.optim.AdamW(self.transformer.parameters(), lr=2e-5)
+        self.transformer.train()
+        started = time.perf_counter()
+        for start in tqdm(range(0, len(pairs), batch_size), desc="fine-tuning", unit="batch", file=sys.stderr):
+            batch = pairs[start:start + batch_size]
+            left = self._embed([texts[i] for i, _, _ in batch])
+            right = self._embed([texts[j] for _, j, _ in batch])
+            loss = ((left * right).sum(1) - torch.tensor([same for _, _, same in batch])).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        self.transformer.eval()
+        self.pairs += len(pairs)
+        return time.perf_counter() - started
+
+    def vectors(self, texts: list[str]):
+        """Embeddings of ``texts`` (a float32 array), 64 at a time."""
+        import numpy as np
+        import torch
+
+        with torch.no_grad():
+            parts = [self._embed(texts[i:i + 64]).numpy() for i in range(0, len(texts), 64)]
+        return np.vstack(parts).astype("float32") if parts else np.zeros((0, self.dimension), "float32")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
@@ -74,7 +125,6 @@ def main() -> int:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
-    from tqdm import tqdm
 
     from bench.selection_cv import acceptance_setting
     from models import encoder
@@ -88,37 +138,15 @@ def main() -> int:
     halves = np.array_split(rng.permutation(len(y)), 2)
     labeled, scored = rng.permutation(halves[0])[: args.labels], halves[1][: args.eval]
 
-    model = encoder.load(setting.tparams.encoder)  # the verified weights; fine-tuned in this process only
-    tokenizer, transformer = model.tokenizer, model[0].auto_model
-
-    def embed(batch: list[str]) -> torch.Tensor:
-        """Unit-length mean-pooled token states, as all-MiniLM-L6-v2 pools them."""
-        tokens = tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        states = transformer(**tokens).last_hidden_state
-        mask = tokens["attention_mask"].unsqueeze(-1).float()
-        return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
-
+    tuner = TunedEncoder(setting.tparams.encoder)
     if args.tune_on == "weak":
         tune_rows, tune_y = weak_rows(setting, args.weak_rows, rng)
     else:
         tune_rows, tune_y = labeled, y
-    pairs = contrastive_pairs(tune_y, tune_rows, args.pairs_per_label, rng)
-    optimizer = torch.optim.AdamW(transformer.parameters(), lr=2e-5)
-    transformer.train()
-    started = time.perf_counter()
-    for start in tqdm(range(0, len(pairs), 16), desc="fine-tuning", unit="batch", file=sys.stderr):
-        batch = pairs[start:start + 16]
-        left, right = embed([texts[i] for i, _, _ in batch]), embed([texts[j] for _, j, _ in batch])
-        loss = ((left * right).sum(1) - torch.tensor([same for _, _, same in batch])).pow(2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    tune_s = time.perf_counter() - started
-    transformer.eval()
+    tune_s = tuner.tune(texts, contrastive_pairs(tune_y, tune_rows, args.pairs_per_label, rng))
     rows = np.concatenate([labeled, scored])
     started = time.perf_counter()
-    with torch.no_grad():
-        tuned = np.vstack([embed([texts[i] for i in part]).numpy() for part in np.array_split(rows, len(rows) // 64)])
+    tuned = tuner.vectors([texts[i] for i in rows])
     encode_s = time.perf_counter() - started
     tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(texts).transform(texts)[rows]
     features = {"encoder (frozen)": frozen[rows], "encoder (fine-tuned)": tuned,
@@ -129,14 +157,14 @@ def main() -> int:
     for name, X in features.items():
         head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(X[:n], y[labeled])
         scores[name] = round(float(f1_score(y[scored], head.predict(X[n:]), average="macro")), 3)
-    out = {"labels": n, "tuned_on": args.tune_on, "pairs": len(pairs), "eval_posts": len(scored), "threads": args.threads,
-           "fine_tune_s": round(tune_s, 1), "encode_posts_per_s": round(len(rows) / encode_s, 1),
-           "macro_f1": scores, "classes": task.labels}
+    out = {"labels": n, "tuned_on": args.tune_on, "pairs": tuner.pairs, "eval_posts": len(scored),
+           "threads": args.threads, "fine_tune_s": round(tune_s, 1),
+           "encode_posts_per_s": round(len(rows) / encode_s, 1), "macro_f1": scores, "classes": task.labels}
     if args.json:
         print(jsonout.dumps(out, sort_keys=True))
     else:
-        print(f"{n} labels, {len(pairs)} pairs of {args.tune_on} labels: fine-tuning {tune_s:.0f} s on {args.threads} threads, "
-              f"encoding {out['encode_posts_per_s']} posts/s")
+        print(f"{n} labels, {tuner.pairs} pairs of {args.tune_on} labels: fine-tuning {tune_s:.0f} s on "
+              f"{args.threads} threads, encoding {out['encode_posts_per_s']} posts/s")
         for name, value in scores.items():
             print(f"  {name:<28} macro-F1 {value:.3f} on {len(scored)} other pool posts")
     return 0
