@@ -45,8 +45,8 @@ def main() -> int:
     import torch
 
     from bench.encoder_finetune import TunedEncoder, contrastive_pairs
-    from bench.selection_cv import acceptance_setting
-    from models import encoder, simulate
+    from bench.selection_cv import acceptance_setting, bought_golden, replay
+    from models import encoder
     from models.metrics import classification_metrics
     from models.train import fit_selected, training_set
 
@@ -54,30 +54,19 @@ def main() -> int:
     task, setting = acceptance_setting(args.task, args.gold)
     params = dataclasses.replace(setting.tparams, select=False, ensemble=True, architecture="tfidf+encoder", l2=0.001)
     texts, y = setting.pool["text"].tolist(), setting.pool["y"].to_numpy(int)
-    bought: list[int] = []
-
-    def recording_rank_pool(*a, **kw):  # the simulation's own ranking, with the posts it returns kept
-        ranked = rank_pool(*a, **kw)
-        bought.extend(ranked["post_id"].astype(int))
-        return ranked
 
     def test_macro_f1(golden: pd.DataFrame) -> float:
         clf, _ = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
                                                          setting.votes))
         return round(classification_metrics(setting.test_y, clf.predict(setting.test), task.labels)["macro_f1"], 4)
 
-    rank_pool, simulate.rank_pool = simulate.rank_pool, recording_rank_pool
     frozen_embed, frozen_encode = encoder.embed, encoder.encode
     out: dict[str, dict] = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         encoder.embed, encoder.encode = frozen_embed, frozen_encode
         torch.manual_seed(seed)
-        bought.clear()
-        points = simulate.simulate_run(setting, args.strategy, seed, args.labels, args.batch)
-        labeled = np.zeros(len(y), dtype=bool)
-        labeled[bought[: args.labels]] = True
-        golden = pd.concat([setting.dev_golden[["id", "split", "y"]], setting.pool[labeled][["id", "split", "y"]]],
-                           ignore_index=True)
+        bought, points = replay(setting, args.strategy, seed, args.labels, args.batch)
+        labeled, golden = bought_golden(setting, bought[: args.labels])
         frozen = test_macro_f1(golden)
         tuner = TunedEncoder(params.encoder)  # a fresh copy of the verified weights per seed
         tune_s = tuner.tune(texts, contrastive_pairs(y, np.flatnonzero(labeled), args.pairs_per_label,

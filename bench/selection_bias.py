@@ -40,10 +40,8 @@ def main() -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     import numpy as np
-    import pandas as pd
 
-    from bench.selection_cv import acceptance_setting
-    from models import simulate
+    from bench.selection_cv import acceptance_setting, bought_golden, replay
     from models.metrics import classification_metrics
     from models.selection import Candidate
     from models.train import fit_selected, training_set
@@ -54,17 +52,9 @@ def main() -> int:
     def per_label(classes: np.ndarray) -> dict[str, int]:
         return dict(zip(task.labels, np.bincount(classes, minlength=len(task.labels)).tolist()))
 
-    bought: list[int] = []
-
-    def recording_rank_pool(*a, **kw):  # the simulation's own ranking, with the posts it returns kept
-        ranked = rank_pool(*a, **kw)
-        bought.extend(ranked["post_id"].astype(int))
-        return ranked
-
-    def compare(labeled: np.ndarray, chosen: str | None) -> dict:
+    def compare(bought: list[int], chosen: str | None) -> dict:
         """The bought labels' classes, and each way's CV score on them and macro-F1 on the rest of the pool."""
-        golden = pd.concat([setting.dev_golden[["id", "split", "y"]], setting.pool[labeled][["id", "split", "y"]]],
-                           ignore_index=True)
+        labeled, golden = bought_golden(setting, bought)
         params = dataclasses.replace(setting.tparams, seed=args.seed, architecture="tfidf+encoder", l2=0.001,
                                      select_architectures=["tfidf+encoder"], select_l2=[0.001], select_min_golden=1)
         _, selection = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
@@ -86,17 +76,13 @@ def main() -> int:
         return {"labels": int(labeled.sum()), "chosen": chosen, "bought": per_label(pool_y[labeled]),
                 "pool": per_label(pool_y), "ways": ways}
 
-    rank_pool, simulate.rank_pool = simulate.rank_pool, recording_rank_pool
     checkpoints = sorted(int(n) for n in args.labels.split(","))
     out: dict[str, dict] = {}
     for strategy in args.strategies.split(","):
-        bought.clear()
-        points = simulate.simulate_run(setting, strategy, args.seed, checkpoints[-1], args.batch)
+        bought, points = replay(setting, strategy, args.seed, checkpoints[-1], args.batch)
         chosen = {point["labels"]: point["model"] for point in points}
         for n in checkpoints:
-            labeled = np.zeros(len(setting.pool), dtype=bool)
-            labeled[bought[:n]] = True
-            out[f"{strategy} {n}"] = compare(labeled, chosen.get(n))
+            out[f"{strategy} {n}"] = compare(bought[:n], chosen.get(n))
     if args.json:
         print(jsonout.dumps(out, sort_keys=True))
     else:

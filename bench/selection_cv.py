@@ -40,6 +40,39 @@ def acceptance_setting(task_path: str, gold_path: str) -> tuple[Any, Any]:
     return task, prepare(engine, task, version, read_gold(gold_path, task), train_params(task), active_params(task))
 
 
+def replay(setting: Any, strategy: str, seed: int, budget: int, batch: int) -> tuple[list[int], list[dict[str, Any]]]:
+    """The simulation's own run (``models.simulate.simulate_run``: same picks, seed and models)
+    and the pool rows it bought, in order."""
+    from models import simulate
+
+    bought: list[int] = []
+    rank_pool = simulate.rank_pool
+
+    def recording_rank_pool(*a: Any, **kw: Any) -> Any:
+        ranked = rank_pool(*a, **kw)
+        bought.extend(ranked["post_id"].astype(int))
+        return ranked
+
+    simulate.rank_pool = recording_rank_pool
+    try:
+        points = simulate.simulate_run(setting, strategy, seed, budget, batch)
+    finally:
+        simulate.rank_pool = rank_pool
+    return bought, points
+
+
+def bought_golden(setting: Any, bought: list[int]) -> tuple[Any, Any]:
+    """The pool mask of the ``bought`` rows, and the golden labels a model trained after buying
+    them sees: dev's, then the bought posts'."""
+    import numpy as np
+    import pandas as pd
+
+    labeled = np.zeros(len(setting.pool), dtype=bool)
+    labeled[bought] = True
+    columns = ["id", "split", "y"]
+    return labeled, pd.concat([setting.dev_golden[columns], setting.pool[labeled][columns]], ignore_index=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
