@@ -24,7 +24,8 @@ Wrappers:
   clustered (k-means on the model's features, ``batch_size`` clusters) and the best post of
   each cluster forms the batch; the strategy ``diverse`` is ``ClusterHeads(entropy)``;
 - :class:`ColdStart`: while the pool holds no golden label, the LFs' majority classes are
-  interleaved (round-robin) so the first batch shows every class;
+  interleaved (round-robin) so the first batch shows every class, each class best score first
+  (power acquisition starts with the second batch);
 - :class:`DistinctBatch`: a batch never holds two posts whose model features (TF-IDF vector and
   sentence embedding, or BiLSTM state) have a cosine similarity of ``duplicate_similarity`` or more; the skipped
   near-duplicates follow the batch (labeling one teaches the model the other).
@@ -301,17 +302,23 @@ class DistinctBatch(StrategyWrapper):
 def build_strategy(name: str, params: ActiveParams, *, cold_start: bool, embed: Embed | None = None) -> QueryStrategy:
     """The strategy ``name`` (aliases allowed) composed with the wrappers ``params`` ask for.
 
-    Innermost first: ``diverse`` clusters entropy's candidates (with ``embed``); cold start
-    interleaves classes when ``cold_start``; near-duplicates are skipped when ``embed`` is given
-    and ``duplicate_similarity`` <= 1. ``random`` is never wrapped. Without ``embed``, ``diverse``
+    Innermost first: ``power`` acquisition draws the order, except at the cold start;
+    ``diverse`` clusters entropy's candidates (with ``embed``); cold start interleaves classes
+    when ``cold_start``; near-duplicates are skipped when ``embed`` is given and
+    ``duplicate_similarity`` <= 1. ``random`` is never wrapped. Without ``embed``, ``diverse``
     is plain entropy.
+
+    The cold start takes each LF class's posts best score first: the round robin already spreads
+    the batch over the classes, which is what power sampling is for later on, and drawing inside
+    a class only swapped the weak model's most uncertain posts for near-random ones (pool labels,
+    both shared data sets: docs/benchmarks.md, "The cold start's order").
     """
     name = normalize_strategy(name)
     if name == "random":
         return BASE_STRATEGIES[name]
     candidates = params.batch_size * params.candidates_per_cluster
     strategy = BASE_STRATEGIES["entropy" if name == "diverse" else name]
-    if params.acquisition == "power" and isinstance(strategy, ScoreStrategy):
+    if params.acquisition == "power" and not cold_start and isinstance(strategy, ScoreStrategy):
         strategy = PowerSampling(strategy, params.beta)
     if name == "diverse" and embed is not None:
         strategy = ClusterHeads(strategy, embed, params.batch_size, candidates, params.seed)

@@ -64,6 +64,11 @@ def test_cold_start_shows_both_classes_first():
     lf_class = ["spam" if votes[i, 0] == 1 else "ham" for i in first]
     assert set(lf_class[:2]) == {"ham", "spam"} and lf_class.count("spam") == 2
     assert ranked["reason"].str.startswith("cold start").all()
+    # within a class the most uncertain posts come first, whatever the seed (no power draw yet)
+    for seed in range(4):
+        again = rank_pool(_pool(), "entropy", ActiveParams(queue_size=6), cold_start=True, seed=seed)
+        spam_lane = [post for post in again["post_id"].head(4) if int(post[1:]) < 20]
+        assert spam_lane == ["q7", "q13"]
 
 
 def test_diverse_batch_takes_one_post_per_cluster():
@@ -192,7 +197,9 @@ def test_build_strategy_composes_the_wrappers():
     params = ActiveParams()
     composed = build_strategy("uncertainty", params, cold_start=True, embed=embed)
     assert isinstance(composed, DistinctBatch) and isinstance(composed.base, ColdStart)
-    assert composed.base.base == PowerSampling(Uncertainty("entropy"), beta=1.0)
+    assert composed.base.base == Uncertainty("entropy")   # the cold start takes each class best first
+    later = build_strategy("uncertainty", params, cold_start=False, embed=embed)
+    assert isinstance(later, DistinctBatch) and later.base == PowerSampling(Uncertainty("entropy"), beta=1.0)
     diverse = build_strategy("diverse", ActiveParams(duplicate_similarity=1.01), cold_start=False, embed=embed)
     assert isinstance(diverse, ClusterHeads) and diverse.base == PowerSampling(Uncertainty("entropy"), beta=1.0)
     top = ActiveParams(acquisition="top")
