@@ -15,8 +15,10 @@ encoded on the first ``--compare`` posts:
   a speed-up rejected for accuracy (docs/benchmarks.md);
 * ``torch-1thread``, ``torch-int8-1thread``: the two above with ``torch.set_num_threads(1)``;
 * ``onnx-2threads``, ``onnx-bs16``, ``onnx-bs64``: ONNX Runtime with two threads / other batch sizes;
+* ``onnx-last-layer``: ONNX Runtime as shipped, encoder ``minilm`` (the last layer pooled, where
+  the default ``minilm-layers`` averages layers 2, 4 and 6 of the same forward pass);
 * ``onnx``: :func:`models.encoder.encode` as shipped (ONNX Runtime fp32, length-sorted batches
-  of 32, one thread).
+  of 32, one thread, the default encoder).
 
 Then ``cache`` runs :func:`models.encoder.embed` on all ``--posts`` posts in a temporary
 workspace twice: the first call encodes and writes the cache (the acceptance target: 100,000
@@ -38,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from datasets import jsonout  # noqa: E402
 
-VARIANTS = {  # name -> settings of models.encoder; "int8": quantize the PyTorch model, "torch_threads": its threads
+VARIANTS = {  # name -> settings of models.encoder; "int8": quantize the PyTorch model, "torch_threads": its
+    # threads, "encoder": an encoder other than the default
     "naive": {"BACKEND": "torch"},
     "torch": {"BACKEND": "torch"},
     "torch-1thread": {"BACKEND": "torch", "torch_threads": 1},
@@ -47,6 +50,7 @@ VARIANTS = {  # name -> settings of models.encoder; "int8": quantize the PyTorch
     "onnx-2threads": {"THREADS": 2},
     "onnx-bs16": {"BATCH_SIZE": 16},
     "onnx-bs64": {"BATCH_SIZE": 64},
+    "onnx-last-layer": {"encoder": "minilm"},
     "onnx": {},
 }
 NAIVE_BATCH = 32
@@ -78,16 +82,17 @@ def _prepare(variant: str) -> None:
     from models import encoder
 
     settings = dict(VARIANTS.get(variant, {}))
+    name = settings.pop("encoder", encoder.DEFAULT_ENCODER)
     torch.set_num_threads(settings.pop("torch_threads", torch.get_num_threads()))
     if settings.pop("int8", False):
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        quantize_dynamic(encoder.load(), {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
-    for name, value in settings.items():
-        setattr(encoder, name, value)
-    encoder.load()
+        quantize_dynamic(encoder.load(name), {torch.nn.Linear: per_channel_dynamic_qconfig}, inplace=True)
+    for setting, value in settings.items():
+        setattr(encoder, setting, value)
+    encoder.load(name)
     if encoder.BACKEND == "onnx":
-        encoder._session()
+        encoder._session(name)
 
 
 def _encode_variant(variant: str, ids: list[str], batch: list[str], out: dict) -> None:
@@ -109,7 +114,7 @@ def _encode_variant(variant: str, ids: list[str], batch: list[str], out: dict) -
                    second_call_seconds=round(time.perf_counter() - again, 2),
                    shards=len(encoder.shards(encoder.cache_dir())))
     else:
-        encoder.encode(batch, progress=True)
+        encoder.encode(batch, VARIANTS.get(variant, {}).get("encoder", encoder.DEFAULT_ENCODER), progress=True)
 
 
 def child(args: argparse.Namespace) -> dict:

@@ -18,6 +18,7 @@ this machine. No test label is read. docs/benchmarks.md ("What a fine-tuned enco
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -61,18 +62,17 @@ class TunedEncoder:
         from models import encoder
 
         model = encoder.load(name)
-        self.tokenizer, self.transformer = model.tokenizer, model[0].auto_model
-        self.dimension = encoder.dimension(name)
+        self.tokenizer, self.transformer = model.tokenizer, copy.deepcopy(model[0].auto_model)
+        self.dimension, self.layers = encoder.dimension(name), encoder.ENCODERS[name].layers
         self.pairs = 0
 
     def _embed(self, batch: list[str]):
-        """Unit-length mean-pooled token states, as all-MiniLM-L6-v2 pools them (a torch tensor)."""
-        import torch
+        """Post vectors pooled as encoder ``name`` pools them (a torch tensor)."""
+        from models import encoder
 
         tokens = self.tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        states = self.transformer(**tokens).last_hidden_state
-        mask = tokens["attention_mask"].unsqueeze(-1).float()
-        return torch.nn.functional.normalize((states * mask).sum(1) / mask.sum(1), dim=-1)
+        states = self.transformer(**tokens, output_hidden_states=True).hidden_states
+        return encoder.pool_layers(states, tokens["attention_mask"], self.layers)
 
     def tune(self, texts: list[str], pairs: list[tuple[int, int, float]], batch_size: int = 16) -> float:
         """Regress the cosine similarity of each pair of ``texts`` on 1 / 0; the seconds it took."""

