@@ -14,7 +14,7 @@ L2-normalised first, the average normalised again): ``minilm-layers``, the defau
 Sentence-similarity training shapes the last layer for comparing meanings, while a classifier's
 linear head also needs the wording the middle layers still hold: on pool labels of both shared
 data sets (logistic regression, 100 and 500 random labels, with and without TF-IDF beside it) the
-three layers beat the last one by 0.02-0.04 macro-F1 for the same forward pass, and their
+three layers beat the last one by 0.02-0.05 macro-F1 for the same forward pass, and their
 average did as well as the three side by side at a third of the width, so training costs what
 it did (docs/benchmarks.md, "Which layers the encoder block reads").
 
