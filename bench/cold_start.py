@@ -57,10 +57,9 @@ def main() -> int:
     args = p.parse_args()
     import numpy as np
 
-    from bench.selection_cv import acceptance_setting, bought_golden, replay
+    from bench.selection_cv import acceptance_setting, bought_golden, fit_on, replay
     from models import active
     from models.metrics import classification_metrics
-    from models.train import fit_selected, training_set
 
     task, setting = acceptance_setting(args.task, args.gold)
     checkpoints = sorted(int(n) for n in args.labels.split(","))
@@ -83,8 +82,7 @@ def main() -> int:
         for n in checkpoints:
             _, golden = bought_golden(setting, rows[:n])
             params = dataclasses.replace(setting.tparams, seed=seed)
-            clf, _ = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
-                                                             setting.votes))
+            clf, _ = fit_on(task, setting, params, golden)
             m = classification_metrics(y, clf.predict(posts), task.labels)
             scores.setdefault(run, {}).setdefault(str(n), []).append(
                 {k: round(m[k], 4) for k in ("accuracy", "macro_f1")})

@@ -82,11 +82,10 @@ def main() -> int:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from bench.selection_cv import acceptance_setting, bought_golden
+    from bench.selection_cv import acceptance_setting, bought_golden, fit_on
     from models import encoder
     from models.metrics import classification_metrics
     from models.selection import Candidate
-    from models.train import fit_selected, training_set
 
     task, setting = acceptance_setting(args.task, args.gold)
     y = setting.pool["y"].to_numpy(int)
@@ -121,8 +120,7 @@ def main() -> int:
                 _, golden = bought_golden(setting, list(train))
                 params = dataclasses.replace(setting.tparams, encoder=name)
                 fixed = dataclasses.replace(Candidate("tfidf+encoder", mode, None, 0.001).params(params), select=False)
-                clf, _ = fit_selected(task, fixed, training_set(task, fixed, setting.weak, golden, setting.dev_texts,
-                                                                setting.votes))
+                clf, _ = fit_on(task, setting, fixed, golden)
                 return clf.predict(setting.pool_posts.take(rest))
 
             report["end model"][f"{name} / {mode}"] = scores(end_model)

@@ -45,10 +45,9 @@ def main() -> int:
     import torch
 
     from bench.encoder_finetune import TunedEncoder, contrastive_pairs
-    from bench.selection_cv import acceptance_setting, bought_golden, replay
+    from bench.selection_cv import acceptance_setting, bought_golden, fit_on, replay
     from models import encoder
     from models.metrics import classification_metrics
-    from models.train import fit_selected, training_set
 
     torch.set_num_threads(2)
     task, setting = acceptance_setting(args.task, args.gold)
@@ -56,8 +55,7 @@ def main() -> int:
     texts, y = setting.pool["text"].tolist(), setting.pool["y"].to_numpy(int)
 
     def test_macro_f1(golden: pd.DataFrame) -> float:
-        clf, _ = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
-                                                         setting.votes))
+        clf, _ = fit_on(task, setting, params, golden)
         return round(classification_metrics(setting.test_y, clf.predict(setting.test), task.labels)["macro_f1"], 4)
 
     frozen_embed, frozen_encode = encoder.embed, encoder.encode

@@ -41,10 +41,9 @@ def main() -> int:
     args = p.parse_args()
     import numpy as np
 
-    from bench.selection_cv import acceptance_setting, bought_golden, replay
+    from bench.selection_cv import acceptance_setting, bought_golden, fit_on, replay
     from models.metrics import classification_metrics
     from models.selection import Candidate
-    from models.train import fit_selected, training_set
 
     task, setting = acceptance_setting(args.task, args.gold)
     pool_y = setting.pool["y"].to_numpy(int)
@@ -57,8 +56,7 @@ def main() -> int:
         labeled, golden = bought_golden(setting, bought)
         params = dataclasses.replace(setting.tparams, seed=args.seed, architecture="tfidf+encoder", l2=0.001,
                                      select_architectures=["tfidf+encoder"], select_l2=[0.001], select_min_golden=1)
-        _, selection = fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
-                                                               setting.votes))
+        _, selection = fit_on(task, setting, params, golden)
         cv = {row["candidate"]: (row["cv_macro_f1"], row["cv_se"]) for row in selection.scores if row["stage"] == 2}
         rest = np.flatnonzero(~labeled)
         rest_posts = setting.pool_posts.take(rest)
@@ -66,8 +64,7 @@ def main() -> int:
         for mode, weight in WAYS:
             candidate = Candidate("tfidf+encoder", mode, weight, 0.001)
             fixed = dataclasses.replace(candidate.params(params), select=False)
-            clf, _ = fit_selected(task, fixed, training_set(task, fixed, setting.weak, golden, setting.dev_texts,
-                                                            setting.votes))
+            clf, _ = fit_on(task, setting, fixed, golden)
             predicted = clf.predict(rest_posts)
             rest_f1 = classification_metrics(pool_y[rest], predicted, task.labels)["macro_f1"]
             cv_score, cv_se = cv.get(candidate.name, (None, None))

@@ -73,6 +73,15 @@ def bought_golden(setting: Any, bought: list[int]) -> tuple[Any, Any]:
     return labeled, pd.concat([setting.dev_golden[columns], setting.pool[labeled][columns]], ignore_index=True)
 
 
+def fit_on(task: Any, setting: Any, params: Any, golden: Any) -> tuple[Any, Any]:
+    """``models.train.fit_selected`` on the setting's weak labels, LF votes and dev texts plus
+    ``golden``, as the simulation trains: ``(classifier, selection)``."""
+    from models.train import fit_selected, training_set
+
+    return fit_selected(task, params, training_set(task, params, setting.weak, golden, setting.dev_texts,
+                                                   setting.votes))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
