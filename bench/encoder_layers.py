@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from datasets import jsonout  # noqa: E402
+from datasets import jsonout
 
 PROBE_C = 3.0
 POOLINGS = {"last": ("avg", (6,)), "layers 2+4+6 side by side": ("cat", (2, 4, 6)),
@@ -69,22 +69,60 @@ def pooled(states, how: str, layers: tuple[int, ...]):
     return total / np.linalg.norm(total, axis=1, keepdims=True)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def probe_scores(task, y, draws: dict[int, list], predict, scored=lambda rest: rest) -> dict[str, dict[str, float]]:
+    """Mean accuracy and macro-F1 over the draws of ``predict(n, train, rest) -> classes`` (one
+    class per row of ``scored(rest)``); a draw is a permutation of the pool whose first ``n`` rows
+    are labeled and the rest unlabeled, all of them scored unless ``scored`` picks some."""
+    import numpy as np
+
+    from models.metrics import classification_metrics
+
+    out = {}
+    for n, perms in draws.items():
+        rows = [classification_metrics(y[scored(perm[n:])], predict(n, perm[:n], perm[n:]), task.labels)
+                for perm in perms]
+        out[str(n)] = {m: round(float(np.mean([r[m] for r in rows])), 3) for m in ("accuracy", "macro_f1")}
+    return out
+
+
+def random_draws(labels: str, count: int, pool_size: int) -> dict[int, list]:
+    """``count`` permutations of the pool (seeds 100, 101, ...) per number in ``labels``."""
+    import numpy as np
+
+    return {n: [np.random.default_rng(100 + d).permutation(pool_size) for d in range(count)]
+            for n in (int(x) for x in labels.split(","))}
+
+
+def logistic_probe(X, y):  # -> predict(n, train, rest)
+    """The probe: logistic regression (balanced classes, ``PROBE_C``) fitted on ``X[train]``."""
+    from sklearn.linear_model import LogisticRegression
+
+    def predict(n, train, rest, sample_weight=None):
+        clf = LogisticRegression(C=PROBE_C, max_iter=3000, class_weight="balanced")
+        return clf.fit(X[train], y[train], sample_weight=sample_weight).predict(X[rest])
+
+    return predict
+
+
+def probe_arguments(description: str) -> argparse.ArgumentParser:
+    """The options of a probe bench: the acceptance workspace's task and gold files, the numbers
+    of random pool labels, the draws per number, ``--json``."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
     p.add_argument("--gold", required=True)
     p.add_argument("--labels", default="100,500", help="comma-separated numbers of random pool labels")
     p.add_argument("--draws", type=int, default=5)
     p.add_argument("--json", action="store_true")
-    args = p.parse_args()
-    import numpy as np
+    return p
+
+
+def main() -> int:
+    args = probe_arguments(__doc__).parse_args()
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
 
     from bench.selection_cv import acceptance_setting, bought_golden, fit_on
     from models import encoder
-    from models.metrics import classification_metrics
     from models.selection import Candidate
 
     task, setting = acceptance_setting(args.task, args.gold)
@@ -92,28 +130,15 @@ def main() -> int:
     texts = list(setting.pool_posts.texts)
     states = layer_states(texts)
     tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(texts)
-    draws = {n: [np.random.default_rng(100 + d).permutation(len(y)) for d in range(args.draws)]
-             for n in (int(x) for x in args.labels.split(","))}
-
-    def scores(predict) -> dict[str, float]:
-        """Mean accuracy and macro-F1 over the draws of ``predict(n, train, rest) -> classes``."""
-        out = {}
-        for n, perms in draws.items():
-            rows = [classification_metrics(y[perm[n:]], predict(n, perm[:n], perm[n:]), task.labels) for perm in perms]
-            out[str(n)] = {m: round(float(np.mean([r[m] for r in rows])), 3) for m in ("accuracy", "macro_f1")}
-        return out
+    draws = random_draws(args.labels, args.draws, len(y))
 
     report: dict[str, dict] = {"probe": {}, "end model": {}}
     for name, (how, layers) in POOLINGS.items():
         vectors = pooled(states, how, layers)
         for with_tfidf in (False, True):
             X = sp.hstack([tfidf, sp.csr_matrix(vectors)]).tocsr() if with_tfidf else vectors
-
-            def probe(n, train, rest, X=X):
-                clf = LogisticRegression(C=PROBE_C, max_iter=3000, class_weight="balanced").fit(X[train], y[train])
-                return clf.predict(X[rest])
-
-            report["probe"][name + (" + tfidf" if with_tfidf else "")] = scores(probe)
+            report["probe"][name + (" + tfidf" if with_tfidf else "")] = probe_scores(task, y, draws,
+                                                                                       logistic_probe(X, y))
     for name in encoder.ENCODERS:
         for mode in ("ensemble", "golden_only"):
             def end_model(n, train, rest, name=name, mode=mode):
@@ -123,16 +148,21 @@ def main() -> int:
                 clf, _ = fit_on(task, setting, fixed, golden)
                 return clf.predict(setting.pool_posts.take(rest))
 
-            report["end model"][f"{name} / {mode}"] = scores(end_model)
-    if args.json:
-        print(jsonout.dumps(report, sort_keys=True))
-    else:
-        for part, rows in report.items():
-            print(f"== {part} (mean over {args.draws} draws: accuracy / macro-F1 on the rest of the pool)")
-            for name, by_n in rows.items():
-                print(f"  {name:<42} " + "  ".join(f"{n}: {s['accuracy']:.3f} / {s['macro_f1']:.3f}"
-                                                  for n, s in by_n.items()))
+            report["end model"][f"{name} / {mode}"] = probe_scores(task, y, draws, end_model)
+    print_report(report, args.draws, as_json=args.json)
     return 0
+
+
+def print_report(report: dict[str, dict], draws: int, *, as_json: bool) -> None:
+    """``{part: {variant: probe_scores(...)}}`` as JSON or as one line per variant."""
+    if as_json:
+        print(jsonout.dumps(report, sort_keys=True))
+        return
+    for part, rows in report.items():
+        print(f"== {part} (mean over {draws} draws: accuracy / macro-F1 on the rest of the pool)")
+        for name, by_n in rows.items():
+            print(f"  {name:<42} " + "  ".join(f"{n}: {s['accuracy']:.3f} / {s['macro_f1']:.3f}"
+                                              for n, s in by_n.items()))
 
 
 if __name__ == "__main__":
