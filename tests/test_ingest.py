@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import signal
 import subprocess
 import time
@@ -20,6 +19,7 @@ from datasets.errors import GoldloopError
 from datasets.ingest import IngestResult, ingest_paths
 from datasets.store import posts
 from tests.support.results import check_json
+from tests.support.sessions import child_env, wait_for_sessions_to_end
 
 REPO = Path(__file__).resolve().parent.parent
 INGEST = str(REPO / "bin" / "ingest.sh")
@@ -241,8 +241,7 @@ def test_interrupted_load_leaves_whole_batches_and_rerun_completes(engine, tmp_p
     total, batch = 20_000, 500
     path = ingest_synth.write_jsonl_gz(tmp_path / "big.jsonl.gz", total)
     proc = subprocess.Popen([INGEST, str(path), "--batch-size", str(batch), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PGAPPNAME": "interrupted-ingest"})
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=child_env())
     count = 0
     with engine.connect() as conn:
         for _ in range(600):
@@ -254,17 +253,7 @@ def test_interrupted_load_leaves_whole_batches_and_rerun_completes(engine, tmp_p
     proc.send_signal(sig)
     assert proc.wait(timeout=60) == code
     assert 0 < count < total, "the load finished before it could be interrupted"
-    # A killed client's server backend still finishes a COMMIT it had received; count the rows only
-    # once that backend is gone, or a batch can land between the count and the rerun.
-    with engine.connect() as conn:
-        for _ in range(600):
-            if not conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity "
-                                        "WHERE application_name = 'interrupted-ingest'")).scalar():
-                break
-            conn.rollback()
-            time.sleep(0.1)
-        else:
-            pytest.fail("the interrupted load's database session did not end within a minute")
+    wait_for_sessions_to_end(engine)  # a batch whose COMMIT was sent still lands
     with engine.connect() as conn:
         stored = conn.execute(sa.text("SELECT count(*) FROM raw_posts")).scalar()
         counted = conn.execute(sa.text("SELECT sum(inserted), min(status) FROM ingest_batches")).one()

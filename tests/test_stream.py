@@ -13,11 +13,12 @@ import sqlalchemy as sa
 
 from datasets.ingest import ingest_paths
 from datasets.store import sql, stream
+from labeling.task import Task
 from models.sources import DropDirectory
 from models.stream import Worker
 from tests.support.feeds import drop, promote, tweet, wait_for
-from labeling.task import Task
 from tests.support.registry import Trained, train_runs
+from tests.support.sessions import child_env, wait_for_sessions_to_end
 
 STREAM = str(Path(__file__).resolve().parent.parent / "bin" / "stream.sh")
 LINKS = ["https://spam.example/win?utm_source=x", "https://news.example.org/a", "https://www.news.example.org/a#c"]
@@ -45,7 +46,8 @@ def _predicted(engine, task: str) -> dict[str, tuple[str, object]]:
 
 def _start(task_path: Path, drop_dir: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([STREAM, "--task", str(task_path), "--drop-dir", str(drop_dir), "--quiet", "--json",
-                             "--poll", "0.2", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--poll", "0.2", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env())
 
 
 def _promoted(engine, tmp_path: Path, runs: int) -> tuple[Trained, Task, Path]:
@@ -72,6 +74,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_classifies_nothing_twice
     finally:
         if worker.poll() is None:
             worker.kill()
+    wait_for_sessions_to_end(engine)  # a micro-batch whose COMMIT was sent still lands
     before = _predicted(engine, task.name)
     total = files * per_file
     assert 200 <= len(before) < total  # killed mid-run

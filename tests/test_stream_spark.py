@@ -23,6 +23,7 @@ from models.stream import Worker
 from models.stream_spark import SparkStream
 from tests.support.feeds import drop, promote, tweet, wait_for
 from tests.support.registry import train_runs
+from tests.support.sessions import child_env, wait_for_sessions_to_end
 
 STREAM = str(Path(__file__).resolve().parent.parent / "bin" / "stream.sh")
 MASTER = "local[2]"
@@ -137,7 +138,7 @@ def test_same_predictions_as_the_default_engine_once_across_restarts_and_replays
 def _start(task_path: Path, drop_dir: Path, checkpoint: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([STREAM, "--task", str(task_path), "--drop-dir", str(drop_dir), "--engine", "spark",
                              "--master", MASTER, "--checkpoint", str(checkpoint), "--quiet", "--json", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
 
 
 def test_driver_killed_mid_stream_then_restarted_from_its_checkpoint_classifies_every_post_once(engine, tmp_path):
@@ -158,6 +159,7 @@ def test_driver_killed_mid_stream_then_restarted_from_its_checkpoint_classifies_
     finally:
         if worker.poll() is None:
             worker.kill()
+    wait_for_sessions_to_end(engine)  # a micro-batch whose COMMIT was sent still lands
     before = _predictions(engine)
     assert 3 * per_file <= len(before) < total  # killed mid-stream
 
