@@ -19,7 +19,6 @@ docs/benchmarks.md ("Which layers the encoder block reads").
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -104,20 +103,10 @@ def logistic_probe(X, y):  # -> predict(n, train, rest)
     return predict
 
 
-def probe_arguments(description: str) -> argparse.ArgumentParser:
-    """The options of a probe bench: the acceptance workspace's task and gold files, the numbers
-    of random pool labels, the draws per number, ``--json``."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True)
-    p.add_argument("--gold", required=True)
-    p.add_argument("--labels", default="100,500", help="comma-separated numbers of random pool labels")
-    p.add_argument("--draws", type=int, default=5)
-    p.add_argument("--json", action="store_true")
-    return p
-
-
 def main() -> int:
-    args = probe_arguments(__doc__).parse_args()
+    from bench.selection_cv import pool_label_arguments
+
+    args = pool_label_arguments(__doc__, labels="100,500", draws=5).parse_args()
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
 

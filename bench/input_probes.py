@@ -43,9 +43,9 @@ def confident_labels(proba, rows, share: float):
 
 
 def main() -> int:
-    from bench.encoder_layers import probe_arguments
+    from bench.selection_cv import pool_label_arguments
 
-    p = probe_arguments(__doc__)
+    p = pool_label_arguments(__doc__, labels="100,500", draws=5)
     p.add_argument("--confident", type=float, default=0.3, help="share of each predicted class pseudo-labeled")
     p.add_argument("--pseudo-weight", type=float, default=0.3, help="pseudo-labels' total weight / golden labels'")
     args = p.parse_args()

@@ -82,14 +82,20 @@ def fit_on(task: Any, setting: Any, params: Any, golden: Any) -> tuple[Any, Any]
                                                    setting.votes))
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def pool_label_arguments(description: str, *, labels: str, draws: int) -> argparse.ArgumentParser:
+    """The options of a bench on draws of random pool labels: the acceptance workspace's task and
+    gold files, the numbers of labels (default ``labels``), the draws per number, ``--json``."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
     p.add_argument("--gold", required=True)
-    p.add_argument("--labels", default="100,300", help="comma-separated numbers of random pool labels")
-    p.add_argument("--draws", type=int, default=3)
+    p.add_argument("--labels", default=labels, help="comma-separated numbers of random pool labels")
+    p.add_argument("--draws", type=int, default=draws)
     p.add_argument("--json", action="store_true")
-    args = p.parse_args()
+    return p
+
+
+def main() -> int:
+    args = pool_label_arguments(__doc__, labels="100,300", draws=3).parse_args()
     import numpy as np
 
     from models.selection import select
