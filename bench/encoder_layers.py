@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from datasets import jsonout
+from datasets import jsonout  # noqa: E402
 
 PROBE_C = 3.0
 POOLINGS = {"last": ("avg", (6,)), "layers 2+4+6 side by side": ("cat", (2, 4, 6)),
@@ -96,21 +96,20 @@ def logistic_probe(X, y):  # -> predict(n, train, rest)
     """The probe: logistic regression (balanced classes, ``PROBE_C``) fitted on ``X[train]``."""
     from sklearn.linear_model import LogisticRegression
 
-    def predict(n, train, rest, sample_weight=None):
+    def predict(n, train, rest):
         clf = LogisticRegression(C=PROBE_C, max_iter=3000, class_weight="balanced")
-        return clf.fit(X[train], y[train], sample_weight=sample_weight).predict(X[rest])
+        return clf.fit(X[train], y[train]).predict(X[rest])
 
     return predict
 
 
 def main() -> int:
-    from bench.selection_cv import pool_label_arguments
+    from bench.selection_cv import acceptance_setting, bought_golden, fit_on, pool_label_arguments
 
     args = pool_label_arguments(__doc__, labels="100,500", draws=5).parse_args()
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from bench.selection_cv import acceptance_setting, bought_golden, fit_on
     from models import encoder
     from models.selection import Candidate
 

@@ -43,7 +43,7 @@ def confident_labels(proba, rows, share: float):
 
 
 def main() -> int:
-    from bench.selection_cv import pool_label_arguments
+    from bench.selection_cv import acceptance_setting, pool_label_arguments
 
     p = pool_label_arguments(__doc__, labels="100,500", draws=5)
     p.add_argument("--confident", type=float, default=0.3, help="share of each predicted class pseudo-labeled")
@@ -54,16 +54,8 @@ def main() -> int:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from bench.encoder_layers import (
-        PROBE_C,
-        layer_states,
-        logistic_probe,
-        pooled,
-        print_report,
-        probe_scores,
-        random_draws,
-    )
-    from bench.selection_cv import acceptance_setting
+    from bench.encoder_layers import (PROBE_C, layer_states, logistic_probe, pooled, print_report, probe_scores,
+                                      random_draws)
     from models import encoder
 
     task, setting = acceptance_setting(args.task, args.gold)
