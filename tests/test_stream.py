@@ -74,7 +74,7 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_classifies_nothing_twice
     finally:
         if worker.poll() is None:
             worker.kill()
-    wait_for_sessions_to_end(engine)  # a micro-batch whose COMMIT was sent still lands
+    wait_for_sessions_to_end(engine)  # a batch whose COMMIT was sent still lands
     before = _predicted(engine, task.name)
     total = files * per_file
     assert 200 <= len(before) < total  # killed mid-run
