@@ -75,14 +75,21 @@ def _peak_rss_mb() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 
 
+def _encoder_of(variant: str) -> str:
+    """The encoder ``variant`` encodes with: its ``"encoder"`` setting, else the default."""
+    from models import encoder
+
+    return VARIANTS.get(variant, {}).get("encoder", encoder.DEFAULT_ENCODER)
+
+
 def _prepare(variant: str) -> None:
     """Apply ``variant``'s settings and load its model (export + session start count as loading)."""
     import torch
 
     from models import encoder
 
-    settings = dict(VARIANTS.get(variant, {}))
-    name = settings.pop("encoder", encoder.DEFAULT_ENCODER)
+    name = _encoder_of(variant)
+    settings = {k: v for k, v in VARIANTS.get(variant, {}).items() if k != "encoder"}
     torch.set_num_threads(settings.pop("torch_threads", torch.get_num_threads()))
     if settings.pop("int8", False):
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
@@ -114,7 +121,7 @@ def _encode_variant(variant: str, ids: list[str], batch: list[str], out: dict) -
                    second_call_seconds=round(time.perf_counter() - again, 2),
                    shards=len(encoder.shards(encoder.cache_dir())))
     else:
-        encoder.encode(batch, VARIANTS.get(variant, {}).get("encoder", encoder.DEFAULT_ENCODER), progress=True)
+        encoder.encode(batch, _encoder_of(variant), progress=True)
 
 
 def child(args: argparse.Namespace) -> dict:
