@@ -43,17 +43,6 @@ def weak_rows(setting, n_rows: int, rng):
     return np.concatenate(picked), classes
 
 
-def contrastive_pairs(y, rows, pairs_per_label: int, rng) -> list[tuple[int, int, float]]:
-    """For each labeled row, ``pairs_per_label`` / 2 same-class and as many different-class partners."""
-    pairs = []
-    for _ in range(pairs_per_label // 2):
-        for i in rows:
-            pairs.append((i, rng.choice(rows[y[rows] == y[i]]), 1.0))
-            pairs.append((i, rng.choice(rows[y[rows] != y[i]]), 0.0))
-    rng.shuffle(pairs)
-    return pairs
-
-
 class TunedEncoder:
     """A process-local copy of the verified encoder (``models.encoder.load``), fine-tuned the
     SetFit way; nothing is written back to the package or the embedding cache."""
@@ -63,36 +52,22 @@ class TunedEncoder:
 
         model = encoder.load(name)
         self.tokenizer, self.transformer = model.tokenizer, copy.deepcopy(model[0].auto_model)
-        self.dimension, self.layers = encoder.dimension(name), encoder.ENCODERS[name].layers
+        self.dimension, self.layers = encoder.dimension(name), encoder.spec_of(name).layers
         self.pairs = 0
 
     def _embed(self, batch: list[str]):
         """Post vectors pooled as encoder ``name`` pools them (a torch tensor)."""
-        from models import encoder
+        from models.finetune import pooled_vectors
 
-        tokens = self.tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        states = self.transformer(**tokens, output_hidden_states=True).hidden_states
-        return encoder.pool_layers(states, tokens["attention_mask"], self.layers)
+        return pooled_vectors(self.transformer, self.tokenizer, self.layers, batch)
 
-    def tune(self, texts: list[str], pairs: list[tuple[int, int, float]], batch_size: int = 16) -> float:
-        """Regress the cosine similarity of each pair of ``texts`` on 1 / 0; the seconds it took."""
-        import torch
-        from tqdm import tqdm
+    def tune(self, texts: list[str], pairs: list[tuple[int, int, float]]) -> float:
+        """One pass of ``models.finetune.tune_transformer`` over ``pairs``; the seconds it took."""
+        from models.finetune import tune_transformer
 
-        optimizer = torch.optim.AdamW(self.transformer.parameters(), lr=2e-5)
-        self.transformer.train()
-        started = time.perf_counter()
-        for start in tqdm(range(0, len(pairs), batch_size), desc="fine-tuning", unit="batch", file=sys.stderr):
-            batch = pairs[start:start + batch_size]
-            left = self._embed([texts[i] for i, _, _ in batch])
-            right = self._embed([texts[j] for _, j, _ in batch])
-            loss = ((left * right).sum(1) - torch.tensor([same for _, _, same in batch])).pow(2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        self.transformer.eval()
+        seconds = tune_transformer(self.transformer, self.tokenizer, self.layers, texts, pairs, progress=True)
         self.pairs += len(pairs)
-        return time.perf_counter() - started
+        return seconds
 
     def vectors(self, texts: list[str]):
         """Embeddings of ``texts`` (a float32 array), 64 at a time."""
@@ -128,6 +103,7 @@ def main() -> int:
 
     from bench.selection_cv import acceptance_setting
     from models import encoder
+    from models.finetune import contrastive_pairs
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -50,13 +50,15 @@ def main() -> int:
     import pandas as pd
     import torch
 
-    from bench.encoder_finetune import TunedEncoder, contrastive_pairs
+    from bench.encoder_finetune import TunedEncoder
     from bench.selection_cv import acceptance_setting, bought_golden, fit_on, replay
     from models import encoder
+    from models.finetune import contrastive_pairs
     from models.metrics import classification_metrics
 
     torch.set_num_threads(2)
     task, setting = acceptance_setting(args.task, args.gold)
+    setting.tparams = dataclasses.replace(setting.tparams, fine_tune=False)  # the replay on the frozen encoder
     params = dataclasses.replace(setting.tparams, select=False, ensemble=True, architecture="tfidf+encoder", l2=0.001)
     texts, y = setting.pool["text"].tolist(), setting.pool["y"].to_numpy(int)
 

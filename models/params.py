@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from datasets.errors import GoldloopError
 from labeling.keys import check_keys
-from models.encoder import DEFAULT_ENCODER
+from models.encoder import DEFAULT_ENCODER, ENCODERS
 
 if TYPE_CHECKING:  # labeling.task checks these tables when it loads a task file, so it imports this module
     from labeling.task import Task
@@ -74,6 +74,13 @@ class TrainParams:
     # (0.03-0.06) exceeded the gaps between candidates and the choice flipped from round to round.
     select_min_golden: int = 100
     select_min_per_class: int = 5
+    # Fine-tune the encoder on the golden labels (models.finetune): first at fine_tune_min_golden
+    # labels, again whenever they have grown fine_tune_growth-fold; in between the last tuned
+    # encoder (and its cached embeddings) is reused.
+    fine_tune: bool = True
+    fine_tune_min_golden: int = 100
+    fine_tune_growth: float = 2.0
+    fine_tune_pairs_per_label: int = 6
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,11 @@ def train_params(task: Task, **overrides: Any) -> TrainParams:
         raise GoldloopError(f"{task.path} [train] select_weak_modes: must be a non-empty list among {WEAK_MODES}")
     if params.select_folds < 2:
         raise GoldloopError(f"{task.path} [train] select_folds: must be at least 2")
+    if params.encoder not in ENCODERS:
+        raise GoldloopError(f"{task.path} [train] encoder: {params.encoder!r} is not one of {sorted(ENCODERS)}")
+    if params.fine_tune_growth <= 1 or params.fine_tune_min_golden < 2 or params.fine_tune_pairs_per_label < 2:
+        raise GoldloopError(f"{task.path} [train] fine_tune_growth must be above 1, fine_tune_min_golden and "
+                            "fine_tune_pairs_per_label at least 2")
     if params.class_weight not in ("none", "balanced"):
         raise GoldloopError(f"{task.path} [train] class_weight: must be 'none' or 'balanced'")
     return params

@@ -117,10 +117,11 @@ class Selection:
     folds: int = 0
     n_golden: int = 0
     scores: list[dict[str, Any]] = field(default_factory=list)
+    encoder: dict[str, Any] = field(default_factory=dict)  # the final fit's encoder (models.finetune.EncoderChoice)
 
     def to_json(self) -> dict[str, Any]:
         return {"chosen": self.chosen, "reason": self.reason, "folds": self.folds, "n_golden": self.n_golden,
-                "candidates": self.scores}
+                "candidates": self.scores, "encoder": self.encoder}
 
 
 @dataclass

@@ -132,13 +132,15 @@ def simulate_run(s: Setting, strategy: str, seed: int, budget: int, batch: int, 
     tparams = dataclasses.replace(golden_only(s.tparams) if baseline else s.tparams, seed=seed)
     labeled = np.zeros(len(s.pool), dtype=bool)
     points: list[dict[str, Any]] = []
+    tuned: str | None = None   # this run's fine-tuned encoder, re-tuned at label milestones as training does
     for round_no in range(budget // batch + 2):
         clf = None
         if labeled.any() or not baseline:
             chosen = s.pool[labeled]
             golden = pd.concat([s.dev_golden[["id", "split", "y"]], chosen[["id", "split", "y"]]], ignore_index=True)
             tset = training_set(s.task, tparams, s.weak, golden, s.dev_texts, s.votes)
-            clf, selection = fit_selected(s.task, tparams, tset)
+            clf, selection = fit_selected(s.task, tparams, tset, previous_encoder=tuned)
+            tuned = selection.encoder["name"] if selection.encoder.get("tuned_on") else tuned
             m = classification_metrics(s.test_y, clf.predict(s.test), s.task.labels)
             points.append({"labels": int(labeled.sum()), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                            "model": selection.chosen})

@@ -6,7 +6,9 @@ splits replace the soft target with a one-hot target and weigh ``golden_weight``
 Whether weak labels are used at all, at which golden weight, whether LF votes become input
 features, and which text representation wins is decided first by cross-validation over the
 golden labels of those splits and dev (:mod:`models.selection`); every candidate's score goes
-to the model card and the run. The linear models then train on the dev labels too (the bilstm
+to the model card and the run. A chosen model with the encoder block reads the encoder
+fine-tuned on the golden labels at label milestones (:mod:`models.finetune`); the newest
+training's tuned encoder is reused between milestones. The linear models then train on the dev labels too (the bilstm
 keeps them for early stopping): the golden test set is what stays held out. The model goes to
 ``$GOLDLOOP_HOME/models/<task>/run-<id>/`` (``model.keras``, ``saved_model/``,
 ``model_card.json``), its predictions on every split of the version to ``predictions``
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from datasets import cli, workspace
 from datasets.errors import GoldloopError
@@ -35,11 +37,12 @@ from datasets.results import StepResult
 from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
-from models import data, tracking
+from models import data, encoder, tracking
 from models.classifier import HeadRows, TextClassifier
 from models.cliargs import add_task_arguments
 from models.data import LFVotes
 from models.features import Posts
+from models.finetune import choose_encoder
 from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params
 from models.selection import CVData, Selection, ensemble_members, select
 
@@ -141,10 +144,15 @@ def training_set(task: Task, params: TrainParams, weak: pd.DataFrame, golden: pd
                                "uncovered_dropped": int((~weak["covered"].astype(bool)).sum())})
 
 
-def fit_selected(task: Task, params: TrainParams, tset: TrainingSet,
-                 progress: bool = False) -> tuple[TextClassifier, Selection]:
+def fit_selected(task: Task, params: TrainParams, tset: TrainingSet, progress: bool = False,
+                 previous_encoder: str | None = None) -> tuple[TextClassifier, Selection]:
     """Choose the training settings by cross-validation (:mod:`models.selection`), then fit a
-    fresh :class:`TextClassifier` on every row those settings use."""
+    fresh :class:`TextClassifier` on every row those settings use.
+
+    A chosen architecture with the encoder block reads the encoder :func:`models.finetune.choose_encoder`
+    picks: tuned on the golden labels at milestones, ``previous_encoder`` (the last training's)
+    between them. Selection itself always scores the frozen base encoder.
+    """
     n_lfs = 0 if tset.golden.votes is None else tset.golden.votes.shape[1]
     selection = select(params, tset.cv_data(params), task.labels, n_lfs=n_lfs, progress=progress)
     chosen = selection.params
@@ -152,6 +160,12 @@ def fit_selected(task: Task, params: TrainParams, tset: TrainingSet,
         chosen = dataclasses.replace(chosen, use_weak=True, lf_features=False, ensemble=False)
         selection = dataclasses.replace(selection, params=chosen, reason=selection.reason
                                         + "; no golden labels on the weak splits or dev yet, so the weak labels are used")
+    if "encoder" in chosen.architecture.split("+"):
+        golden = Posts.concat([tset.golden, tset.dev])
+        choice = choose_encoder(params, golden.texts, np.concatenate([tset.golden_y, tset.dev_y]), previous_encoder,
+                                progress=progress)
+        chosen = dataclasses.replace(chosen, encoder=choice.name)
+        selection = dataclasses.replace(selection, params=chosen, encoder=choice.to_json())
     if chosen.ensemble:
         members = [m.params(chosen) for m in ensemble_members(chosen, n_lfs > 0 and tset.golden.votes is not None,
                                                               len(tset.weak) > 0)]
@@ -167,6 +181,15 @@ def fit_selected(task: Task, params: TrainParams, tset: TrainingSet,
         clf = TextClassifier(task.labels, chosen, n_lfs=n_lfs).fit(posts, targets, sample_weight=weights,
                                                                   scale_rows=golden_rows, validation=validation)
     return clf, selection
+
+
+def last_tuned_encoder(conn: Connection, task_name: str) -> str | None:
+    """The fine-tuned encoder of the task's newest training that read one, or None."""
+    for run in reversed(runs.of_task(conn, task_name, "train")):
+        name = (run["params"] or {}).get("encoder", "")
+        if name.startswith(encoder.TUNED_PREFIX):
+            return name
+    return None
 
 
 def golden_counts(golden: pd.DataFrame, params: TrainParams) -> dict[str, int]:
@@ -192,8 +215,10 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
     dev_texts = data.read_texts(version, ["dev"])
     votes = data.lf_votes(engine, task, version)
     tset = training_set(task, params, weak, golden, dev_texts, votes)
+    with engine.connect() as conn:
+        previous = last_tuned_encoder(conn, task.name)
     started = time.perf_counter()
-    clf, selection = fit_selected(task, params, tset, progress)
+    clf, selection = fit_selected(task, params, tset, progress, previous)
     seconds = time.perf_counter() - started
     chosen = selection.params
     _say(progress, f"trained {chosen.architecture} on {tset.counts['weak'] if chosen.use_weak else 0} weak + "
@@ -269,6 +294,8 @@ def _say(progress: bool, message: str) -> None:
 def selection_lines(selection: dict[str, Any]) -> str:
     """Human lines of a :meth:`Selection.to_json` record: the choice, then each candidate, best first."""
     lines = [f"model selection: {selection['chosen']} ({selection['reason']})"]
+    if selection.get("encoder"):
+        lines.append(f"encoder: {selection['encoder']['name']} ({selection['encoder']['reason']})")
     for row in sorted(selection["candidates"], key=lambda r: -r["cv_macro_f1"]):
         lines.append(f"  stage {row['stage']}: {row['candidate']:<42} CV macro-F1 {row['cv_macro_f1']:.3f} "
                      f"(standard error {row['cv_se']:.3f})")

