@@ -112,15 +112,14 @@ def spec_of(encoder: str) -> EncoderSpec:
 def _tuned_spec(encoder: str) -> EncoderSpec:
     """The spec of a workspace encoder, from the metadata :mod:`models.finetune` wrote beside it."""
     directory = encoders_dir() / encoder
-    try:
-        meta = json.loads((directory / TUNED_METADATA).read_text())
-        base = ENCODERS[meta["base"]]
-        return dataclasses.replace(base, name=encoder, weights_sha256=meta["weights_sha256"],
-                                   layers=tuple(meta["layers"]), directory=directory)
-    except FileNotFoundError:
+    meta = tuned_metadata(encoder)
+    if meta is None:
         raise GoldloopError(f"{directory}: fine-tuned encoder {encoder!r} is not in this workspace "
-                            "(GOLDLOOP_HOME); train again to tune a new one") from None
-    except (ValueError, KeyError, TypeError) as e:
+                            "(GOLDLOOP_HOME); train again to tune a new one")
+    try:
+        return dataclasses.replace(ENCODERS[meta["base"]], name=encoder, weights_sha256=meta["weights_sha256"],
+                                   layers=tuple(meta["layers"]), directory=directory)
+    except (KeyError, TypeError) as e:
         raise GoldloopError(f"{directory / TUNED_METADATA}: not a goldloop encoder description ({e!r})") from None
 
 
@@ -130,7 +129,10 @@ def tuned_metadata(encoder: str) -> dict | None:
     path = encoders_dir() / encoder / TUNED_METADATA
     if not encoder.startswith(TUNED_PREFIX) or not path.is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise GoldloopError(f"{path}: not a goldloop encoder description ({e})") from None
 
 
 def available(encoder: str = DEFAULT_ENCODER) -> bool:
