@@ -14,11 +14,13 @@ encoded on the first ``--compare`` posts:
 * ``torch-int8``: the same with ``nn.Linear`` quantized to int8 (dynamic, per-channel weights),
   a speed-up rejected for accuracy (docs/benchmarks.md);
 * ``torch-1thread``, ``torch-int8-1thread``: the two above with ``torch.set_num_threads(1)``;
-* ``onnx-2threads``, ``onnx-bs16``, ``onnx-bs64``: ONNX Runtime with two threads / other batch sizes;
+* ``onnx-2threads``: ONNX Runtime, one batch at a time on two intra-op threads;
+* ``onnx-1worker``: ONNX Runtime, one batch at a time on one thread;
+* ``onnx-bs16``, ``onnx-bs64``: the default with other batch sizes;
 * ``onnx-last-layer``: ONNX Runtime as shipped, encoder ``minilm`` (the last layer pooled, where
   the default ``minilm-layers`` averages layers 2, 4 and 6 of the same forward pass);
 * ``onnx``: :func:`models.encoder.encode` as shipped (ONNX Runtime fp32, length-sorted batches
-  of 32, one thread, the default encoder).
+  of 32, ``WORKERS`` batches at once on one thread each, the default encoder).
 
 Then ``cache`` runs :func:`models.encoder.embed` on all ``--posts`` posts in a temporary
 workspace twice: the first call encodes and writes the cache (the acceptance target: 100,000
@@ -47,7 +49,8 @@ VARIANTS = {  # name -> settings of models.encoder; "int8": quantize the PyTorch
     "torch-1thread": {"BACKEND": "torch", "torch_threads": 1},
     "torch-int8": {"BACKEND": "torch", "int8": True},
     "torch-int8-1thread": {"BACKEND": "torch", "int8": True, "torch_threads": 1},
-    "onnx-2threads": {"THREADS": 2},
+    "onnx-2threads": {"THREADS": 2, "WORKERS": 1},
+    "onnx-1worker": {"WORKERS": 1},
     "onnx-bs16": {"BATCH_SIZE": 16},
     "onnx-bs64": {"BATCH_SIZE": 64},
     "onnx-last-layer": {"encoder": "minilm"},

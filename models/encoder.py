@@ -22,7 +22,8 @@ Vectors come from ONNX Runtime running an export of the verified PyTorch model (
 workspace and checked against PyTorch): the same fp32 vectors, on one thread 1.15x faster than
 PyTorch on one thread and 3-4x faster than PyTorch's default two threads on the shared 2-core
 machine (docs/benchmarks.md), with its thread count set per session rather than for the whole
-process. Encoding is still the slow part (about 100-200 posts/s), hence :func:`embed`: one
+process; ``WORKERS`` batches run at once, one per core. Encoding is still the slow part (about
+150-300 posts/s on 2 cores), hence :func:`embed`: one
 directory per encoder under ``$GOLDLOOP_HOME/embeddings/``, append-only ``.npz`` shards keyed by
 post id and a hash of the text (an edited text is encoded again). Shards are written every
 ``CHUNK_POSTS`` encoded posts with tmp file + rename, so an interrupted run keeps what it wrote,
@@ -38,6 +39,7 @@ exactly as the packaged ones do.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fcntl
 import functools
@@ -47,10 +49,12 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import threading
 import time
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +92,7 @@ ENCODERS: dict[str, EncoderSpec] = {
 MODEL_SUBDIR = "model"
 BACKEND = "onnx"       # "onnx" (ONNX Runtime, the default: same vectors, faster) or "torch"
 THREADS = 1            # ONNX Runtime intra-op threads: on 2 busy cores one thread beat two by 1.4-1.55x
+WORKERS = min(8, len(os.sched_getaffinity(0)))  # batches run at once, one core each (ONNX Runtime only)
 BATCH_SIZE = 32        # texts per batch, length-sorted (docs/benchmarks.md)
 MAX_TOKENS = 256       # the model's own limit; longer texts are truncated
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -297,10 +302,23 @@ def _run_torch(spec: EncoderSpec, texts: list[str]) -> np.ndarray:
         return _pooled(spec)(*(features[k] for k in ONNX_INPUTS)).numpy()
 
 
+_per_thread = threading.local()
+
+
+def _thread_tokenizer(encoder: str):  # -> transformers.PreTrainedTokenizerBase
+    """This thread's own copy of the encoder's tokenizer: a fast tokenizer sets its padding and
+    truncation on the shared Rust object at every call, which fails ("Already borrowed") when
+    two threads call the same one at once."""
+    copies = _per_thread.__dict__.setdefault("tokenizers", {})
+    if encoder not in copies:
+        copies[encoder] = copy.deepcopy(load(encoder).tokenizer)
+    return copies[encoder]
+
+
 def _encode_batch(texts: list[str], encoder: str) -> np.ndarray:
     """One batch of texts (of similar length) through the selected ``BACKEND``."""
     if BACKEND == "onnx":
-        return _run_onnx(_session(encoder), load(encoder).tokenizer, texts)
+        return _run_onnx(_session(encoder), _thread_tokenizer(encoder), texts)
     return _run_torch(spec_of(encoder), texts)
 
 
@@ -308,7 +326,11 @@ def encode(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, progress: bo
     """Encode ``texts`` without the cache: float32 ``(n, dimension)``, rows of unit length.
 
     Texts go to the model longest first in batches of ``BATCH_SIZE``, so a batch holds texts of
-    similar length and little padding (a batch costs as much as its longest text).
+    similar length and little padding (a batch costs as much as its longest text). With ONNX
+    Runtime, ``WORKERS`` batches run at once on one core each (the session is thread-safe and
+    releases the GIL): on the idle 2-core machine 1.96x the posts per second of one batch at a
+    time, where two intra-op threads on one batch lost to one (docs/benchmarks.md). A batch's
+    vectors do not depend on which worker ran it.
     """
     spec = spec_of(encoder)
     out = np.zeros((len(texts), spec.dimension), dtype=np.float32)
@@ -316,10 +338,15 @@ def encode(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, progress: bo
         return out
     texts = [str(t) for t in texts]
     order = np.argsort([-len(t) for t in texts], kind="stable")
-    with tqdm(total=len(texts), unit="post", desc=f"encode {encoder}", disable=not progress) as bar:
-        for start in range(0, len(order), BATCH_SIZE):
-            rows = order[start:start + BATCH_SIZE]
-            out[rows] = _encode_batch([texts[i] for i in rows], encoder)
+    batches = [order[start:start + BATCH_SIZE] for start in range(0, len(order), BATCH_SIZE)]
+    if BACKEND == "onnx":
+        _session(encoder)   # export and check once, before the workers start
+    workers = WORKERS if BACKEND == "onnx" else 1   # PyTorch spreads one batch over its own threads
+    with (tqdm(total=len(texts), unit="post", desc=f"encode {encoder}", disable=not progress) as bar,
+          ThreadPoolExecutor(workers, thread_name_prefix="encode") as pool):
+        for rows, vectors in zip(batches, pool.map(lambda rows: _encode_batch([texts[i] for i in rows], encoder),
+                                                   batches)):
+            out[rows] = vectors
             bar.update(len(rows))
     return out
 

@@ -49,6 +49,14 @@ def test_onnx_default_gives_the_pytorch_vectors(monkeypatch: pytest.MonkeyPatch)
     assert type(encoder._session()).__name__ == "InferenceSession"
 
 
+def test_parallel_workers_give_the_vectors_of_one_batch_at_a_time(monkeypatch: pytest.MonkeyPatch):
+    texts = [f"{t} number {k}" * (1 + k % 5) for k, t in enumerate(TEXTS * 40)]   # 5 batches of mixed lengths
+    monkeypatch.setattr(encoder, "WORKERS", 1)
+    one_at_a_time = encoder.encode(texts)
+    monkeypatch.setattr(encoder, "WORKERS", 3)
+    assert np.array_equal(encoder.encode(texts), one_at_a_time)
+
+
 def test_minilm_is_the_sentence_transformers_vector_and_minilm_layers_averages_three_layers():
     """The pooling is sentence-transformers' own on the last layer; the layered encoder averages
     it with layers 2 and 4 of the same loaded weights."""
