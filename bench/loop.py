@@ -9,10 +9,11 @@ order, plus a unique tail, so normalized-text dedup keeps them), splits them (te
 labels, encodes every post of the data-set version once with the sentence encoder (the one-off
 cost a new pool pays; target under 10 minutes), then times two ``models.loop.run_iteration``
 calls with the task's settings. The first is a milestone: its 500 golden dev labels are the first
-``fine_tune_min_golden`` or more, so training tunes the encoder on them and encodes the pool once
-more with the tuned encoder (``models.finetune``). The second, with the same golden labels, reuses
-the tuned encoder and its cached embeddings, as every iteration until the labels double does.
-Target: under 180 s per iteration on 2 cores, for the second kind.
+``fine_tune_min_golden`` or more, so it starts the background job (``models.tuning_job``) that
+tunes the encoder on them and encodes the pool with the tuned encoder, and trains on the frozen
+encoder meanwhile. The bench waits for the job and times it, then the second iteration, with the
+same golden labels, reads the tuned encoder and its cached embeddings, as every iteration until
+the labels double does. Target: under 180 s per iteration on 2 cores.
 """
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def main() -> int:
 
     from datasets.store.versions import SPLITS
     from labeling.import_labels import import_labels
-    from models import data, encoder
+    from labeling.task import load_task
+    from models import data, encoder, tuning_job
     from models.loop import run_iteration
 
     version, gold_file = build(workdir, args.pool)
@@ -99,12 +101,14 @@ def main() -> int:
     started = time.perf_counter()
     encoder.embed(posts["id"].tolist(), posts["text"].tolist(), progress=not args.json)
     encoding = time.perf_counter() - started
-    timed = []
-    for _ in range(2):
-        started = time.perf_counter()
-        result = run_iteration(args.task, progress=not args.json)
-        timed.append((time.perf_counter() - started, result))
-    (milestone, first), (seconds, result) = timed
+    started = time.perf_counter()
+    first = run_iteration(args.task, progress=not args.json)
+    milestone = time.perf_counter() - started
+    job = tuning_job.wait(load_task(args.task).name, timeout=3600)
+    waited = time.perf_counter() - started - milestone
+    started = time.perf_counter()
+    result = run_iteration(args.task, progress=not args.json)
+    seconds = time.perf_counter() - started
     out = {"pool": counts.get("lf", 0) + counts.get("train", 0), "splits": counts, "seconds": round(seconds, 1),
            "encoding_seconds": round(encoding, 1), "encoded_posts": len(posts), "target_encoding_seconds": 600,
            "architecture": result.selection["chosen"], "encoder": result.selection.get("encoder"),
@@ -112,12 +116,16 @@ def main() -> int:
            "label_model_macro_f1": result.models.get("label_model", {}).get("macro_f1"),
            "milestone_seconds": round(milestone, 1), "milestone_stages": first.seconds,
            "milestone_encoder": first.selection.get("encoder"),
-           "target_seconds": 180, "meets_target": seconds < 180, "cpus": os.cpu_count()}
+           "milestone_end_model_macro_f1": first.models["end_model"]["macro_f1"],
+           "tuning_job": {"status": job.status, "seconds": job.seconds, "golden_labels": job.golden_labels,
+                          "posts": job.posts, "error": job.error, "waited_after_the_iteration": round(waited, 1)},
+           "target_seconds": 180, "meets_target": max(seconds, milestone) < 180, "cpus": os.cpu_count()}
     print(jsonout.dumps(out, sort_keys=True) if args.json else
           f"encoding {len(posts)} posts once: {encoding:.1f} s; on a {out['pool']}-post pool, "
-          f"a milestone iteration (encoder tuned, pool encoded again): {milestone:.1f} s (stages {first.seconds}); "
-          f"a later iteration: {seconds:.1f} s (stages {result.seconds}); "
-          f"end-model macro-F1 {out['end_model_macro_f1']:.3f}")
+          f"a milestone iteration (tuning started in the background): {milestone:.1f} s (stages {first.seconds}); "
+          f"the background job (tune on {job.golden_labels} labels, encode {job.posts} posts): {job.seconds} s, "
+          f"{job.status}; the next iteration (tuned encoder, cached): {seconds:.1f} s (stages {result.seconds}); "
+          f"end-model macro-F1 {out['milestone_end_model_macro_f1']:.3f} -> {out['end_model_macro_f1']:.3f}")
     return 0
 
 

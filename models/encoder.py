@@ -370,7 +370,7 @@ def shards(directory: Path) -> list[Path]:
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> Iterator[None]:
     """Hold the directory's exclusive lock: one writer at a time, readers see whole shards."""
     with (directory / LOCK_FILE).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -438,7 +438,7 @@ def embed(ids: Sequence[str], texts: Sequence[str], encoder: str = DEFAULT_ENCOD
     hashes = [text_hash(t) for t in texts]
     wanted = _keys(ids, hashes)
     directory = cache_dir(encoder)
-    with _locked(directory):
+    with locked(directory):
         keys, vectors = _read(directory, dim)
         missing = np.flatnonzero(keys.get_indexer(wanted) < 0)
         missing = missing[~wanted[missing].duplicated()]

@@ -11,7 +11,10 @@ tuned on half the labels kept nearly all of the gain ("Tuned at a label mileston
 tunes a fresh copy of the base encoder only at milestones: the first time there are
 ``fine_tune_min_golden`` golden labels, then whenever they have grown ``fine_tune_growth``-fold
 since the encoder in use was tuned. Between milestones the previous tuned encoder and its cached
-embeddings are reused, so the pool is encoded once per milestone, not once per training.
+embeddings are reused, so the pool is encoded once per milestone, not once per training. A
+single training (``bin/train.sh``, the simulation) tunes before its fit; a loop iteration hands
+the tuning and the encoding of the pool to a background job (:mod:`models.tuning_job`) and fits
+on the encoder it has, so nobody labeling waits for a milestone.
 
 A tuned encoder is saved under ``$GOLDLOOP_HOME/encoders/tuned-<SHA-256 of its weights>/`` with
 the labels it saw counted in its metadata; :mod:`models.encoder` loads, verifies, exports and
@@ -22,6 +25,7 @@ would favour it unfairly. Only the final fit reads the tuned one.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -37,8 +41,9 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets.workspace import encoders_dir
-from models import encoder
+from models import encoder, tuning_job
 from models.params import TrainParams
+from models.tuning_job import Background
 
 BATCH_PAIRS = 16          # pairs per optimiser step
 LEARNING_RATE = 2e-5      # AdamW, SetFit's default for MiniLM-sized bodies
@@ -87,16 +92,14 @@ def tune_transformer(transformer: Any, tokenizer: Any, layers: tuple[int, ...], 
     :func:`models.encoder.pool_layers` pools them) on its target, one pass; the seconds it took."""
     import torch  # noqa: PLC0415
 
-    def vectors(batch: list[str]) -> torch.Tensor:
-        return pooled_vectors(transformer, tokenizer, layers, batch)
-
     optimizer = torch.optim.AdamW(transformer.parameters(), lr=LEARNING_RATE)
     transformer.train()
     started = time.perf_counter()
     for start in tqdm(range(0, len(pairs), BATCH_PAIRS), desc="fine-tune encoder", unit="step", file=sys.stderr,
                       disable=not progress):
         batch = pairs[start:start + BATCH_PAIRS]
-        left, right = vectors([texts[i] for i, _, _ in batch]), vectors([texts[j] for _, j, _ in batch])
+        left = pooled_vectors(transformer, tokenizer, layers, [texts[i] for i, _, _ in batch])
+        right = pooled_vectors(transformer, tokenizer, layers, [texts[j] for _, j, _ in batch])
         loss = ((left * right).sum(1) - torch.tensor([t for _, _, t in batch])).pow(2).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -105,18 +108,17 @@ def tune_transformer(transformer: Any, tokenizer: Any, layers: tuple[int, ...], 
     return time.perf_counter() - started
 
 
-def tune(base: str, texts: Sequence[str], y: np.ndarray, params: TrainParams, *,
+def tune(base: str, texts: Sequence[str], y: np.ndarray, *, pairs_per_label: int, seed: int,
          progress: bool = False) -> EncoderChoice:
     """Tune a fresh copy of encoder ``base`` on golden ``texts`` / ``y`` and save it to the workspace."""
     import torch  # noqa: PLC0415
 
-    torch.manual_seed(params.seed)
+    torch.manual_seed(seed)
     model = copy.deepcopy(encoder.load(base))
-    pairs = contrastive_pairs(np.asarray(y), np.arange(len(y)), params.fine_tune_pairs_per_label,
-                              np.random.default_rng(params.seed))
+    pairs = contrastive_pairs(np.asarray(y), np.arange(len(y)), pairs_per_label, np.random.default_rng(seed))
     seconds = tune_transformer(model[0].auto_model, model.tokenizer, encoder.spec_of(base).layers, list(texts),
                                pairs, progress=progress)
-    name = _save(model, base, {"golden_labels": len(y), "pairs": len(pairs), "seed": params.seed,
+    name = _save(model, base, {"golden_labels": len(y), "pairs": len(pairs), "seed": seed,
                                "tuning_seconds": round(seconds, 1)})
     return EncoderChoice(name, base, len(y), f"tuned on {len(y)} golden labels ({len(pairs)} pairs)", seconds)
 
@@ -143,21 +145,39 @@ def _save(model: Any, base: str, facts: dict[str, Any]) -> str:
         raise
 
 
+def newest_tuned(names: Sequence[str | None]) -> str | None:
+    """Of these tuned encoders (None: none), the one tuned on the most golden labels."""
+    known = [(meta["golden_labels"], name) for name in names if name and (meta := encoder.tuned_metadata(name))]
+    return max(known, key=lambda pair: pair[0])[1] if known else None
+
+
 def choose_encoder(params: TrainParams, texts: Sequence[str], y: np.ndarray, previous: str | None, *,
-                   progress: bool = False) -> EncoderChoice:
+                   background: Background | None = None, progress: bool = False) -> EncoderChoice:
     """The encoder the final fit on golden ``texts`` / ``y`` reads: the base encoder, the
-    ``previous`` training's tuned encoder, or one tuned now (see the module docstring)."""
+    ``previous`` training's tuned encoder, or one tuned now (see the module docstring).
+
+    With ``background`` a milestone starts (or finds) the task's :mod:`models.tuning_job` and this
+    fit reads the encoder it already has; without it the tuning runs here, before the fit.
+    """
     base, n = params.encoder, len(y)
     if not params.fine_tune:
         return EncoderChoice(base, base, 0, "[train] fine_tune = false: the frozen encoder")
     meta = encoder.tuned_metadata(previous) if previous else None
-    due = params.fine_tune_min_golden
-    if meta is not None and meta.get("base") == base:
-        due = max(due, int(np.ceil(params.fine_tune_growth * meta["golden_labels"])))
-        if n < due:
-            return EncoderChoice(str(previous), base, int(meta["golden_labels"]),
-                                 f"tuned at {meta['golden_labels']} golden labels; the next tuning at {due}")
+    if meta is None or meta.get("base") != base:
+        meta, previous = None, None
+    in_use = (EncoderChoice(str(previous), base, int(meta["golden_labels"]), f"tuned at {meta['golden_labels']} "
+                                                                             "golden labels")
+              if meta else EncoderChoice(base, base, 0, "the frozen encoder"))
+    due = max(params.fine_tune_min_golden, int(np.ceil(params.fine_tune_growth * in_use.tuned_on)))
     if n < due or len(np.unique(y)) < 2:
-        return EncoderChoice(base, base, 0, f"{n} golden labels: the frozen encoder until {due} of at least two "
-                                            "classes")
-    return tune(base, texts, y, params, progress=progress)
+        return dataclasses.replace(in_use, reason=f"{in_use.reason}; the next tuning at {due} golden labels"
+                                                  + ("" if meta else " of at least two classes"))
+    if background is None:
+        return tune(base, texts, y, pairs_per_label=params.fine_tune_pairs_per_label, seed=params.seed,
+                    progress=progress)
+    job = tuning_job.current_or_start(base, list(texts), y, background, seed=params.seed,
+                                      pairs_per_label=params.fine_tune_pairs_per_label)
+    state = (f"failed ({job.error})" if job.status == tuning_job.FAILED
+             else f"running in the background since {job.started_at}")
+    return dataclasses.replace(in_use, reason=f"{in_use.reason}; tuning on {job.golden_labels} golden labels "
+                                              f"{state}, log {job.log}")

@@ -102,8 +102,14 @@ def learning_curve(table: pd.DataFrame, task_name: str) -> Path:
 
 
 def run_iteration(task_path: str | Path | None = None, version: int | None = None, *, strategy: str | None = None,
-                  batch_size: int | None = None, progress: bool = True, engine: Engine | None = None) -> LoopIteration:
-    """Run one loop iteration and return its summary, the iteration table and the plot path."""
+                  batch_size: int | None = None, progress: bool = True, engine: Engine | None = None,
+                  tune_in_background: bool = True) -> LoopIteration:
+    """Run one loop iteration and return its summary, the iteration table and the plot path.
+
+    At an encoder fine-tuning milestone the tuning runs in a background job and this iteration
+    trains on the encoder in use (:func:`models.train.train`), unless ``tune_in_background`` is
+    false: a one-off run such as the main job, which nothing follows, tunes first instead.
+    """
     task = load_task(task_path)
     engine = engine or get_engine()
     with engine.connect() as conn:
@@ -112,7 +118,8 @@ def run_iteration(task_path: str | Path | None = None, version: int | None = Non
     tparams = train_params(task)
     clock = _Stopwatch()
     label = clock("label", run_label, task.path, version, progress=progress)
-    trained, clf, predictions = clock("train", train, task, version, engine, tparams, progress)
+    trained, clf, predictions = clock("train", train, task, version, engine, tparams, progress,
+                                      tune_in_background=tune_in_background)
     evaluation = clock("evaluate", evaluate, task.path, version, run_id=trained.run_id, classifier=clf,
                        engine=engine)
     queues = clock("queues", refresh_queues, engine, task, version, clf, aparams, run_id=trained.run_id,

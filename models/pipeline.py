@@ -104,7 +104,7 @@ def run(inputs: Sequence[Path], task_path: Path | None, gold: Path | None, sizes
             if _golden_subset(engine, gold, version, subset):
                 imported = import_labels(subset, task_path=task.path, id_column="id", label_column="label",
                                          annotator=f"import:{gold.name}", progress=progress)
-    loop = run_iteration(task.path, version, progress=progress, engine=engine)
+    loop = run_iteration(task.path, version, progress=progress, engine=engine, tune_in_background=False)
     paths = PipelinePaths(workspace=workspace.home(), exports=workspace.version_dir(version), model=loop.model_path,
                           learning_curve=loop.learning_curve,
                           notebook=workspace.REPO_ROOT / "notebooks" / "evaluation.ipynb")

