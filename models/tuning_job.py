@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -61,6 +62,7 @@ class TuningJob:
 
     @property
     def log(self) -> Path:
+        """The child's output: progress bars, and the traceback when it failed."""
         return job_dir(self.task) / LOG_FILE
 
 
@@ -74,6 +76,7 @@ class Background:
 
 
 def job_dir(task: str) -> Path:
+    """The task's job directory (one job per task: a new one replaces the files of the last)."""
     return encoders_dir() / "jobs" / task
 
 
