@@ -1,13 +1,13 @@
 """Tune the encoder in a background process, so a loop iteration at a label milestone does not wait.
 
-At a milestone (:mod:`models.finetune`) the tuned encoder is a new encoder: tuning takes 1-2
-minutes for a few hundred labels and encoding a 100,000-post pool with it about 6 more on 2 cores
-(docs/benchmarks.md), while an iteration between milestones takes well under a minute. The people
-labeling should not wait for that, so a loop iteration at a milestone trains with the encoder it
-already has (cached embeddings) and starts this job, which tunes a fresh copy of the base
-encoder on the golden labels, saves it to the workspace and encodes every post of the data-set
-version with it into the embedding cache. The first training after the job is done reads the
-tuned encoder at the cost of an ordinary iteration; until then trainings say the job is running.
+At a milestone (:mod:`models.finetune`) the tuned encoder is a new encoder: tuning takes about 2
+minutes for 500 labels and encoding a 100,000-post pool with it about 5 more on 2 cores, while an
+iteration between milestones takes under half a minute (docs/benchmarks.md, bench/loop.py). The
+people labeling should not wait for that, so a loop iteration at a milestone trains with the
+encoder it already has (cached embeddings) and starts this job, which tunes a fresh copy of the
+base encoder on the golden labels, saves it to the workspace and encodes every post of the data-set
+version with it into the embedding cache. The first training after the job is done reads the tuned
+encoder at the cost of an ordinary iteration; until then trainings say the job is running.
 
 One job per task at a time, in ``$GOLDLOOP_HOME/encoders/jobs/<task>/``: ``job.json`` (its state,
 replaced atomically), ``log.txt`` (the child's progress bars and any traceback) and the inputs
@@ -81,6 +81,7 @@ def job_dir(task: str) -> Path:
 
 
 def _write(job: TuningJob) -> TuningJob:
+    """Replace ``job.json`` atomically: a reader sees the old state or the new one, never half."""
     path = job_dir(job.task) / JOB_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(dataclasses.asdict(job), indent=2))
@@ -89,10 +90,17 @@ def _write(job: TuningJob) -> TuningJob:
 
 
 def _alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a finished child of this process is reaped first)."""
+    """Whether the job process ``pid`` still runs: a finished child of this process is reaped
+    first, and on Linux the id must still run this module (after a restart it may be another
+    program's)."""
     child = _children.get(pid)
     if child is not None:
         return child.poll() is None
+    if Path("/proc/self/cmdline").exists():
+        try:
+            return __spec__.name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:   # no such process (any more)
+            return False
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):   # gone, or the id now belongs to someone else
