@@ -23,12 +23,11 @@ workspace and checked against PyTorch): the same fp32 vectors, on one thread 1.1
 PyTorch on one thread and 3-4x faster than PyTorch's default two threads on the shared 2-core
 machine (docs/benchmarks.md), with its thread count set per session rather than for the whole
 process; ``WORKERS`` batches run at once, one per core. Encoding is still the slow part (about
-150-300 posts/s on 2 cores), hence :func:`embed`: one
-directory per encoder under ``$GOLDLOOP_HOME/embeddings/``, append-only ``.npz`` shards keyed by
-post id and a hash of the text (an edited text is encoded again). Shards are written every
-``CHUNK_POSTS`` encoded posts with tmp file + rename, so an interrupted run keeps what it wrote,
-and an exclusive lock on the directory makes a second run wait and then find everything cached
-instead of encoding the same posts twice.
+150-300 posts/s on 2 cores), hence :func:`embed`: one directory per encoder under
+``$GOLDLOOP_HOME/embeddings/``, append-only ``.npz`` shards keyed by post id and a hash of the text
+(an edited text is encoded again). Shards are written every ``CHUNK_POSTS`` encoded posts with tmp
+file + rename, so an interrupted run keeps what it wrote, and an exclusive lock on the directory
+makes a second run wait and then find everything cached instead of encoding the same posts twice.
 
 Besides the packaged encoders, a workspace holds encoders fine-tuned on its golden labels
 (:mod:`models.finetune`): ``$GOLDLOOP_HOME/encoders/tuned-<weights hash>/``, a saved
@@ -328,7 +327,7 @@ def encode(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, *, progress: bo
     Texts go to the model longest first in batches of ``BATCH_SIZE``, so a batch holds texts of
     similar length and little padding (a batch costs as much as its longest text). With ONNX
     Runtime, ``WORKERS`` batches run at once on one core each (the session is thread-safe and
-    releases the GIL): on the idle 2-core machine 1.96x the posts per second of one batch at a
+    releases the GIL): on the quiet 2-core machine 1.85x the posts per second of one batch at a
     time, where two intra-op threads on one batch lost to one (docs/benchmarks.md). A batch's
     vectors do not depend on which worker ran it.
     """
@@ -371,7 +370,8 @@ def shards(directory: Path) -> list[Path]:
 
 @contextmanager
 def locked(directory: Path) -> Iterator[None]:
-    """Hold the directory's exclusive lock: one writer at a time, readers see whole shards."""
+    """Hold the directory's exclusive lock (its ``.lock`` file): one writer at a time, so readers
+    of a cache see whole shards (and :mod:`models.tuning_job` one job per task)."""
     with (directory / LOCK_FILE).open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
