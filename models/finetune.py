@@ -59,10 +59,17 @@ class EncoderChoice:
     tuned_on: int          # golden labels the encoder was tuned on (0: the frozen base encoder)
     reason: str
     seconds: float = 0.0   # tuning time when this training tuned it
+    job: tuning_job.TuningJob | None = None   # the background tuning this milestone started or found
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "base": self.base, "tuned_on": self.tuned_on, "reason": self.reason,
-                "tuning_seconds": round(self.seconds, 1)}
+        """The model card's record; ``tuning_job`` (status, labels, start, log) for scripts that wait."""
+        record = {"name": self.name, "base": self.base, "tuned_on": self.tuned_on, "reason": self.reason,
+                  "tuning_seconds": round(self.seconds, 1)}
+        if self.job is not None:
+            record["tuning_job"] = {"status": self.job.status, "golden_labels": self.job.golden_labels,
+                                    "started_at": self.job.started_at, "error": self.job.error,
+                                    "log": str(self.job.log)}
+        return record
 
 
 def contrastive_pairs(y: np.ndarray, rows: np.ndarray, pairs_per_label: int,
@@ -179,5 +186,5 @@ def choose_encoder(params: TrainParams, texts: Sequence[str], y: np.ndarray, pre
                                       pairs_per_label=params.fine_tune_pairs_per_label)
     state = (f"failed ({job.error})" if job.status == tuning_job.FAILED
              else f"running in the background since {job.started_at}")
-    return dataclasses.replace(in_use, reason=f"{in_use.reason}; tuning on {job.golden_labels} golden labels "
-                                              f"{state}, log {job.log}")
+    return dataclasses.replace(in_use, job=job, reason=f"{in_use.reason}; tuning on {job.golden_labels} golden "
+                                                       f"labels {state}, log {job.log}")

@@ -100,6 +100,7 @@ def test_a_loop_iteration_at_the_milestone_tunes_in_the_background_and_the_next_
     chosen = first.selection["encoder"]
     assert chosen["name"] == encoder.DEFAULT_ENCODER
     assert "tuning on 24 golden labels running in the background" in chosen["reason"]
+    assert chosen["tuning_job"]["status"] == tuning_job.RUNNING and chosen["tuning_job"]["golden_labels"] == 24
 
     job = tuning_job.wait(world.task.name, timeout=600)
     assert job.status == tuning_job.DONE, job.log.read_text()[-2000:]
@@ -111,6 +112,7 @@ def test_a_loop_iteration_at_the_milestone_tunes_in_the_background_and_the_next_
     second = run_iteration(world.task.path, strategy="margin", batch_size=5, progress=False, engine=engine)
     assert second.selection["encoder"]["name"] == job.encoder
     assert "tuned at 24 golden labels; the next tuning at 48" in second.selection["encoder"]["reason"]
+    assert "tuning_job" not in second.selection["encoder"]
     assert TextClassifier.load(Path(second.model_path)).params.encoder == job.encoder
 
 
