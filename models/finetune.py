@@ -43,7 +43,6 @@ from tqdm import tqdm
 from datasets.workspace import encoders_dir
 from models import encoder, tuning_job
 from models.params import TrainParams
-from models.tuning_job import Background
 
 BATCH_PAIRS = 16          # pairs per optimiser step
 LEARNING_RATE = 2e-5      # AdamW, SetFit's default for MiniLM-sized bodies
@@ -159,7 +158,7 @@ def newest_tuned(names: Sequence[str | None]) -> str | None:
 
 
 def choose_encoder(params: TrainParams, texts: Sequence[str], y: np.ndarray, previous: str | None, *,
-                   background: Background | None = None, progress: bool = False) -> EncoderChoice:
+                   background: tuning_job.Background | None = None, progress: bool = False) -> EncoderChoice:
     """The encoder the final fit on golden ``texts`` / ``y`` reads: the base encoder, the
     ``previous`` training's tuned encoder, or one tuned now (see the module docstring).
 

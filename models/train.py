@@ -46,7 +46,6 @@ from models.features import Posts
 from models.finetune import choose_encoder, newest_tuned
 from models.params import ARCHITECTURES, LINEAR_ARCHITECTURES, TrainParams, train_params
 from models.selection import CVData, Selection, ensemble_members, select
-from models.tuning_job import Background
 
 MODEL_CARD = "model_card.json"
 
@@ -148,7 +147,7 @@ def training_set(task: Task, params: TrainParams, weak: pd.DataFrame, golden: pd
 
 def fit_selected(task: Task, params: TrainParams, tset: TrainingSet, progress: bool = False,
                  previous_encoder: str | None = None,
-                 background: Background | None = None) -> tuple[TextClassifier, Selection]:
+                 background: tuning_job.Background | None = None) -> tuple[TextClassifier, Selection]:
     """Choose the training settings by cross-validation (:mod:`models.selection`), then fit a
     fresh :class:`TextClassifier` on every row those settings use.
 
@@ -226,7 +225,7 @@ def train(task: Task, version: int, engine: Engine, params: TrainParams, progres
     everything = data.read_texts(version, versions.SPLITS)
     with engine.connect() as conn:
         previous = last_tuned_encoder(conn, task.name)
-    background = (Background(task.name, everything["id"].tolist(), everything["text"].tolist())
+    background = (tuning_job.Background(task.name, everything["id"].tolist(), everything["text"].tolist())
                   if tune_in_background else None)
     started = time.perf_counter()
     clf, selection = fit_selected(task, params, tset, progress, previous, background)

@@ -1,11 +1,10 @@
 """models.finetune: the encoder tuned on golden labels at milestones, saved, verified and served."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +139,7 @@ def test_a_job_whose_process_id_now_runs_another_program_reads_as_failed(home: P
     tuning_job.job_dir("t").mkdir(parents=True)
     stale = tuning_job.TuningJob(task="t", base=encoder.DEFAULT_ENCODER, golden_labels=8, pairs_per_label=2, seed=0,
                                  posts=2, status=tuning_job.RUNNING, pid=os.getpid(), started_at="2026-11-28T00:00:00")
-    (tuning_job.job_dir("t") / tuning_job.JOB_FILE).write_text(json.dumps(dataclasses.asdict(stale)))
+    (tuning_job.job_dir("t") / tuning_job.JOB_FILE).write_text(json.dumps(asdict(stale)))
     job = tuning_job.read("t")
     assert job.status == tuning_job.FAILED and "stopped without finishing" in job.error
     assert json.loads((tuning_job.job_dir("t") / tuning_job.JOB_FILE).read_text())["status"] == tuning_job.FAILED
