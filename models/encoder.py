@@ -100,6 +100,7 @@ COMPACT_SHARDS = 64    # more shards than this are merged into one, to keep read
 LOCK_FILE = ".lock"
 TUNED_PREFIX = "tuned-"            # names of encoders fine-tuned in the workspace (models.finetune)
 TUNED_METADATA = "goldloop_encoder.json"
+PARTIAL_PREFIX = ".tmp-"            # a tuned encoder being written, renamed to its name when whole
 
 
 # -- the model ------------------------------------------------------------------------------

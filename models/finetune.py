@@ -133,7 +133,7 @@ def _save(model: Any, base: str, facts: dict[str, Any]) -> str:
     """Write ``model`` to ``encoders/tuned-<weights hash>/`` (tmp dir + rename) and return its name."""
     root = encoders_dir()
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{uuid.uuid4().hex[:12]}"
+    tmp = root / f"{encoder.PARTIAL_PREFIX}{uuid.uuid4().hex[:12]}"
     try:
         model.save(str(tmp))
         digest = encoder.file_sha256(tmp / encoder.spec_of(base).weights)

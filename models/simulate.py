@@ -49,6 +49,7 @@ from models.features import Posts
 from models.metrics import classification_metrics
 from models.params import ActiveParams, TrainParams, active_params, normalize_strategy, train_params
 from models.plots import Series, plot_curves
+from models.prune import PruneResult, prune
 from models.train import fit_selected, training_set
 
 
@@ -143,7 +144,7 @@ def simulate_run(s: Setting, strategy: str, seed: int, budget: int, batch: int, 
             tuned = selection.encoder["name"] if selection.encoder.get("tuned_on") else tuned
             m = classification_metrics(s.test_y, clf.predict(s.test), s.task.labels)
             points.append({"labels": int(labeled.sum()), "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                           "model": selection.chosen})
+                           "model": selection.chosen, "encoder": selection.encoder.get("name", "")})
         if bar is not None:
             bar.update(1)
         room = min(batch, budget - int(labeled.sum()))
@@ -202,7 +203,8 @@ class SimulationResult(StepResult):
     ``accuracy_std``, ``macro_f1``, ``macro_f1_std`` (mean and standard deviation over seeds);
     ``baselines`` the golden-only curve and the flat ``label_model`` and ``majority_class``
     scores, which tell whether a strategy (and the LFs) earn their keep; ``csv``,
-    ``summary_csv`` and ``png`` are the files written.
+    ``summary_csv`` and ``png`` are the files written; ``pruned`` the tuned encoders removed at the
+    end (None with ``keep_encoders``).
     """
 
     run_id: int
@@ -220,14 +222,21 @@ class SimulationResult(StepResult):
     csv: str
     summary_csv: str
     png: str
+    pruned: PruneResult | None = None
 
 
 def simulate(gold_path: str | Path, task_path: str | Path | None = None, version: int | None = None, *,
              strategies: Sequence[str] = ("entropy", "random"), seeds: int = 3, budget: int = 500, batch: int = 50,
              id_column: str = "id", label_column: str = "label", out_dir: str | Path | None = None,
-             progress: bool = True, engine: Engine | None = None) -> SimulationResult:
+             keep_encoders: bool = False, progress: bool = True, engine: Engine | None = None) -> SimulationResult:
     """Run the simulation; return curves per strategy (mean and std over seeds), the baselines
-    and the output paths."""
+    and the output paths.
+
+    The encoders the runs tuned at label milestones are removed at the end (:mod:`models.prune`;
+    they hold about 200 MB each with their caches) unless ``keep_encoders``; the same labels and
+    seed tune the same weights, so a second simulation in the same workspace that runs at the
+    same time should keep them.
+    """
     task = load_task(task_path)
     strategies = tuple(dict.fromkeys(normalize_strategy(s, "--strategies") for s in strategies))
     if seeds < 1 or budget < 1 or batch < 1:
@@ -240,12 +249,16 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
     setting = prepare(engine, task, version, gold, train_params(task), active_params(task))
     plan = [(strategy, False) for strategy in strategies] + [("random", True)]
     rounds = len(plan) * seeds * (-(-min(budget, len(setting.pool)) // batch) + 1)
-    rows = []
-    with tqdm(total=rounds, desc="simulating", unit="round", disable=not progress) as bar:
-        for strategy, baseline in plan:
-            for seed in range(seeds):
-                for point in simulate_run(setting, strategy, seed, budget, batch, bar, baseline=baseline):
-                    rows.append({"strategy": BASELINE if baseline else strategy, "seed": seed, **point})
+    rows: list[dict[str, Any]] = []
+    try:
+        with tqdm(total=rounds, desc="simulating", unit="round", disable=not progress) as bar:
+            for strategy, baseline in plan:
+                for seed in range(seeds):
+                    for point in simulate_run(setting, strategy, seed, budget, batch, bar, baseline=baseline):
+                        rows.append({"strategy": BASELINE if baseline else strategy, "seed": seed, **point})
+    finally:
+        # the runs' tuned encoders: made for this simulation, read by nothing once it ends
+        pruned = None if keep_encoders else prune(engine, grace_minutes=0, only={r["encoder"] for r in rows})
     curves = pd.DataFrame(rows)
     averaged = average_curves(curves)
     baselines = {BASELINE: averaged.pop(BASELINE), **fixed_baselines(setting)}
@@ -265,7 +278,7 @@ def simulate(gold_path: str | Path, task_path: str | Path | None = None, version
                              lf_run_id=label_run.run_id, golden={"test": len(setting.test_y)})
     result = SimulationResult(run_id=run_id, task=task.name, version=version, **params,
                               curves=averaged, baselines=baselines, csv=str(out / "curves.csv"),
-                              summary_csv=str(out / "summary.csv"), png=str(png))
+                              summary_csv=str(out / "summary.csv"), png=str(png), pruned=pruned)
     tracking.log_simulation(task, result)
     return result
 
@@ -303,6 +316,9 @@ def summary(result: SimulationResult) -> str:
         if name in result.baselines:
             b = result.baselines[name]
             lines.append(f"{name.replace('_', ' ')}: macro-F1 {b['macro_f1']:.3f}, accuracy {b['accuracy']:.3f}")
+    if result.pruned is not None and result.pruned.removed:
+        lines.append(f"removed the {len(result.pruned.removed)} encoders tuned at label milestones "
+                     f"({result.pruned.freed_bytes / 2**20:.0f} MiB; --keep-encoders keeps them)")
     lines.append(f"curves: {result.csv}\nplot: {result.png}")
     return "\n".join(lines)
 
@@ -322,10 +338,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--budget", type=int, default=500, help="labels per run (default 500)")
     p.add_argument("--batch", type=int, default=50, help="labels per round (default 50)")
     p.add_argument("--out", help="output directory (default: $GOLDLOOP_HOME/reports/<task>/simulation-<time>)")
+    p.add_argument("--keep-encoders", action="store_true",
+                   help="keep the encoders tuned at label milestones (by default removed at the end; "
+                        "keep them when another simulation runs in the same workspace at the same time)")
     args = p.parse_args(argv)
     result = simulate(args.gold, args.task, args.version, strategies=[s for s in args.strategies.split(",") if s],
                       seeds=args.seeds, budget=args.budget, batch=args.batch, id_column=args.id_column,
-                      label_column=args.label_column, out_dir=args.out, progress=not args.quiet)
+                      label_column=args.label_column, out_dir=args.out, keep_encoders=args.keep_encoders,
+                      progress=not args.quiet)
     cli.emit(result, args.json, summary)
     return cli.EXIT_OK
 

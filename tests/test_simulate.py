@@ -31,8 +31,10 @@ def test_read_gold_names_the_bad_line(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_simulate_cli_curves_outputs_and_no_label_pollution(engine, tmp_path: Path):
-    world = make_world(engine, tmp_path, task_toml=LF_TOML)
+def test_simulate_cli_curves_outputs_and_no_label_pollution(engine, home: Path, tmp_path: Path):
+    # the encoder is tuned at 5 labels (a milestone), and those tuned encoders are removed at the end
+    task_toml = LF_TOML.replace("[train]\n", "[train]\nfine_tune_min_golden = 5\nfine_tune_pairs_per_label = 2\n")
+    world = make_world(engine, tmp_path, task_toml=task_toml)
     add_golden(engine, world.task, world.truth[world.truth["split"] == "test"])
     gold = tmp_path / "gold.csv"
     world.truth[["id", "label"]].to_csv(gold, index=False)
@@ -58,7 +60,12 @@ def test_simulate_cli_curves_outputs_and_no_label_pollution(engine, tmp_path: Pa
     assert "simulating" in proc.stderr  # the progress bar shows on stderr even with --json
     assert result["n_test"] == int((world.truth["split"] == "test").sum())
     curves = pd.read_csv(out / "curves.csv")
-    assert len(curves) == 8 and set(curves.columns) == {"strategy", "seed", "labels", "accuracy", "macro_f1", "model"}
+    assert len(curves) == 8
+    assert set(curves.columns) == {"strategy", "seed", "labels", "accuracy", "macro_f1", "model", "encoder"}
+    tuned = {name for name in curves["encoder"].dropna() if name.startswith("tuned-")}
+    assert tuned and sorted(result["pruned"]["removed"]) == sorted(tuned)
+    assert not [p for p in (home / "encoders").iterdir() if p.name.startswith("tuned-")]
+    assert not [p for p in (home / "embeddings").iterdir() if p.name.startswith("tuned-")]
     assert set(curves["strategy"]) == {"entropy", "random", "golden_only"}
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     with engine.connect() as conn:

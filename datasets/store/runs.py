@@ -74,3 +74,11 @@ def latest_child(conn: Connection, parent_id: int, kind: str) -> dict[str, Any] 
     row = conn.execute(sa.text("SELECT * FROM runs WHERE parent_id = :parent AND kind = :kind ORDER BY id DESC LIMIT 1"),
                        {"parent": parent_id, "kind": kind}).mappings().first()
     return dict(row) if row else None
+
+
+def encoders_named(conn: Connection, prefix: str) -> set[str]:
+    """Every encoder name starting with ``prefix`` that some run's ``params`` record: the encoders
+    a saved model (and so the registry's production model) reads when it is loaded."""
+    rows = conn.execute(sa.text("SELECT DISTINCT params->>'encoder' FROM runs WHERE starts_with(params->>'encoder', :prefix)"),
+                        {"prefix": prefix}).scalars()
+    return set(rows)
