@@ -110,7 +110,8 @@ def prune(engine: Engine | None = None, *, grace_minutes: float = DEFAULT_GRACE_
         orphans = [c for c in _subdirs(embeddings_dir(), f"{encoder.TUNED_PREFIX}*")
                    if c.name not in names and _last_write(c) < cutoff]
         leftovers = [p for root in (encoders_dir(), embeddings_dir())
-                     for p in _subdirs(root, f"{encoder.PARTIAL_PREFIX}*") + _subdirs(root, f"{ASIDE_PREFIX}*") if _last_write(p) < cutoff]
+                     for prefix in (encoder.PARTIAL_PREFIX, ASIDE_PREFIX)
+                     for p in _subdirs(root, f"{prefix}*") if _last_write(p) < cutoff]
         doomed += orphans + leftovers
     freed = sum(_size(path) for path in doomed)
     if not dry_run:

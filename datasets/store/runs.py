@@ -79,6 +79,6 @@ def latest_child(conn: Connection, parent_id: int, kind: str) -> dict[str, Any] 
 def encoders_named(conn: Connection, prefix: str) -> set[str]:
     """Every encoder name starting with ``prefix`` that some run's ``params`` record: the encoders
     a saved model (and so the registry's production model) reads when it is loaded."""
-    rows = conn.execute(sa.text("SELECT DISTINCT params->>'encoder' FROM runs WHERE starts_with(params->>'encoder', :prefix)"),
-                        {"prefix": prefix}).scalars()
-    return set(rows)
+    rows = conn.execute(sa.text("SELECT DISTINCT params->>'encoder' FROM runs"
+                                " WHERE starts_with(params->>'encoder', :prefix)"), {"prefix": prefix})
+    return set(rows.scalars())
