@@ -42,6 +42,7 @@ import copy
 import dataclasses
 import fcntl
 import functools
+import gc
 import hashlib
 import importlib
 import importlib.metadata
@@ -97,6 +98,11 @@ MAX_TOKENS = 256       # the model's own limit; longer texts are truncated
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CHUNK_POSTS = 10_000   # posts encoded between two cache shards: what an interruption can lose
 COMPACT_SHARDS = 64    # more shards than this are merged into one, to keep reads to a few files
+# Encoders kept loaded per process (PyTorch model, ONNX session: about 340 MB each). A process
+# reads at most the base encoder, the tuned one in use and a newly tuned one at once; a simulation
+# or a long-running server meets a new tuned encoder at every milestone or promotion, so the
+# loaded ones must be bounded, least recently used first out (an evicted one loads again in seconds).
+LOADED_ENCODERS = 4
 LOCK_FILE = ".lock"
 TUNED_PREFIX = "tuned-"            # names of encoders fine-tuned in the workspace (models.finetune)
 TUNED_METADATA = "goldloop_encoder.json"
@@ -192,16 +198,23 @@ def _verified(spec: EncoderSpec, directory: Path) -> Path:
     return directory
 
 
-@functools.cache
+@functools.lru_cache(maxsize=LOADED_ENCODERS)
 def load(encoder: str = DEFAULT_ENCODER):  # -> sentence_transformers.SentenceTransformer
     """The verified PyTorch model of ``encoder``, loaded once per process and model directory
-    (encoders that pool other layers of the same weights share it)."""
+    (encoders that pool other layers of the same weights share it) while it is among the
+    ``LOADED_ENCODERS`` most recently used."""
     return _load_directory(model_dir(spec_of(encoder)))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=LOADED_ENCODERS)
 def _load_directory(directory: Path):  # -> sentence_transformers.SentenceTransformer
-    """The model in ``directory``, on the CPU with the hub switched off."""
+    """The model in ``directory``, on the CPU with the hub switched off.
+
+    Collects garbage first: an encoder dropped from the caches above is held in reference cycles
+    (PyTorch modules) that Python's collector may not visit for a long time, and it is the one
+    new encoder that needs its memory.
+    """
+    gc.collect()
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import transformers  # noqa: PLC0415 - torch and transformers load only when an encoder is used
@@ -222,7 +235,7 @@ def pool_layers(states, attention_mask, layers: tuple[int, ...]):  # (torch tens
     return torch.nn.functional.normalize(torch.stack(pooled).sum(0), p=2, dim=1)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=LOADED_ENCODERS)
 def _pooled(spec: EncoderSpec):  # -> torch.nn.Module
     """The verified transformer with the pooling of ``spec``: token ids in, unit-length vectors out.
 
@@ -261,7 +274,7 @@ def _export_onnx(spec: EncoderSpec, path: Path) -> None:
     os.replace(tmp, path)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=LOADED_ENCODERS)
 def _session(encoder: str = DEFAULT_ENCODER):  # -> onnxruntime.InferenceSession
     """The encoder as an ONNX Runtime session, exported from the verified weights once per workspace.
 

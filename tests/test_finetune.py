@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import weakref
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -143,3 +145,19 @@ def test_a_job_whose_process_id_now_runs_another_program_reads_as_failed(home: P
     job = tuning_job.read("t")
     assert job.status == tuning_job.FAILED and "stopped without finishing" in job.error
     assert json.loads((tuning_job.job_dir("t") / tuning_job.JOB_FILE).read_text())["status"] == tuning_job.FAILED
+
+
+def test_loaded_encoders_are_bounded_and_an_evicted_one_is_freed(home: Path):
+    """A simulation or a server meets a new tuned encoder at every milestone or promotion: only
+    the LOADED_ENCODERS most recently used stay in memory (about 340 MB each)."""
+    name = finetune.tune(encoder.DEFAULT_ENCODER, TEXTS, Y, pairs_per_label=2, seed=0).name
+    copies = [name]
+    for i in range(1, encoder.LOADED_ENCODERS + 2):   # the same weights under other names: other encoders
+        copies.append(f"{encoder.TUNED_PREFIX}{i:016x}")
+        shutil.copytree(home / "encoders" / name, home / "encoders" / copies[-1])
+    first = weakref.ref(encoder.load(copies[0])[0].auto_model)
+    for other in copies[1:]:
+        encoder.load(other)
+    assert encoder.load.cache_info().currsize == encoder.LOADED_ENCODERS
+    assert first() is None   # dropped and its memory freed, not just forgotten
+    assert encoder.load(copies[0]) is not None   # and it loads again when asked
