@@ -98,7 +98,7 @@ MAX_TOKENS = 256       # the model's own limit; longer texts are truncated
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 CHUNK_POSTS = 10_000   # posts encoded between two cache shards: what an interruption can lose
 COMPACT_SHARDS = 64    # more shards than this are merged into one, to keep reads to a few files
-# Encoders kept loaded per process (PyTorch model, ONNX session: about 340 MB each). A process
+# Encoders kept loaded per process (PyTorch model, ONNX session: about 300 MB each). A process
 # reads at most the base encoder, the tuned one in use and a newly tuned one at once; a simulation
 # or a long-running server meets a new tuned encoder at every milestone or promotion, so the
 # loaded ones must be bounded, least recently used first out (an evicted one loads again in seconds).

@@ -149,7 +149,7 @@ def test_a_job_whose_process_id_now_runs_another_program_reads_as_failed(home: P
 
 def test_loaded_encoders_are_bounded_and_an_evicted_one_is_freed(home: Path):
     """A simulation or a server meets a new tuned encoder at every milestone or promotion: only
-    the LOADED_ENCODERS most recently used stay in memory (about 340 MB each)."""
+    the LOADED_ENCODERS most recently used stay in memory (about 300 MB each)."""
     name = finetune.tune(encoder.DEFAULT_ENCODER, TEXTS, Y, pairs_per_label=2, seed=0).name
     copies = [name]
     for i in range(1, encoder.LOADED_ENCODERS + 2):   # the same weights under other names: other encoders
