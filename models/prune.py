@@ -21,6 +21,7 @@ A directory is renamed out of the way before it is deleted, so a reader sees it 
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -140,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"one it has not recorded yet (default {DEFAULT_GRACE_MINUTES:g})")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     args = p.parse_args(argv)
-    if args.grace_minutes < 0:
-        p.error(f"--grace-minutes: must be at least 0, got {args.grace_minutes:g}")
+    if not 0 <= args.grace_minutes < math.inf:
+        p.error(f"--grace-minutes: must be a number of minutes, at least 0, got {args.grace_minutes:g}")
     cli.emit(prune(grace_minutes=args.grace_minutes, dry_run=args.dry_run), args.json, summary)
     return cli.EXIT_OK
 

@@ -86,9 +86,11 @@ def test_prune_cli_prints_json_and_refuses_a_negative_grace(engine, home: Path):
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
     assert printed["removed"] == ["tuned-00000000000000c1"] and printed["dry_run"] is True
-    bad = subprocess.run([str(REPO / "bin/prune.sh"), "--grace-minutes", "-5"], capture_output=True, text=True,
-                         env=env, timeout=300)
-    assert bad.returncode == 1 and "--grace-minutes: must be at least 0, got -5" in bad.stderr
+    for grace in ("-5", "nan"):
+        bad = subprocess.run([str(REPO / "bin/prune.sh"), "--grace-minutes", grace], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert bad.returncode == 1 and f"--grace-minutes: must be a number of minutes, at least 0, got {grace}" \
+            in bad.stderr
     assert (home / "encoders" / "tuned-00000000000000c1").exists()
 
 
